@@ -1,0 +1,40 @@
+//! The command-line front end: parses arguments, runs one command, maps the outcome to the
+//! documented exit codes (0 success, 1 error or invalid input).
+
+pub mod args;
+pub mod style;
+pub mod validate;
+
+use args::{Cli, Command};
+use clap::{CommandFactory, Parser};
+use style::Painter;
+
+/// Runs portfwd with the process's arguments and returns the exit code.
+pub fn main() -> i32 {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            // Usage errors exit 1, not clap's 2: for `--detailed-exitcode`, 2 means "changes".
+            return if e.use_stderr() { 1 } else { 0 };
+        }
+    };
+    let out = Painter::new(cli.color, false);
+    let err = Painter::new(cli.color, true);
+    match &cli.command {
+        Command::Validate(args) => validate::run(args, out, err),
+        Command::Schema => {
+            print!("{}", crate::config::schema::schema_json());
+            0
+        }
+        Command::Completions { shell } => {
+            clap_complete::generate(
+                *shell,
+                &mut Cli::command(),
+                "portfwd",
+                &mut std::io::stdout(),
+            );
+            0
+        }
+    }
+}

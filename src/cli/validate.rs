@@ -1,0 +1,78 @@
+//! `portfwd validate`: check a config and report every problem.
+
+use super::args::ValidateArgs;
+use super::style::Painter;
+use crate::config::{self, Diagnostic, Loaded, Place, Severity, Summary};
+use serde::Serialize;
+
+/// Version of the `validate --json` document; bumped only when a parser must change.
+pub const FORMAT_VERSION: &str = "1";
+
+pub fn run(args: &ValidateArgs, out: Painter, err: Painter) -> i32 {
+    let loaded = config::load(&args.config.path);
+    if args.json {
+        println!("{}", to_json(&loaded));
+    } else {
+        report(&loaded, out, err);
+    }
+    if loaded.config.is_some() { 0 } else { 1 }
+}
+
+/// Prints the problems to standard error and the verdict to standard output.
+pub fn report(loaded: &Loaded, out: Painter, err: Painter) {
+    for d in &loaded.diagnostics {
+        eprintln!("{}", render(&loaded.source, d, err));
+    }
+    match &loaded.config {
+        Some(config) => println!("{} {}", out.green("ok:"), Summary::of(config)),
+        None => {
+            let errors = loaded.errors().count();
+            let warnings = loaded.warnings().count();
+            eprintln!(
+                "{}: {} {}, {warnings} warning{}",
+                loaded.source,
+                errors,
+                if errors == 1 { "error" } else { "errors" },
+                if warnings == 1 { "" } else { "s" }
+            );
+        }
+    }
+}
+
+/// `error: FILE: PATH: MESSAGE`, or `error: FILE:LINE:COLUMN: MESSAGE` for syntax errors.
+pub fn render(source: &str, d: &Diagnostic, painter: Painter) -> String {
+    let label = match d.severity {
+        Severity::Error => painter.red("error:"),
+        Severity::Warning => painter.yellow("warning:"),
+    };
+    let place = match &d.place {
+        Place::Position { line, column } => format!("{source}:{line}:{column}:"),
+        Place::Path { path } => format!("{source}: {path}:"),
+        Place::Document => format!("{source}:"),
+    };
+    format!("{label} {} {}", painter.bold(&place), d.message)
+}
+
+#[derive(Serialize)]
+struct Report<'a> {
+    format_version: &'static str,
+    source: &'a str,
+    valid: bool,
+    summary: Option<Summary>,
+    error_count: usize,
+    warning_count: usize,
+    diagnostics: &'a [Diagnostic],
+}
+
+pub fn to_json(loaded: &Loaded) -> String {
+    let report = Report {
+        format_version: FORMAT_VERSION,
+        source: &loaded.source,
+        valid: loaded.config.is_some(),
+        summary: loaded.config.as_ref().map(Summary::of),
+        error_count: loaded.errors().count(),
+        warning_count: loaded.warnings().count(),
+        diagnostics: &loaded.diagnostics,
+    };
+    serde_json::to_string_pretty(&report).unwrap_or_default()
+}

@@ -1,0 +1,548 @@
+//! Turns the JSON tree into the typed [`Config`], reporting every problem at once with its
+//! JSON path. A field that fails is dropped (with its enclosing item when the item cannot
+//! stand without it), so later checks run on what is left without cascading errors.
+
+use super::diagnostic::{Diagnostic, quote};
+use super::endpoint::{
+    EndpointError, interface_name_problem, netmask_prefix_len, parse_cidr, parse_endpoint,
+};
+use super::json::Json;
+use super::model::{
+    Backend, Bridge, Config, Forward, Method, Named, PersistenceNetmask, Protocol, Public,
+    Scheduler, SchedulerFlag,
+};
+use std::net::IpAddr;
+
+pub const CONFIG_FIELDS: &[&str] = &["$schema", "public", "bridges", "forwards"];
+pub const PUBLIC_FIELDS: &[&str] = &["address", "interface"];
+pub const BRIDGE_FIELDS: &[&str] = &["name", "address", "ports"];
+pub const FORWARD_FIELDS: &[&str] = &[
+    "name",
+    "protocol",
+    "listen",
+    "backends",
+    "scheduler",
+    "method",
+    "persistence",
+    "persistence_netmask",
+    "scheduler_flags",
+];
+pub const BACKEND_FIELDS: &[&str] = &["address", "weight", "upper_threshold", "lower_threshold"];
+
+/// The most seconds a persistence timeout may have: the kernel multiplies by HZ (up to
+/// 1000) in 32 bits.
+pub const MAX_PERSISTENCE: u64 = 2_147_483;
+
+/// Decodes a whole document; problems go to `diags`.
+pub fn decode(root: &Json, diags: &mut Vec<Diagnostic>) -> Config {
+    let mut d = Decoder { diags };
+    let mut config = Config {
+        schema: None,
+        public: Vec::new(),
+        bridges: Vec::new(),
+        forwards: Vec::new(),
+    };
+    let Some(fields) = d.object(root, "", CONFIG_FIELDS) else {
+        return config;
+    };
+    if let Some(v) = fields.get("$schema") {
+        config.schema = d.string(v, "$schema").map(str::to_string);
+    }
+    if let Some(v) = fields.get("public") {
+        config.public = d.indexed_list(v, "public", Decoder::public, |p, i| p.index = i);
+    }
+    if let Some(v) = fields.get("bridges") {
+        config.bridges = d.indexed_list(v, "bridges", Decoder::bridge, |b, i| b.index = i);
+    }
+    if let Some(v) = fields.get("forwards") {
+        config.forwards = d.indexed_list(v, "forwards", Decoder::forward, |f, i| f.index = i);
+    }
+    config
+}
+
+/// The present fields of one JSON object, looked up by name.
+struct Fields<'a> {
+    entries: &'a [(String, Json)],
+}
+
+impl<'a> Fields<'a> {
+    fn get(&self, key: &str) -> Option<&'a Json> {
+        self.entries.iter().find(|(k, _)| k == key).map(|(_, v)| v)
+    }
+}
+
+/// `parent.key`, or `parent["odd key"]` when the key is not a plain word.
+pub fn child_path(parent: &str, key: &str) -> String {
+    let plain = !key.is_empty()
+        && key
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '$');
+    match (parent.is_empty(), plain) {
+        (true, true) => key.to_string(),
+        (false, true) => format!("{parent}.{key}"),
+        (_, false) => format!("{parent}[{}]", quote(key)),
+    }
+}
+
+fn index_path(parent: &str, index: usize) -> String {
+    format!("{parent}[{index}]")
+}
+
+struct Decoder<'d> {
+    diags: &'d mut Vec<Diagnostic>,
+}
+
+impl Decoder<'_> {
+    fn error(&mut self, rule: &'static str, path: &str, message: impl Into<String>) {
+        self.diags.push(Diagnostic::error(rule, path, message));
+    }
+
+    fn errors_since(&self, mark: usize) -> bool {
+        self.diags.len() > mark
+    }
+
+    fn wrong_type(&mut self, path: &str, expected: &str, found: &Json) {
+        self.error(
+            "type",
+            path,
+            format!("expected {expected}, found {}", found.kind()),
+        );
+    }
+
+    /// Checks that `value` is an object whose keys are all in `known`.
+    fn object<'a>(&mut self, value: &'a Json, path: &str, known: &[&str]) -> Option<Fields<'a>> {
+        let Json::Object(entries) = value else {
+            self.wrong_type(path, "an object", value);
+            return None;
+        };
+        for (key, _) in entries {
+            if !known.contains(&key.as_str()) {
+                let hint = match closest(key, known) {
+                    Some(k) => format!("; did you mean \"{k}\"?"),
+                    None => format!("; known fields: {}", known.join(", ")),
+                };
+                self.error(
+                    "unknown-field",
+                    &child_path(path, key),
+                    format!("unknown field {}{hint}", quote(key)),
+                );
+            }
+        }
+        Some(Fields { entries })
+    }
+
+    fn required<'a>(&mut self, fields: &Fields<'a>, path: &str, key: &str) -> Option<&'a Json> {
+        let value = fields.get(key);
+        if value.is_none() {
+            self.error(
+                "missing-field",
+                path,
+                format!("missing required field \"{key}\""),
+            );
+        }
+        value
+    }
+
+    fn string<'a>(&mut self, value: &'a Json, path: &str) -> Option<&'a str> {
+        match value {
+            Json::String(s) => Some(s),
+            other => {
+                self.wrong_type(path, "a string", other);
+                None
+            }
+        }
+    }
+
+    fn integer(&mut self, value: &Json, path: &str, min: u64, max: u64) -> Option<u64> {
+        let Json::Number(n) = value else {
+            self.wrong_type(path, "a whole number", value);
+            return None;
+        };
+        match n.as_u64() {
+            Some(v) if (min..=max).contains(&v) => Some(v),
+            _ => {
+                self.error(
+                    "range",
+                    path,
+                    format!("{n} is not a whole number from {min} to {max}"),
+                );
+                None
+            }
+        }
+    }
+
+    /// Decodes every element of an array with `item`, keeping those that decoded.
+    fn list<T>(
+        &mut self,
+        value: &Json,
+        path: &str,
+        item: fn(&mut Self, &Json, &str) -> Option<T>,
+    ) -> Vec<T> {
+        let Json::Array(values) = value else {
+            self.wrong_type(path, "an array", value);
+            return Vec::new();
+        };
+        values
+            .iter()
+            .enumerate()
+            .filter_map(|(i, v)| item(self, v, &index_path(path, i)))
+            .collect()
+    }
+
+    /// Like [`Self::list`], recording each kept item's index in the file with `set_index`.
+    fn indexed_list<T>(
+        &mut self,
+        value: &Json,
+        path: &str,
+        item: fn(&mut Self, &Json, &str) -> Option<T>,
+        set_index: fn(&mut T, usize),
+    ) -> Vec<T> {
+        let Json::Array(values) = value else {
+            self.wrong_type(path, "an array", value);
+            return Vec::new();
+        };
+        let mut kept = Vec::with_capacity(values.len());
+        for (i, v) in values.iter().enumerate() {
+            if let Some(mut t) = item(self, v, &index_path(path, i)) {
+                set_index(&mut t, i);
+                kept.push(t);
+            }
+        }
+        kept
+    }
+
+    fn interface_name(&mut self, value: &Json, path: &str) -> Option<String> {
+        let name = self.string(value, path)?;
+        match interface_name_problem(name) {
+            None => Some(name.to_string()),
+            Some(problem) => {
+                self.error(
+                    "interface-name",
+                    path,
+                    format!("interface name {} {problem}", quote(name)),
+                );
+                None
+            }
+        }
+    }
+
+    fn ip_address(&mut self, value: &Json, path: &str) -> Option<IpAddr> {
+        let text = self.string(value, path)?;
+        match text.parse::<IpAddr>() {
+            Ok(addr) => Some(addr),
+            Err(_) if text.contains('/') && parse_cidr(text).is_some() => {
+                self.error(
+                    "address",
+                    path,
+                    format!(
+                        "{} has a prefix length; give the address alone",
+                        quote(text)
+                    ),
+                );
+                None
+            }
+            Err(_) => {
+                self.error(
+                    "address",
+                    path,
+                    format!("{} is not an IP address", quote(text)),
+                );
+                None
+            }
+        }
+    }
+
+    fn named<T: Named>(&mut self, value: &Json, path: &str, what: &str) -> Option<T> {
+        let text = self.string(value, path)?;
+        if let Some(v) = T::from_name(text) {
+            return Some(v);
+        }
+        let names = T::names();
+        let hint = match closest(text, &names) {
+            Some(k) => format!("; did you mean \"{k}\"?"),
+            None => String::new(),
+        };
+        self.error(
+            "unknown-value",
+            path,
+            format!(
+                "{} is not a known {what} (one of: {}){hint}",
+                quote(text),
+                names.join(", ")
+            ),
+        );
+        None
+    }
+
+    fn public(&mut self, value: &Json, path: &str) -> Option<Public> {
+        let mark = self.diags.len();
+        let fields = self.object(value, path, PUBLIC_FIELDS)?;
+        let address = self
+            .required(&fields, path, "address")
+            .and_then(|v| self.ip_address(v, &child_path(path, "address")));
+        let interface = fields
+            .get("interface")
+            .and_then(|v| self.interface_name(v, &child_path(path, "interface")));
+        if self.errors_since(mark) {
+            return None;
+        }
+        Some(Public {
+            index: 0,
+            address: address?,
+            interface,
+        })
+    }
+
+    fn bridge(&mut self, value: &Json, path: &str) -> Option<Bridge> {
+        let mark = self.diags.len();
+        let fields = self.object(value, path, BRIDGE_FIELDS)?;
+        let name = self
+            .required(&fields, path, "name")
+            .and_then(|v| self.interface_name(v, &child_path(path, "name")));
+        let address = self.required(&fields, path, "address").and_then(|v| {
+            let p = child_path(path, "address");
+            let text = self.string(v, &p)?;
+            let cidr = parse_cidr(text);
+            if cidr.is_none() {
+                self.error(
+                    "cidr",
+                    &p,
+                    format!(
+                        "{} is not an address with prefix length (e.g. \"10.0.0.1/24\")",
+                        quote(text)
+                    ),
+                );
+            }
+            cidr
+        });
+        let ports = match fields.get("ports") {
+            Some(v) => self.list(v, &child_path(path, "ports"), Decoder::interface_name),
+            None => Vec::new(),
+        };
+        if self.errors_since(mark) {
+            return None;
+        }
+        Some(Bridge {
+            index: 0,
+            name: name?,
+            address: address?,
+            ports,
+        })
+    }
+
+    fn forward(&mut self, value: &Json, path: &str) -> Option<Forward> {
+        let mark = self.diags.len();
+        let fields = self.object(value, path, FORWARD_FIELDS)?;
+        let name = self
+            .required(&fields, path, "name")
+            .and_then(|v| self.forward_name(v, &child_path(path, "name")));
+        let protocol = match fields.get("protocol") {
+            Some(v) => self.named(v, &child_path(path, "protocol"), "protocol"),
+            None => Some(Protocol::Tcp),
+        };
+        let listen = self.required(&fields, path, "listen").and_then(|v| {
+            let p = child_path(path, "listen");
+            let text = self.string(v, &p)?;
+            self.endpoint(text, &p, false)
+        });
+        let scheduler = match fields.get("scheduler") {
+            Some(v) => self.named(v, &child_path(path, "scheduler"), "scheduler"),
+            None => Some(Scheduler::Wlc),
+        };
+        let method = match fields.get("method") {
+            Some(v) => self.named(v, &child_path(path, "method"), "method"),
+            None => Some(Method::Masq),
+        };
+        let persistence = fields.get("persistence").and_then(|v| {
+            self.integer(v, &child_path(path, "persistence"), 1, MAX_PERSISTENCE)
+                .map(|s| s as u32)
+        });
+        let persistence_netmask = fields
+            .get("persistence_netmask")
+            .and_then(|v| self.netmask(v, &child_path(path, "persistence_netmask")));
+        let scheduler_flags = match fields.get("scheduler_flags") {
+            Some(v) => self.list(v, &child_path(path, "scheduler_flags"), |d, v, p| {
+                d.named::<SchedulerFlag>(v, p, "scheduler flag")
+            }),
+            None => Vec::new(),
+        };
+        let forward_failed = self.errors_since(mark);
+        // Bad backends are dropped one by one, so the forward's other checks still run.
+        let backends = match fields.get("backends") {
+            Some(v) => self.indexed_list(
+                v,
+                &child_path(path, "backends"),
+                Decoder::backend,
+                |b, i| b.index = i,
+            ),
+            None => Vec::new(),
+        };
+        if forward_failed {
+            return None;
+        }
+        Some(Forward {
+            index: 0,
+            name: name?,
+            protocol: protocol?,
+            listen: listen?,
+            backends,
+            scheduler: scheduler?,
+            method: method?,
+            persistence,
+            persistence_netmask,
+            scheduler_flags,
+        })
+    }
+
+    fn forward_name(&mut self, value: &Json, path: &str) -> Option<String> {
+        let name = self.string(value, path)?;
+        let valid_chars = name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
+        let problem = if name.is_empty() {
+            Some("is empty")
+        } else if name.chars().count() > 64 {
+            Some("is longer than 64 characters")
+        } else if !valid_chars {
+            Some("may contain only letters, digits, '-', '_' and '.'")
+        } else if name.starts_with(['-', '.']) {
+            Some("may not start with '-' or '.'")
+        } else {
+            None
+        };
+        match problem {
+            None => Some(name.to_string()),
+            Some(p) => {
+                self.error(
+                    "forward-name",
+                    path,
+                    format!(
+                        "forward name {} {p} (it is written into generated files)",
+                        quote(name)
+                    ),
+                );
+                None
+            }
+        }
+    }
+
+    fn endpoint(
+        &mut self,
+        text: &str,
+        path: &str,
+        port_optional: bool,
+    ) -> Option<super::endpoint::Endpoint> {
+        match parse_endpoint(text, port_optional) {
+            Ok(e) => Some(e),
+            Err(err) => {
+                let shown = quote(text);
+                let message = match err {
+                    EndpointError::Form if port_optional => {
+                        format!(
+                            "{shown} is not an address:port (use ADDR:PORT, ADDR:FIRST-LAST, [IPv6]:PORT or ADDR)"
+                        )
+                    }
+                    EndpointError::Form => format!(
+                        "{shown} is not an address:port (use ADDR:PORT, ADDR:FIRST-LAST or [IPv6]:PORT)"
+                    ),
+                    EndpointError::Port(p) => format!(
+                        "{shown} is not an address:port: port {} is not a number from 1 to 65535",
+                        quote(&p)
+                    ),
+                    EndpointError::Reversed(a, b) => {
+                        format!("{shown} is not an address:port: the range {a}-{b} runs backwards")
+                    }
+                    EndpointError::MissingPort => {
+                        format!("{shown} has no port (use ADDR:PORT or [IPv6]:PORT)")
+                    }
+                };
+                self.error("address-port", path, message);
+                None
+            }
+        }
+    }
+
+    fn backend(&mut self, value: &Json, path: &str) -> Option<Backend> {
+        if let Json::String(text) = value {
+            return Some(Backend {
+                index: 0,
+                address: self.endpoint(text, path, true)?,
+                weight: 1,
+                upper_threshold: 0,
+                lower_threshold: 0,
+            });
+        }
+        if !matches!(value, Json::Object(_)) {
+            self.wrong_type(path, "a string \"ADDR:PORT\" or an object", value);
+            return None;
+        }
+        let mark = self.diags.len();
+        let fields = self.object(value, path, BACKEND_FIELDS)?;
+        let address = self.required(&fields, path, "address").and_then(|v| {
+            let p = child_path(path, "address");
+            let text = self.string(v, &p)?;
+            self.endpoint(text, &p, true)
+        });
+        let mut number = |key: &str, max: u64, default: u32| match fields.get(key) {
+            None => Some(default),
+            Some(v) => self
+                .integer(v, &child_path(path, key), 0, max)
+                .map(|n| n as u32),
+        };
+        let weight = number("weight", 65535, 1);
+        let upper_threshold = number("upper_threshold", u64::from(u32::MAX), 0);
+        let lower_threshold = number("lower_threshold", u64::from(u32::MAX), 0);
+        if self.errors_since(mark) {
+            return None;
+        }
+        Some(Backend {
+            index: 0,
+            address: address?,
+            weight: weight?,
+            upper_threshold: upper_threshold?,
+            lower_threshold: lower_threshold?,
+        })
+    }
+
+    fn netmask(&mut self, value: &Json, path: &str) -> Option<PersistenceNetmask> {
+        match value {
+            Json::String(text) => match netmask_prefix_len(text) {
+                Some(prefix_len) => Some(PersistenceNetmask {
+                    prefix_len,
+                    dotted: true,
+                }),
+                None => {
+                    self.error(
+                        "netmask",
+                        path,
+                        format!(
+                            "{} is not an IPv4 netmask such as \"255.255.255.0\"",
+                            quote(text)
+                        ),
+                    );
+                    None
+                }
+            },
+            Json::Number(_) => self
+                .integer(value, path, 0, 128)
+                .map(|n| PersistenceNetmask {
+                    prefix_len: n as u8,
+                    dotted: false,
+                }),
+            other => {
+                self.wrong_type(path, "a netmask string or a prefix length", other);
+                None
+            }
+        }
+    }
+}
+
+/// The candidate closest to `word`, when it is close enough to be a likely typo.
+pub fn closest<'a>(word: &str, candidates: &[&'a str]) -> Option<&'a str> {
+    candidates
+        .iter()
+        .map(|c| (strsim::levenshtein(word, c), *c))
+        .filter(|(d, c)| *d <= 2.max(c.len() / 3) && *d < c.len().max(word.len()))
+        .min_by_key(|(d, _)| *d)
+        .map(|(_, c)| c)
+}

@@ -1,0 +1,301 @@
+//! The config file's data model, format v1. These types are what the decoder produces and
+//! what the published JSON Schema is generated from (the doc comments become its
+//! descriptions), so the two cannot drift apart.
+
+use super::endpoint::{Cidr, Endpoint};
+use schemars::JsonSchema;
+use std::borrow::Cow;
+use std::net::IpAddr;
+
+const ENDPOINT_PATTERN: &str =
+    r"^(\[[0-9A-Fa-f:.]+\]|[0-9]{1,3}(\.[0-9]{1,3}){3}):[0-9]{1,5}(-[0-9]{1,5})?$";
+const BACKEND_PATTERN: &str = r"^(\[[0-9A-Fa-f:.]+\]|[0-9]{1,3}(\.[0-9]{1,3}){3}|[0-9A-Fa-f:.]*:[0-9A-Fa-f:.]*)(:[0-9]{1,5}(-[0-9]{1,5})?)?$";
+const CIDR_PATTERN: &str = r"^[0-9A-Fa-f:.]+/[0-9]{1,3}$";
+const IFNAME_PATTERN: &str = r"^[^/:\s]{1,15}$";
+pub const FORWARD_NAME_PATTERN: &str = r"^[A-Za-z0-9_][A-Za-z0-9._-]{0,63}$";
+
+/// A portfwd configuration: the host's public addresses, its guest bridges and the port
+/// forwards (IPVS virtual services) to keep in the kernel.
+#[derive(Debug, Clone, PartialEq, JsonSchema)]
+#[schemars(deny_unknown_fields, title = "portfwd configuration (format v1)")]
+pub struct Config {
+    /// The URI of this JSON Schema, for editors. portfwd ignores it.
+    #[schemars(rename = "$schema")]
+    pub schema: Option<String>,
+    /// The host's public addresses. portfwd manages IPVS services only on these addresses;
+    /// services on any other address are never touched.
+    #[schemars(default, extend("default" = []))]
+    pub public: Vec<Public>,
+    /// Bridges that connect the guests (domUs, VMs, containers) to the host.
+    #[schemars(default, extend("default" = []))]
+    pub bridges: Vec<Bridge>,
+    /// The port forwards. Each becomes one IPVS virtual service per listen port.
+    #[schemars(default, extend("default" = []))]
+    pub forwards: Vec<Forward>,
+}
+
+/// A public address of the host.
+#[derive(Debug, Clone, PartialEq, JsonSchema)]
+#[schemars(deny_unknown_fields)]
+pub struct Public {
+    /// Index of this item in the file's array, for messages (items that failed to decode
+    /// are dropped, so positions in the decoded list can differ).
+    #[schemars(skip)]
+    pub index: usize,
+    /// An IPv4 or IPv6 address of this host, without prefix length, e.g. `203.0.113.10`.
+    #[schemars(with = "String")]
+    pub address: IpAddr,
+    /// The interface that carries the address, e.g. `eth0`.
+    #[schemars(regex(pattern = IFNAME_PATTERN))]
+    pub interface: Option<String>,
+}
+
+/// A bridge for the guests; the host's address on it is the guests' gateway.
+#[derive(Debug, Clone, PartialEq, JsonSchema)]
+#[schemars(deny_unknown_fields)]
+pub struct Bridge {
+    /// Index of this item in the file's array, for messages (items that failed to decode
+    /// are dropped, so positions in the decoded list can differ).
+    #[schemars(skip)]
+    pub index: usize,
+    /// The bridge's interface name (1-15 bytes, no `/`, `:` or white space), e.g. `br1`.
+    #[schemars(regex(pattern = IFNAME_PATTERN))]
+    pub name: String,
+    /// The host's address on the bridge with its prefix length, e.g. `10.0.0.1/24`.
+    #[schemars(with = "String", regex(pattern = CIDR_PATTERN))]
+    pub address: Cidr,
+    /// Interfaces to enslave to the bridge, e.g. `["eth1"]`. May be empty.
+    #[schemars(
+        default,
+        extend("default" = []),
+        inner(regex(pattern = IFNAME_PATTERN))
+    )]
+    pub ports: Vec<String>,
+}
+
+/// A port forward: traffic to `listen` is spread over `backends`.
+#[derive(Debug, Clone, PartialEq, JsonSchema)]
+#[schemars(deny_unknown_fields)]
+pub struct Forward {
+    /// Index of this item in the file's array, for messages (items that failed to decode
+    /// are dropped, so positions in the decoded list can differ).
+    #[schemars(skip)]
+    pub index: usize,
+    /// A unique name: letters, digits, `-`, `_` and `.`, at most 64 characters, not starting
+    /// with `-` or `.`.
+    #[schemars(regex(pattern = FORWARD_NAME_PATTERN))]
+    pub name: String,
+    /// The transport protocol.
+    #[schemars(default, extend("default" = "tcp"))]
+    pub protocol: Protocol,
+    /// `ADDR:PORT` or `ADDR:FIRST-LAST` (IPv6 as `[2001:db8::1]:443`); ADDR must be one of
+    /// `public[].address`. A range makes one IPVS service per port.
+    #[schemars(with = "String", regex(pattern = ENDPOINT_PATTERN))]
+    pub listen: Endpoint,
+    /// The real servers. A string is `ADDR:PORT`, `ADDR:FIRST-LAST` (as long as the listen
+    /// range) or a bare `ADDR` (the same port(s) as `listen`).
+    #[schemars(default, extend("default" = []))]
+    pub backends: Vec<Backend>,
+    /// The IPVS scheduler.
+    #[schemars(default, extend("default" = "wlc"))]
+    pub scheduler: Scheduler,
+    /// How packets reach the backends: `masq` (NAT, the only one that can change the port),
+    /// `route` (direct routing) or `tunnel` (IP-in-IP).
+    #[schemars(default, extend("default" = "masq"))]
+    pub method: Method,
+    /// Persistence timeout in seconds: a client keeps its backend while it returns within it.
+    #[schemars(range(min = 1, max = 2147483))]
+    pub persistence: Option<u32>,
+    /// Clients that share this netmask (IPv4: `255.255.255.0` or a prefix length; IPv6: a
+    /// prefix length 1-128) share the persistence entry. Needs `persistence`.
+    pub persistence_netmask: Option<PersistenceNetmask>,
+    /// Scheduler flags: `sh-fallback`/`sh-port` with `sh`, `mh-fallback`/`mh-port` with `mh`.
+    #[schemars(default, extend("default" = []))]
+    pub scheduler_flags: Vec<SchedulerFlag>,
+}
+
+/// A real server behind a forward.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Backend {
+    /// Index of this backend in the file's `backends` array, for messages.
+    pub index: usize,
+    /// `ADDR:PORT`, `ADDR:FIRST-LAST` or a bare `ADDR`.
+    pub address: Endpoint,
+    /// The scheduling weight, 0-65535; 0 sends no new connections (quiesced).
+    pub weight: u32,
+    /// Above this many connections the backend gets no new ones; 0 means no limit.
+    pub upper_threshold: u32,
+    /// Below this many connections an overloaded backend gets new ones again; 0 means none.
+    pub lower_threshold: u32,
+}
+
+impl JsonSchema for Backend {
+    fn schema_name() -> Cow<'static, str> {
+        "Backend".into()
+    }
+
+    fn json_schema(_generator: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "description": "A real server: a string `ADDR:PORT`, `ADDR:FIRST-LAST` or `ADDR` (same port(s) as `listen`), or an object with `address` and optional weight and thresholds.",
+            "anyOf": [
+                { "type": "string", "pattern": BACKEND_PATTERN },
+                {
+                    "type": "object",
+                    "additionalProperties": false,
+                    "required": ["address"],
+                    "properties": {
+                        "address": {
+                            "description": "`ADDR:PORT`, `ADDR:FIRST-LAST` or a bare `ADDR` (the same port(s) as `listen`).",
+                            "type": "string",
+                            "pattern": BACKEND_PATTERN
+                        },
+                        "weight": {
+                            "description": "The scheduling weight, 0-65535; 0 sends no new connections (quiesced).",
+                            "type": "integer", "minimum": 0, "maximum": 65535, "default": 1
+                        },
+                        "upper_threshold": {
+                            "description": "Above this many connections the backend gets no new ones; 0 means no limit.",
+                            "type": "integer", "minimum": 0, "maximum": 4294967295u32, "default": 0
+                        },
+                        "lower_threshold": {
+                            "description": "Below this many connections an overloaded backend gets new ones again; at most upper_threshold.",
+                            "type": "integer", "minimum": 0, "maximum": 4294967295u32, "default": 0
+                        }
+                    }
+                }
+            ]
+        })
+    }
+}
+
+/// The persistence netmask, normalized to a prefix length.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PersistenceNetmask {
+    pub prefix_len: u8,
+    /// Written as a dotted IPv4 netmask (only valid for IPv4 forwards).
+    pub dotted: bool,
+}
+
+impl JsonSchema for PersistenceNetmask {
+    fn schema_name() -> Cow<'static, str> {
+        "PersistenceNetmask".into()
+    }
+
+    fn json_schema(_generator: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "description": "An IPv4 netmask such as `255.255.255.0`, or a prefix length (0-32 for IPv4, 1-128 for IPv6).",
+            "anyOf": [
+                { "type": "string", "pattern": r"^[0-9]{1,3}(\.[0-9]{1,3}){3}$" },
+                { "type": "integer", "minimum": 0, "maximum": 128 }
+            ]
+        })
+    }
+}
+
+/// A transport protocol that IPVS balances.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, JsonSchema, Default)]
+#[schemars(rename_all = "lowercase")]
+pub enum Protocol {
+    #[default]
+    Tcp,
+    Udp,
+    Sctp,
+}
+
+/// How IPVS forwards packets to a backend.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, JsonSchema, Default)]
+#[schemars(rename_all = "lowercase")]
+pub enum Method {
+    /// NAT: rewrites the destination address and port; replies must pass back through the host.
+    #[default]
+    Masq,
+    /// Direct routing: the backend must own the virtual address; ports cannot change.
+    Route,
+    /// IP-in-IP tunnel; ports cannot change.
+    Tunnel,
+}
+
+/// The IPVS schedulers of mainline Linux (module `ip_vs_NAME`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, JsonSchema, Default)]
+#[schemars(rename_all = "lowercase")]
+pub enum Scheduler {
+    Rr,
+    Wrr,
+    Lc,
+    #[default]
+    Wlc,
+    Lblc,
+    Lblcr,
+    Dh,
+    Sh,
+    Sed,
+    Nq,
+    Fo,
+    Ovf,
+    Mh,
+    Twos,
+}
+
+/// A scheduler flag (IPVS's SCHED1/SCHED2 service flags).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, JsonSchema)]
+#[schemars(rename_all = "kebab-case")]
+pub enum SchedulerFlag {
+    /// `sh`: pick another backend when the hashed one is unavailable.
+    ShFallback,
+    /// `sh`: hash the source port too.
+    ShPort,
+    /// `mh`: pick another backend when the hashed one is unavailable.
+    MhFallback,
+    /// `mh`: hash the source port too.
+    MhPort,
+}
+
+/// Gives an enum's spelling in the config, and parses it back.
+pub trait Named: Sized + Copy + 'static {
+    const ALL: &'static [Self];
+    fn name(self) -> &'static str;
+    fn from_name(text: &str) -> Option<Self> {
+        Self::ALL.iter().copied().find(|v| v.name() == text)
+    }
+    fn names() -> Vec<&'static str> {
+        Self::ALL.iter().map(|v| v.name()).collect()
+    }
+}
+
+macro_rules! named {
+    ($ty:ident { $($variant:ident => $text:literal),+ $(,)? }) => {
+        impl Named for $ty {
+            const ALL: &'static [Self] = &[$($ty::$variant),+];
+            fn name(self) -> &'static str {
+                match self { $($ty::$variant => $text),+ }
+            }
+        }
+        impl std::fmt::Display for $ty {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.name())
+            }
+        }
+    };
+}
+
+named!(Protocol { Tcp => "tcp", Udp => "udp", Sctp => "sctp" });
+named!(Method { Masq => "masq", Route => "route", Tunnel => "tunnel" });
+named!(Scheduler {
+    Rr => "rr", Wrr => "wrr", Lc => "lc", Wlc => "wlc", Lblc => "lblc", Lblcr => "lblcr",
+    Dh => "dh", Sh => "sh", Sed => "sed", Nq => "nq", Fo => "fo", Ovf => "ovf", Mh => "mh",
+    Twos => "twos",
+});
+named!(SchedulerFlag {
+    ShFallback => "sh-fallback", ShPort => "sh-port", MhFallback => "mh-fallback",
+    MhPort => "mh-port",
+});
+
+impl SchedulerFlag {
+    /// The scheduler this flag belongs to.
+    pub fn scheduler(self) -> Scheduler {
+        match self {
+            SchedulerFlag::ShFallback | SchedulerFlag::ShPort => Scheduler::Sh,
+            SchedulerFlag::MhFallback | SchedulerFlag::MhPort => Scheduler::Mh,
+        }
+    }
+}

@@ -1,0 +1,389 @@
+//! Rules that span fields and items: uniqueness, references to `public`, address families,
+//! port ranges, thresholds and what the kernel would refuse. Runs on the decoded config.
+
+use super::diagnostic::{Diagnostic, Place, quote};
+use super::model::{Config, Forward, Method, Protocol};
+use std::collections::HashMap;
+use std::collections::hash_map::Entry;
+use std::net::IpAddr;
+
+/// The most IPVS services (listen ports after range expansion) one config may declare.
+pub const MAX_SERVICES: u64 = 200_000;
+
+pub fn validate(config: &Config, diags: &mut Vec<Diagnostic>) {
+    check_public(config, diags);
+    check_bridges(config, diags);
+    check_forward_names(config, diags);
+    let total: u64 = config
+        .forwards
+        .iter()
+        .map(|f| u64::from(f.listen.ports.map_or(1, |p| p.len())))
+        .sum();
+    if total > MAX_SERVICES {
+        diags.push(Diagnostic::error(
+            "too-many-services",
+            "forwards",
+            format!(
+                "the forwards expand to {total} IPVS services; at most {MAX_SERVICES} are supported"
+            ),
+        ));
+        return;
+    }
+    check_claims(config, diags);
+    for forward in &config.forwards {
+        check_forward(config, forward, diags);
+    }
+}
+
+fn check_public(config: &Config, diags: &mut Vec<Diagnostic>) {
+    let mut seen: HashMap<IpAddr, usize> = HashMap::new();
+    for public in &config.public {
+        let i = public.index;
+        let path = format!("public[{i}].address");
+        if let Some(problem) = not_unicast(public.address) {
+            diags.push(Diagnostic::error(
+                "address",
+                &path,
+                format!("{} {problem}", public.address),
+            ));
+        }
+        if let Some(first) = seen.insert(public.address, i) {
+            diags.push(Diagnostic::error(
+                "duplicate",
+                &path,
+                format!("{} is already listed at public[{first}]", public.address),
+            ));
+        }
+    }
+}
+
+fn check_bridges(config: &Config, diags: &mut Vec<Diagnostic>) {
+    let mut names: HashMap<&str, usize> = HashMap::new();
+    for bridge in &config.bridges {
+        let i = bridge.index;
+        if let Some(first) = names.insert(&bridge.name, i) {
+            diags.push(Diagnostic::error(
+                "duplicate",
+                format!("bridges[{i}].name"),
+                format!(
+                    "bridge {} is already declared at bridges[{first}]",
+                    quote(&bridge.name)
+                ),
+            ));
+        }
+        if let Some(problem) = not_unicast(bridge.address.addr) {
+            diags.push(Diagnostic::error(
+                "address",
+                format!("bridges[{i}].address"),
+                format!("{} {problem}", bridge.address.addr),
+            ));
+        }
+    }
+    let mut ports: HashMap<&str, String> = HashMap::new();
+    for bridge in &config.bridges {
+        let i = bridge.index;
+        for (j, port) in bridge.ports.iter().enumerate() {
+            let path = format!("bridges[{i}].ports[{j}]");
+            if names.contains_key(port.as_str()) {
+                diags.push(Diagnostic::error(
+                    "bridge-port",
+                    &path,
+                    format!(
+                        "{} is a bridge declared here; a bridge cannot be a port of a bridge",
+                        quote(port)
+                    ),
+                ));
+            }
+            match ports.entry(port) {
+                Entry::Occupied(first) => diags.push(Diagnostic::error(
+                    "duplicate",
+                    &path,
+                    format!(
+                        "interface {} is already a port at {}",
+                        quote(port),
+                        first.get()
+                    ),
+                )),
+                Entry::Vacant(slot) => {
+                    slot.insert(path);
+                }
+            }
+        }
+    }
+}
+
+fn check_forward_names(config: &Config, diags: &mut Vec<Diagnostic>) {
+    let mut names: HashMap<&str, usize> = HashMap::new();
+    for forward in &config.forwards {
+        let i = forward.index;
+        if let Some(first) = names.insert(&forward.name, i) {
+            diags.push(Diagnostic::error(
+                "duplicate",
+                format!("forwards[{i}].name"),
+                format!(
+                    "{} is already the name of forwards[{first}]",
+                    quote(&forward.name)
+                ),
+            ));
+        }
+    }
+}
+
+/// Two forwards may not claim the same protocol, address and port.
+fn check_claims(config: &Config, diags: &mut Vec<Diagnostic>) {
+    let mut claims: HashMap<(Protocol, IpAddr, u16), &Forward> = HashMap::new();
+    for forward in &config.forwards {
+        let i = forward.index;
+        let Some(range) = forward.listen.ports else {
+            continue;
+        };
+        let mut clash: Option<(u16, &Forward, u32)> = None;
+        for port in range.ports() {
+            match claims.entry((forward.protocol, forward.listen.addr, port)) {
+                Entry::Occupied(owner) => {
+                    let c = clash.get_or_insert((port, *owner.get(), 0));
+                    c.2 += 1;
+                }
+                Entry::Vacant(slot) => {
+                    slot.insert(forward);
+                }
+            }
+        }
+        if let Some((port, other, count)) = clash {
+            let owner = other.index;
+            let more = if count > 1 {
+                format!(" (and {} more ports)", count - 1)
+            } else {
+                String::new()
+            };
+            diags.push(Diagnostic::error(
+                "listen-conflict",
+                format!("forwards[{i}].listen"),
+                format!(
+                    "{} {} port {port}{more} is already claimed by forwards[{owner}] ({})",
+                    forward.protocol,
+                    forward.listen.addr,
+                    quote(&other.name)
+                ),
+            ));
+        }
+    }
+}
+
+fn check_forward(config: &Config, forward: &Forward, diags: &mut Vec<Diagnostic>) {
+    let path = format!("forwards[{}]", forward.index);
+    let listen = forward.listen;
+    if !config.public.iter().any(|p| p.address == listen.addr) {
+        let known: Vec<String> = config
+            .public
+            .iter()
+            .map(|p| p.address.to_string())
+            .collect();
+        let listed = if known.is_empty() {
+            "public is empty".to_string()
+        } else {
+            format!("public has {}", known.join(", "))
+        };
+        diags.push(Diagnostic::error(
+            "listen-not-public",
+            format!("{path}.listen"),
+            format!("{} is not one of public[].address ({listed})", listen.addr),
+        ));
+    }
+    check_scheduler(forward, &path, diags);
+    check_persistence(forward, &path, diags);
+    check_backends(config, forward, &path, diags);
+}
+
+fn check_scheduler(forward: &Forward, path: &str, diags: &mut Vec<Diagnostic>) {
+    for (j, flag) in forward.scheduler_flags.iter().enumerate() {
+        let flag_path = format!("{path}.scheduler_flags[{j}]");
+        if forward.scheduler_flags[..j].contains(flag) {
+            diags.push(Diagnostic::error(
+                "duplicate",
+                &flag_path,
+                format!("\"{flag}\" is listed twice"),
+            ));
+        } else if flag.scheduler() != forward.scheduler {
+            diags.push(Diagnostic::error(
+                "scheduler-flag",
+                &flag_path,
+                format!(
+                    "\"{flag}\" needs scheduler \"{}\" but the scheduler is \"{}\"",
+                    flag.scheduler(),
+                    forward.scheduler
+                ),
+            ));
+        }
+    }
+}
+
+fn check_persistence(forward: &Forward, path: &str, diags: &mut Vec<Diagnostic>) {
+    let Some(mask) = forward.persistence_netmask else {
+        return;
+    };
+    let mask_path = format!("{path}.persistence_netmask");
+    if forward.persistence.is_none() {
+        diags.push(Diagnostic::error(
+            "netmask-without-persistence",
+            &mask_path,
+            "persistence_netmask needs persistence (a timeout in seconds)",
+        ));
+    }
+    match forward.listen.addr {
+        IpAddr::V4(_) if mask.prefix_len > 32 => diags.push(Diagnostic::error(
+            "netmask",
+            &mask_path,
+            format!(
+                "prefix length {} is too long for IPv4 (at most 32)",
+                mask.prefix_len
+            ),
+        )),
+        IpAddr::V6(_) if mask.dotted => diags.push(Diagnostic::error(
+            "netmask",
+            &mask_path,
+            "an IPv6 forward takes a prefix length (1-128), not a dotted netmask",
+        )),
+        IpAddr::V6(_) if mask.prefix_len == 0 => diags.push(Diagnostic::error(
+            "netmask",
+            &mask_path,
+            "an IPv6 prefix length must be 1-128 (the kernel refuses 0)",
+        )),
+        _ => {}
+    }
+}
+
+fn check_backends(config: &Config, forward: &Forward, path: &str, diags: &mut Vec<Diagnostic>) {
+    let listen = forward.listen;
+    let Some(listen_ports) = listen.ports else {
+        return;
+    };
+    let mut seen: HashMap<(IpAddr, u16), usize> = HashMap::new();
+    for backend in &forward.backends {
+        let j = backend.index;
+        let bpath = format!("{path}.backends[{j}]");
+        let addr = backend.address.addr;
+        let error = |rule, message: String| Diagnostic::error(rule, &bpath, message);
+        if let Some(problem) = not_unicast(addr) {
+            diags.push(error("address", format!("{addr} {problem}")));
+        }
+        if addr.is_ipv4() != listen.addr.is_ipv4() && forward.method != Method::Tunnel {
+            diags.push(error(
+                "address-family",
+                format!(
+                    "{addr} is {} but listen {} is {}; only method \"tunnel\" can mix address families",
+                    family(addr),
+                    listen.addr,
+                    family(listen.addr)
+                ),
+            ));
+        }
+        let ports = backend.address.ports.unwrap_or(listen_ports);
+        if !ports.is_single() && ports.len() != listen_ports.len() {
+            diags.push(error(
+                "port-range-length",
+                format!(
+                    "the range {ports} has {} ports but listen {listen_ports} has {}",
+                    ports.len(),
+                    listen_ports.len()
+                ),
+            ));
+        }
+        if forward.method != Method::Masq && ports != listen_ports {
+            diags.push(error(
+                "port-change",
+                format!(
+                    "method \"{}\" cannot change ports ({listen_ports} -> {ports}); only \"masq\" can",
+                    forward.method
+                ),
+            ));
+        }
+        if backend.lower_threshold > backend.upper_threshold {
+            let message = if backend.upper_threshold == 0 {
+                format!(
+                    "lower_threshold {} needs an upper_threshold of at least {0}",
+                    backend.lower_threshold
+                )
+            } else {
+                format!(
+                    "lower_threshold {} is greater than upper_threshold {}",
+                    backend.lower_threshold, backend.upper_threshold
+                )
+            };
+            diags.push(error("thresholds", message));
+        }
+        // The kernel keys destinations by address and port; a repeat would be EEXIST.
+        let first_port = ports.first;
+        if let Some(first) = seen.insert((addr, first_port), j) {
+            diags.push(error(
+                "duplicate",
+                format!(
+                    "{} is already a backend at {path}.backends[{first}]",
+                    backend.address
+                ),
+            ));
+        }
+        if forward.method == Method::Masq
+            && !config.bridges.is_empty()
+            && !config.bridges.iter().any(|b| b.address.contains(addr))
+        {
+            let subnets: Vec<String> = config
+                .bridges
+                .iter()
+                .map(|b| format!("{} {}", b.name, b.address))
+                .collect();
+            diags.push(Diagnostic::warning(
+                "backend-outside-bridges",
+                &bpath,
+                format!(
+                    "masq backend {addr} is outside every declared bridge subnet ({}); its replies must route back through this host",
+                    subnets.join(", ")
+                ),
+            ));
+        }
+    }
+    // A backend that failed to decode was dropped; its error says enough.
+    let backends_path = format!("{path}.backends");
+    if diags
+        .iter()
+        .any(|d| matches!(&d.place, Place::Path { path } if path.starts_with(&backends_path)))
+    {
+        return;
+    }
+    if forward.backends.is_empty() {
+        diags.push(Diagnostic::warning(
+            "no-backends",
+            format!("{path}.backends"),
+            format!(
+                "forward {} has no backends: connections to it will be refused",
+                quote(&forward.name)
+            ),
+        ));
+    } else if forward.backends.iter().all(|b| b.weight == 0) {
+        diags.push(Diagnostic::warning(
+            "all-weights-zero",
+            format!("{path}.backends"),
+            format!(
+                "every backend of {} has weight 0: no new connection will be scheduled",
+                quote(&forward.name)
+            ),
+        ));
+    }
+}
+
+fn family(addr: IpAddr) -> &'static str {
+    if addr.is_ipv4() { "IPv4" } else { "IPv6" }
+}
+
+/// Why an address cannot be a service or destination address, if it cannot.
+fn not_unicast(addr: IpAddr) -> Option<&'static str> {
+    if addr.is_unspecified() {
+        Some("is the unspecified address")
+    } else if addr.is_multicast() {
+        Some("is a multicast address")
+    } else if addr == IpAddr::V4(std::net::Ipv4Addr::BROADCAST) {
+        Some("is the broadcast address")
+    } else {
+        None
+    }
+}

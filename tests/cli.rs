@@ -1,0 +1,238 @@
+//! The command line as a user meets it: exit codes, messages, JSON output, colors.
+
+use std::io::Write;
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+
+fn portfwd(args: &[&str]) -> Output {
+    run(args, None, &[])
+}
+
+fn run(args: &[&str], stdin: Option<&str>, env: &[(&str, &str)]) -> Output {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_portfwd"));
+    cmd.current_dir(env!("CARGO_MANIFEST_DIR"))
+        .args(args)
+        .env_remove("NO_COLOR")
+        .env_remove("PORTFWD_CONFIG")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let mut child = cmd.spawn().expect("portfwd starts");
+    let mut input = child.stdin.take().expect("stdin");
+    let text = stdin.unwrap_or("").to_string();
+    // Written from a thread: portfwd may stop reading early (size limit), closing the pipe.
+    let writer = std::thread::spawn(move || {
+        let _ = input.write_all(text.as_bytes());
+    });
+    let output = child.wait_with_output().expect("portfwd finishes");
+    let _ = writer.join();
+    output
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+#[test]
+fn validate_prints_a_one_line_summary() {
+    let out = portfwd(&["validate", "-c", "examples/load-balanced-web.json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stdout), "ok: 2 forwards, 6 backends, 1 bridge\n");
+    assert_eq!(text(&out.stderr), "");
+}
+
+#[test]
+fn validate_reads_stdin_with_dash() {
+    let config = r#"{"public":[{"address":"203.0.113.10"}],"forwards":[{"name":"ssh","listen":"203.0.113.10:2222","backends":["10.0.0.2:22"]}]}"#;
+    let out = run(&["validate", "-c", "-"], Some(config), &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stdout), "ok: 1 forward, 1 backend, 0 bridges\n");
+}
+
+#[test]
+fn validate_takes_the_config_from_the_environment() {
+    let out = run(
+        &["validate"],
+        None,
+        &[("PORTFWD_CONFIG", "examples/xen-dom0.json")],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+}
+
+#[test]
+fn validate_defaults_to_etc_and_says_when_it_is_missing() {
+    if Path::new("/etc/portfwd/portfwd.json").exists() {
+        return; // an installed portfwd: the default is real here
+    }
+    let out = portfwd(&["validate"]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = text(&out.stderr);
+    assert!(
+        err.contains(
+            "/etc/portfwd/portfwd.json: cannot read the config: No such file or directory"
+        ),
+        "{err}"
+    );
+}
+
+#[test]
+fn invalid_config_lists_every_problem_and_exits_1() {
+    let config = r#"{"public":[{"address":"203.0.113.10"}],"forwards":[{"name":"ssh","listen":"203.0.113.10:2222","backends":["10.0.0.300:22","10.0.0.3:99999"],"scheduler":"rrr"}]}"#;
+    let out = run(
+        &["--color", "never", "validate", "-c", "-"],
+        Some(config),
+        &[],
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(text(&out.stdout), "");
+    let err = text(&out.stderr);
+    let expected = [
+        "error: <stdin>: forwards[0].scheduler: \"rrr\" is not a known scheduler",
+        "did you mean \"rr\"?",
+        "error: <stdin>: forwards[0].backends[0]: \"10.0.0.300:22\" is not an address:port",
+        "error: <stdin>: forwards[0].backends[1]: \"10.0.0.3:99999\" is not an address:port: port \"99999\"",
+        "<stdin>: 3 errors, 0 warnings",
+    ];
+    for line in expected {
+        assert!(err.contains(line), "missing {line:?} in:\n{err}");
+    }
+}
+
+#[test]
+fn warnings_do_not_fail_validation() {
+    let config = r#"{"public":[{"address":"203.0.113.10"}],"bridges":[{"name":"br1","address":"10.0.0.1/24"}],"forwards":[{"name":"ssh","listen":"203.0.113.10:2222","backends":["192.168.5.2:22"]}]}"#;
+    let out = run(
+        &["--color", "never", "validate", "-c", "-"],
+        Some(config),
+        &[],
+    );
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(
+        text(&out.stderr),
+        "warning: <stdin>: forwards[0].backends[0]: masq backend 192.168.5.2 is outside every declared bridge subnet (br1 10.0.0.1/24); its replies must route back through this host\n"
+    );
+    assert_eq!(text(&out.stdout), "ok: 1 forward, 1 backend, 1 bridge\n");
+}
+
+#[test]
+fn validate_json_reports_problems_for_pipelines() {
+    let out = run(
+        &["validate", "--json", "-c", "-"],
+        Some("{\"forwards\": [1]}"),
+        &[],
+    );
+    assert_eq!(out.status.code(), Some(1));
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON on stdout");
+    assert_eq!(doc["format_version"], "1");
+    assert_eq!(doc["valid"], false);
+    assert_eq!(doc["error_count"], 1);
+    assert_eq!(doc["diagnostics"][0]["path"], "forwards[0]");
+    assert_eq!(doc["diagnostics"][0]["rule"], "type");
+    assert_eq!(doc["diagnostics"][0]["severity"], "error");
+
+    let out = portfwd(&["validate", "--json", "-c", "examples/xen-dom0.json"]);
+    assert_eq!(out.status.code(), Some(0));
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON on stdout");
+    assert_eq!(doc["valid"], true);
+    assert_eq!(doc["summary"]["forwards"], 1);
+    assert_eq!(doc["summary"]["services"], 1);
+}
+
+#[test]
+fn syntax_errors_give_line_and_column() {
+    let out = run(
+        &["--color", "never", "validate", "-c", "-"],
+        Some("{\n  \"public\": [,]\n}"),
+        &[],
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).starts_with("error: <stdin>:2:14: expected value\n"),
+        "{}",
+        text(&out.stderr)
+    );
+}
+
+#[test]
+fn colors_follow_the_flag_and_no_color() {
+    let bad = "{\"x\":1}";
+    let always = run(
+        &["--color", "always", "validate", "-c", "-"],
+        Some(bad),
+        &[],
+    );
+    assert!(text(&always.stderr).contains("\x1b[1;31merror:"));
+    let never = run(&["--color", "never", "validate", "-c", "-"], Some(bad), &[]);
+    assert!(!text(&never.stderr).contains('\x1b'));
+    // Not a terminal: auto means no color, NO_COLOR or not.
+    let auto = run(&["validate", "-c", "-"], Some(bad), &[("NO_COLOR", "1")]);
+    assert!(!text(&auto.stderr).contains('\x1b'));
+}
+
+#[test]
+fn usage_errors_exit_1_and_help_exits_0() {
+    let out = portfwd(&["validate", "--no-such-flag"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stderr).contains("--no-such-flag"));
+    let out = portfwd(&["--help"]);
+    assert_eq!(out.status.code(), Some(0));
+    assert!(text(&out.stdout).contains("validate"));
+}
+
+#[test]
+fn version_and_completions() {
+    let out = portfwd(&["--version"]);
+    assert_eq!(
+        text(&out.stdout),
+        format!("portfwd {}\n", env!("CARGO_PKG_VERSION"))
+    );
+    for shell in ["bash", "zsh", "fish"] {
+        let out = portfwd(&["completions", shell]);
+        assert_eq!(out.status.code(), Some(0));
+        assert!(
+            text(&out.stdout).contains("validate"),
+            "{shell} completion lacks validate"
+        );
+    }
+}
+
+#[test]
+fn schema_command_prints_the_published_schema() {
+    let out = portfwd(&["schema"]);
+    assert_eq!(out.status.code(), Some(0));
+    let committed =
+        std::fs::read_to_string("schema/portfwd.schema.json").expect("committed schema");
+    assert_eq!(text(&out.stdout), committed);
+}
+
+#[test]
+fn oversized_and_deeply_nested_input_is_refused() {
+    let deep = "[".repeat(10_000);
+    let out = run(
+        &["--color", "never", "validate", "-c", "-"],
+        Some(&deep),
+        &[],
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("recursion limit exceeded"),
+        "{}",
+        text(&out.stderr)
+    );
+
+    let big = " ".repeat(33 * 1024 * 1024);
+    let out = run(
+        &["--color", "never", "validate", "-c", "-"],
+        Some(&big),
+        &[],
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("larger than 32 MiB"),
+        "{}",
+        text(&out.stderr)
+    );
+}
