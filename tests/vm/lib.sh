@@ -1,0 +1,54 @@
+# Helpers for VM scenarios: sourced as `. /etc/portfwd-test.sh`. Each scenario runs with
+# `sh -eu` as root inside its own network namespace, which plays the host (its own IPVS table).
+IP=/usr/sbin/ip
+
+fail() { echo "FAIL: $*"; exit 1; }
+
+# expect_eq WHAT EXPECTED ACTUAL
+expect_eq() {
+    [ "$2" = "$3" ] || { printf 'FAIL: %s\n--- expected\n%s\n--- actual\n%s\n' "$1" "$2" "$3"; exit 1; }
+}
+
+# wait_for_listener NETNS PORT: waits until a TCP server listens on PORT in NETNS.
+wait_for_listener() {
+    for _ in $(seq 50); do
+        $IP netns exec "$1" netstat -ltn 2>/dev/null | grep -q ":$2 " && return 0
+        sleep 0.1
+    done
+    fail "nothing listens on port $2 in netns $1"
+}
+
+# The classic Xen dom0 -> domU layout, without any forward:
+#   netns "internet" 203.0.113.99/24 --veth-- host 203.0.113.10/24 (veth-pub)
+#   host br1 10.0.0.1/24 --vif1.0-- netns "domu" 10.0.0.2/24, default route via 10.0.0.1
+#   a banner server on domU:22, net.ipv4.ip_forward=1.
+classic_topology() {
+    $IP netns add internet
+    $IP link add veth-pub type veth peer name eth0 netns internet
+    $IP addr add 203.0.113.10/24 dev veth-pub
+    $IP link set veth-pub up
+    $IP -n internet addr add 203.0.113.99/24 dev eth0
+    $IP -n internet link set eth0 up
+    $IP -n internet link set lo up
+
+    $IP link add br1 type bridge
+    $IP addr add 10.0.0.1/24 dev br1
+    $IP link set br1 up
+    $IP netns add domu
+    $IP link add vif1.0 type veth peer name eth0 netns domu
+    $IP link set vif1.0 master br1
+    $IP link set vif1.0 up
+    $IP -n domu addr add 10.0.0.2/24 dev eth0
+    $IP -n domu link set eth0 up
+    $IP -n domu link set lo up
+    $IP -n domu route add default via 10.0.0.1
+
+    echo 1 > /proc/sys/net/ipv4/ip_forward
+    $IP netns exec domu nc -ll -p 22 -e /bin/echo SSH-2.0-domU-banner &
+    wait_for_listener domu 22
+}
+
+# connect NETNS ADDR PORT: prints what the server sends; exit status of nc.
+connect() {
+    $IP netns exec "$1" nc -w 3 "$2" "$3" < /dev/null
+}
