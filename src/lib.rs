@@ -4,3 +4,5 @@
 
 pub mod cli;
 pub mod config;
+pub mod kernel;
+pub mod state;

@@ -32,6 +32,8 @@ pub enum ColorChoice {
 pub enum Command {
     /// Check a config file: syntax, fields and every rule; exits 1 when it is invalid.
     Validate(ValidateArgs),
+    /// Show the live IPVS table (needs root): like `ipvsadm -L -n`, as JSON, or as `ipvsadm -S -n`.
+    Show(ShowArgs),
     /// Print the JSON Schema of the config format.
     Schema,
     /// Print a shell completion script (e.g. `portfwd completions bash > /etc/bash_completion.d/portfwd`).
@@ -56,5 +58,30 @@ pub struct ValidateArgs {
 
     /// Print the result as one JSON document on standard output.
     #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ShowFormat {
+    /// A listing in the spirit of `ipvsadm -L -n`.
+    Human,
+    /// The snapshot format (docs/snapshot.md), also read by `plan --from`.
+    Json,
+    /// Exactly what `ipvsadm -S -n` prints.
+    Ipvsadm,
+}
+
+#[derive(Debug, Args)]
+pub struct ShowArgs {
+    /// A config whose forward names label the services it declares.
+    #[arg(short = 'c', long = "config", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = ShowFormat::Human)]
+    pub format: ShowFormat,
+
+    /// Same as `--format json`.
+    #[arg(long, conflicts_with = "format")]
     pub json: bool,
 }

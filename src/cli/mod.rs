@@ -2,6 +2,7 @@
 //! documented exit codes (0 success, 1 error or invalid input).
 
 pub mod args;
+pub mod show;
 pub mod style;
 pub mod validate;
 
@@ -23,6 +24,7 @@ pub fn main() -> i32 {
     let err = Painter::new(cli.color, true);
     match &cli.command {
         Command::Validate(args) => validate::run(args, out, err),
+        Command::Show(args) => show::run(args, err),
         Command::Schema => {
             print!("{}", crate::config::schema::schema_json());
             0

@@ -1,0 +1,92 @@
+//! `portfwd show`: the live IPVS table.
+
+use super::args::{ShowArgs, ShowFormat};
+use super::style::Painter;
+use crate::config;
+use crate::kernel::ipvs::{Ipvs, NetlinkIpvs};
+use crate::state::ipvs::ServiceKey;
+use crate::state::{render, snapshot};
+use std::collections::HashMap;
+
+pub fn run(args: &ShowArgs, err: Painter) -> i32 {
+    let names = match &args.config {
+        Some(path) => match forward_names(path, err) {
+            Some(n) => n,
+            None => return 1,
+        },
+        None => HashMap::new(),
+    };
+    let format = if args.json {
+        ShowFormat::Json
+    } else {
+        args.format
+    };
+    let result = NetlinkIpvs::connect().and_then(|mut ipvs| {
+        let table = ipvs.read()?;
+        let header = match format {
+            ShowFormat::Human => ipvs.info().ok().map(|i| {
+                format!(
+                    "IP Virtual Server version {}.{}.{} (size={})",
+                    i.version >> 16,
+                    (i.version >> 8) & 0xff,
+                    i.version & 0xff,
+                    i.conn_table_size
+                )
+            }),
+            _ => None,
+        };
+        Ok((table, header))
+    });
+    let (table, header) = match result {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("{} {e}", err.red("error:"));
+            return 1;
+        }
+    };
+    match format {
+        ShowFormat::Human => print!("{}", render::human(&table, header, &names)),
+        ShowFormat::Ipvsadm => print!("{}", render::ipvsadm_save(&table)),
+        ShowFormat::Json => {
+            let snap = snapshot::to_snapshot(&table);
+            match serde_json::to_string_pretty(&snap) {
+                Ok(text) => println!("{text}"),
+                Err(e) => {
+                    eprintln!("{} cannot write JSON: {e}", err.red("error:"));
+                    return 1;
+                }
+            }
+        }
+    }
+    0
+}
+
+/// Maps each IPVS service a valid config declares to its forward's name.
+fn forward_names(path: &std::path::Path, err: Painter) -> Option<HashMap<ServiceKey, String>> {
+    let loaded = config::load(path);
+    let Some(cfg) = &loaded.config else {
+        super::validate::report(&loaded, err, err);
+        return None;
+    };
+    let mut names = HashMap::new();
+    for f in &cfg.forwards {
+        let protocol = match f.protocol {
+            config::model::Protocol::Tcp => crate::state::ipvs::IPPROTO_TCP,
+            config::model::Protocol::Udp => crate::state::ipvs::IPPROTO_UDP,
+            config::model::Protocol::Sctp => crate::state::ipvs::IPPROTO_SCTP,
+        };
+        if let Some(ports) = f.listen.ports {
+            for port in ports.ports() {
+                names.insert(
+                    ServiceKey::Tuple {
+                        protocol,
+                        addr: f.listen.addr,
+                        port,
+                    },
+                    f.name.clone(),
+                );
+            }
+        }
+    }
+    Some(names)
+}

@@ -1,0 +1,108 @@
+//! Kernel errors that say what to do about them.
+
+use std::fmt;
+
+/// A failed kernel operation: what was asked, and the errno (or a protocol problem).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KernelError {
+    /// What portfwd was doing, e.g. `adding service tcp 203.0.113.10:2222`.
+    pub action: String,
+    pub kind: ErrorKind,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ErrorKind {
+    /// The kernel answered with this errno (positive).
+    Errno(i32),
+    /// The socket failed (I/O error text).
+    Io(String),
+    /// A reply we could not make sense of.
+    Protocol(String),
+}
+
+impl KernelError {
+    pub fn errno(action: impl Into<String>, errno: i32) -> Self {
+        KernelError {
+            action: action.into(),
+            kind: ErrorKind::Errno(errno),
+        }
+    }
+
+    pub fn io(action: impl Into<String>, e: &std::io::Error) -> Self {
+        match e.raw_os_error() {
+            Some(errno) => Self::errno(action, errno),
+            None => KernelError {
+                action: action.into(),
+                kind: ErrorKind::Io(e.to_string()),
+            },
+        }
+    }
+
+    pub fn protocol(action: impl Into<String>, what: impl Into<String>) -> Self {
+        KernelError {
+            action: action.into(),
+            kind: ErrorKind::Protocol(what.into()),
+        }
+    }
+
+    pub fn errno_value(&self) -> Option<i32> {
+        match self.kind {
+            ErrorKind::Errno(e) => Some(e),
+            _ => None,
+        }
+    }
+
+    /// What a user can do about it, when we know.
+    fn hint(&self) -> Option<String> {
+        let errno = self.errno_value()?;
+        match errno {
+            libc::EPERM | libc::EACCES => {
+                Some("IPVS needs root (CAP_NET_ADMIN in the initial user namespace); run portfwd as root".into())
+            }
+            libc::ENOENT if self.action.contains("IPVS family") => {
+                Some("the kernel has no IPVS: run `modprobe ip_vs`".into())
+            }
+            libc::ENOENT if self.action.contains("service") && self.action.contains("scheduler") => {
+                Some(format!("the scheduler module is missing: run `modprobe ip_vs_{}`", scheduler_in(&self.action)?))
+            }
+            libc::EEXIST => Some("it already exists".into()),
+            libc::ESRCH => Some("no such service in the kernel".into()),
+            libc::EPROTONOSUPPORT | libc::EAFNOSUPPORT => {
+                Some("the kernel does not support this (is IPVS or IPv6 built in?)".into())
+            }
+            _ => None,
+        }
+    }
+}
+
+fn scheduler_in(action: &str) -> Option<String> {
+    let rest = action.split("scheduler ").nth(1)?;
+    Some(
+        rest.split(|c: char| !c.is_ascii_alphanumeric() && c != '_')
+            .next()?
+            .to_string(),
+    )
+}
+
+impl fmt::Display for KernelError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.kind {
+            ErrorKind::Errno(errno) => {
+                let text = std::io::Error::from_raw_os_error(*errno);
+                write!(f, "{}: {text}", self.action)?;
+            }
+            ErrorKind::Io(text) => write!(f, "{}: {text}", self.action)?,
+            ErrorKind::Protocol(text) => write!(
+                f,
+                "{}: unexpected reply from the kernel: {text}",
+                self.action
+            )?,
+        }
+        if let Some(hint) = self.hint() {
+            write!(f, " ({hint})")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for KernelError {}

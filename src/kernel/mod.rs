@@ -1,0 +1,8 @@
+//! Everything that talks to the kernel. Each resource kind sits behind one trait so the
+//! engine can be tested against an in-memory table; neli's types stay inside this module.
+
+pub mod error;
+pub mod ipvs;
+pub mod netlink;
+
+pub use error::KernelError;

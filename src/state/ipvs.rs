@@ -1,0 +1,401 @@
+//! IPVS services and destinations as the kernel knows them: every field a service or a
+//! destination can carry, with the kernel's own encodings kept where they matter (flags,
+//! netmask) so nothing is lost between reading and writing.
+
+use std::cmp::Ordering;
+use std::collections::BTreeMap;
+use std::fmt;
+use std::net::IpAddr;
+
+pub const IPPROTO_TCP: u16 = 6;
+pub const IPPROTO_UDP: u16 = 17;
+pub const IPPROTO_SCTP: u16 = 132;
+
+/// An address family, as IPVS needs it for firewall-mark services (which have no address).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Family {
+    V4,
+    V6,
+}
+
+impl Family {
+    pub fn of(addr: IpAddr) -> Self {
+        if addr.is_ipv4() {
+            Family::V4
+        } else {
+            Family::V6
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Family::V4 => "ipv4",
+            Family::V6 => "ipv6",
+        }
+    }
+}
+
+/// What identifies a virtual service; it can only change by delete and create.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ServiceKey {
+    /// A protocol/address/port service (`-t`, `-u`, `--sctp-service`).
+    Tuple {
+        protocol: u16,
+        addr: IpAddr,
+        port: u16,
+    },
+    /// A firewall-mark service (`-f`).
+    Fwmark { family: Family, mark: u32 },
+}
+
+impl ServiceKey {
+    pub fn family(&self) -> Family {
+        match self {
+            ServiceKey::Tuple { addr, .. } => Family::of(*addr),
+            ServiceKey::Fwmark { family, .. } => *family,
+        }
+    }
+
+    pub fn addr(&self) -> Option<IpAddr> {
+        match self {
+            ServiceKey::Tuple { addr, .. } => Some(*addr),
+            ServiceKey::Fwmark { .. } => None,
+        }
+    }
+
+    fn fwmark(&self) -> u32 {
+        match self {
+            ServiceKey::Tuple { .. } => 0,
+            ServiceKey::Fwmark { mark, .. } => *mark,
+        }
+    }
+
+    fn protocol(&self) -> u16 {
+        match self {
+            ServiceKey::Tuple { protocol, .. } => *protocol,
+            ServiceKey::Fwmark { .. } => 0,
+        }
+    }
+
+    fn port(&self) -> u16 {
+        match self {
+            ServiceKey::Tuple { port, .. } => *port,
+            ServiceKey::Fwmark { .. } => 0,
+        }
+    }
+}
+
+/// The order `ipvsadm` lists services in (libipvs's `ipvs_cmp_services`): firewall mark,
+/// family, protocol, address, port. Addresses compare by 32-bit words as ipvsadm does.
+impl Ord for ServiceKey {
+    fn cmp(&self, other: &Self) -> Ordering {
+        self.fwmark()
+            .cmp(&other.fwmark())
+            .then(self.family().cmp(&other.family()))
+            .then(self.protocol().cmp(&other.protocol()))
+            .then_with(|| cmp_addr(self.addr(), other.addr()))
+            .then(self.port().cmp(&other.port()))
+    }
+}
+
+impl PartialOrd for ServiceKey {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+fn cmp_addr(a: Option<IpAddr>, b: Option<IpAddr>) -> Ordering {
+    match (a, b) {
+        (Some(IpAddr::V4(a)), Some(IpAddr::V4(b))) => a.octets().cmp(&b.octets()),
+        (Some(IpAddr::V6(a)), Some(IpAddr::V6(b))) => a.octets().cmp(&b.octets()),
+        (a, b) => a.map(|x| x.is_ipv6()).cmp(&b.map(|x| x.is_ipv6())),
+    }
+}
+
+/// A protocol name as ipvsadm spells it.
+pub fn protocol_name(protocol: u16) -> String {
+    match protocol {
+        IPPROTO_TCP => "tcp".into(),
+        IPPROTO_UDP => "udp".into(),
+        IPPROTO_SCTP => "sctp".into(),
+        other => format!("proto-{other}"),
+    }
+}
+
+impl fmt::Display for ServiceKey {
+    /// `tcp 203.0.113.10:2222`, `udp [2001:db8::1]:53`, `fwmark 7 (ipv4)`
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ServiceKey::Tuple {
+                protocol,
+                addr,
+                port,
+            } => {
+                write!(
+                    f,
+                    "{} {}",
+                    protocol_name(*protocol),
+                    SocketText(*addr, *port)
+                )
+            }
+            ServiceKey::Fwmark { family, mark } => write!(f, "fwmark {mark} ({})", family.name()),
+        }
+    }
+}
+
+/// `addr:port`, with IPv6 in brackets.
+pub struct SocketText(pub IpAddr, pub u16);
+
+impl fmt::Display for SocketText {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0 {
+            IpAddr::V4(a) => write!(f, "{a}:{}", self.1),
+            IpAddr::V6(a) => write!(f, "[{a}]:{}", self.1),
+        }
+    }
+}
+
+/// Service flags (`IP_VS_SVC_F_*`).
+pub mod flags {
+    pub const PERSISTENT: u32 = 0x0001;
+    /// Kernel-managed: cleared on add, forced on edit; never compared or written.
+    pub const HASHED: u32 = 0x0002;
+    pub const ONEPACKET: u32 = 0x0004;
+    /// sh-fallback with `sh`, mh-fallback with `mh`.
+    pub const SCHED1: u32 = 0x0008;
+    /// sh-port with `sh`, mh-port with `mh`.
+    pub const SCHED2: u32 = 0x0010;
+    pub const SCHED3: u32 = 0x0020;
+}
+
+/// The attributes of a service that can change in place (SET_SERVICE).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Service {
+    pub key: ServiceKey,
+    /// The scheduler's name, e.g. `wlc`; `none` means no scheduler.
+    pub scheduler: String,
+    /// `flags::*` bits, without HASHED.
+    pub flags: u32,
+    /// Persistence timeout in seconds (meaningful with PERSISTENT).
+    pub timeout: u32,
+    /// IPv4: the persistence netmask as a host-order u32 (0xffffffff for /32);
+    /// IPv6: the prefix length (128 by default).
+    pub netmask: u32,
+    /// Persistence engine, e.g. `sip`.
+    pub pe_name: Option<String>,
+}
+
+impl Service {
+    /// A service with ipvsadm's defaults for everything but the key and scheduler.
+    pub fn new(key: ServiceKey, scheduler: &str) -> Self {
+        Service {
+            key,
+            scheduler: scheduler.to_string(),
+            flags: 0,
+            timeout: 0,
+            netmask: default_netmask(key.family()),
+            pe_name: None,
+        }
+    }
+
+    pub fn is_persistent(&self) -> bool {
+        self.flags & flags::PERSISTENT != 0
+    }
+}
+
+/// The netmask ipvsadm uses when none is given: /32 or /128.
+pub fn default_netmask(family: Family) -> u32 {
+    match family {
+        Family::V4 => u32::MAX,
+        Family::V6 => 128,
+    }
+}
+
+/// How a destination is reached (`IP_VS_CONN_F_*` forwarding methods).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Method {
+    Masq,
+    Local,
+    Tunnel,
+    Route,
+    Bypass,
+}
+
+impl Method {
+    pub fn from_kernel(value: u32) -> Option<Self> {
+        match value & 0x7 {
+            0 => Some(Method::Masq),
+            1 => Some(Method::Local),
+            2 => Some(Method::Tunnel),
+            3 => Some(Method::Route),
+            4 => Some(Method::Bypass),
+            _ => None,
+        }
+    }
+
+    pub fn to_kernel(self) -> u32 {
+        match self {
+            Method::Masq => 0,
+            Method::Local => 1,
+            Method::Tunnel => 2,
+            Method::Route => 3,
+            Method::Bypass => 4,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Method::Masq => "masq",
+            Method::Local => "local",
+            Method::Tunnel => "tunnel",
+            Method::Route => "route",
+            Method::Bypass => "bypass",
+        }
+    }
+
+    pub fn from_name(text: &str) -> Option<Self> {
+        [
+            Method::Masq,
+            Method::Local,
+            Method::Tunnel,
+            Method::Route,
+            Method::Bypass,
+        ]
+        .into_iter()
+        .find(|m| m.name() == text)
+    }
+}
+
+/// Tunnel encapsulation for the tunnel method (`IP_VS_CONN_F_TUNNEL_TYPE_*`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum TunnelType {
+    Ipip,
+    Gue,
+    Gre,
+}
+
+impl TunnelType {
+    pub fn from_kernel(value: u8) -> Option<Self> {
+        match value {
+            0 => Some(TunnelType::Ipip),
+            1 => Some(TunnelType::Gue),
+            2 => Some(TunnelType::Gre),
+            _ => None,
+        }
+    }
+
+    pub fn to_kernel(self) -> u8 {
+        match self {
+            TunnelType::Ipip => 0,
+            TunnelType::Gue => 1,
+            TunnelType::Gre => 2,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            TunnelType::Ipip => "ipip",
+            TunnelType::Gue => "gue",
+            TunnelType::Gre => "gre",
+        }
+    }
+}
+
+/// Tunnel checksum flags (`IP_VS_TUNNEL_ENCAP_FLAG_*`).
+pub mod tun_flags {
+    pub const NOCSUM: u16 = 0;
+    pub const CSUM: u16 = 1;
+    pub const REMCSUM: u16 = 2;
+}
+
+/// What identifies a destination within its service.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct DestKey {
+    pub addr: IpAddr,
+    pub port: u16,
+}
+
+/// ipvsadm's order (`ipvs_cmp_dests`): address, then port.
+impl Ord for DestKey {
+    fn cmp(&self, other: &Self) -> Ordering {
+        cmp_addr(Some(self.addr), Some(other.addr)).then(self.port.cmp(&other.port))
+    }
+}
+
+impl PartialOrd for DestKey {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+/// The attributes of a destination that can change in place (SET_DEST).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Dest {
+    pub key: DestKey,
+    pub method: Method,
+    pub weight: u32,
+    pub upper_threshold: u32,
+    pub lower_threshold: u32,
+    pub tunnel: Option<Tunnel>,
+}
+
+/// Tunnel parameters of a tunnel-method destination.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Tunnel {
+    pub kind: TunnelType,
+    /// GUE's UDP port (0 otherwise).
+    pub port: u16,
+    /// `tun_flags::*`.
+    pub flags: u16,
+}
+
+/// Read-only counters the kernel keeps per destination.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct DestCounters {
+    pub active_conns: u32,
+    pub inactive_conns: u32,
+    pub persistent_conns: u32,
+}
+
+/// Read-only traffic statistics of a service or destination.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Stats {
+    pub conns: u64,
+    pub in_packets: u64,
+    pub out_packets: u64,
+    pub in_bytes: u64,
+    pub out_bytes: u64,
+    pub cps: u64,
+    pub in_pps: u64,
+    pub out_pps: u64,
+    pub in_bps: u64,
+    pub out_bps: u64,
+}
+
+/// A destination with what the kernel reports about it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DestEntry {
+    pub dest: Dest,
+    pub counters: DestCounters,
+    pub stats: Stats,
+}
+
+/// A service, its destinations and its statistics.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServiceEntry {
+    pub service: Service,
+    pub stats: Stats,
+    pub dests: BTreeMap<DestKey, DestEntry>,
+}
+
+/// A whole IPVS table (one network namespace), in ipvsadm's order.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Table {
+    pub services: BTreeMap<ServiceKey, ServiceEntry>,
+}
+
+impl Table {
+    pub fn dest_count(&self) -> usize {
+        self.services.values().map(|s| s.dests.len()).sum()
+    }
+}

@@ -1,0 +1,6 @@
+//! The normalized IPVS model that desired state (from the config) and actual state (from the
+//! kernel) are both expressed in, so that comparing them is plain equality.
+
+pub mod ipvs;
+pub mod render;
+pub mod snapshot;
