@@ -34,6 +34,14 @@ pub enum Command {
     Validate(ValidateArgs),
     /// Show the live IPVS table (needs root): like `ipvsadm -L -n`, as JSON, or as `ipvsadm -S -n`.
     Show(ShowArgs),
+    /// Add the services and destinations of an `ipvsadm -S -n` rules file to the live table
+    /// through portfwd's netlink client (for tests and migration; adds only, never removes).
+    #[command(hide = true)]
+    DebugRestore {
+        /// The rules file; `-` reads standard input.
+        #[arg(default_value = "-")]
+        file: PathBuf,
+    },
     /// Print the JSON Schema of the config format.
     Schema,
     /// Print a shell completion script (e.g. `portfwd completions bash > /etc/bash_completion.d/portfwd`).

@@ -2,6 +2,7 @@
 //! documented exit codes (0 success, 1 error or invalid input).
 
 pub mod args;
+pub mod debug_restore;
 pub mod show;
 pub mod style;
 pub mod validate;
@@ -25,6 +26,7 @@ pub fn main() -> i32 {
     match &cli.command {
         Command::Validate(args) => validate::run(args, out, err),
         Command::Show(args) => show::run(args, err),
+        Command::DebugRestore { file } => debug_restore::run(file, err),
         Command::Schema => {
             print!("{}", crate::config::schema::schema_json());
             0

@@ -65,14 +65,39 @@ impl KernelError {
             libc::ENOENT if self.action.contains("service") && self.action.contains("scheduler") => {
                 Some(format!("the scheduler module is missing: run `modprobe ip_vs_{}`", scheduler_in(&self.action)?))
             }
-            libc::EEXIST => Some("it already exists".into()),
-            libc::ESRCH => Some("no such service in the kernel".into()),
+            libc::ESRCH => Some("the service does not exist".into()),
             libc::EPROTONOSUPPORT | libc::EAFNOSUPPORT => {
                 Some("the kernel does not support this (is IPVS or IPv6 built in?)".into())
             }
             _ => None,
         }
     }
+}
+
+/// The C library's text for an errno with its symbolic name, e.g.
+/// `File exists (EEXIST)`.
+pub fn errno_text(errno: i32) -> String {
+    let text = std::io::Error::from_raw_os_error(errno).to_string();
+    let text = match text.find(" (os error") {
+        Some(i) => text[..i].to_string(),
+        None => text,
+    };
+    let name = match errno {
+        libc::EPERM => "EPERM",
+        libc::ENOENT => "ENOENT",
+        libc::ESRCH => "ESRCH",
+        libc::EACCES => "EACCES",
+        libc::EEXIST => "EEXIST",
+        libc::EINVAL => "EINVAL",
+        libc::ERANGE => "ERANGE",
+        libc::ENOBUFS => "ENOBUFS",
+        libc::EOPNOTSUPP => "EOPNOTSUPP",
+        libc::EAFNOSUPPORT => "EAFNOSUPPORT",
+        libc::EBUSY => "EBUSY",
+        libc::EMSGSIZE => "EMSGSIZE",
+        _ => return format!("{text} (errno {errno})"),
+    };
+    format!("{text} ({name})")
 }
 
 fn scheduler_in(action: &str) -> Option<String> {
@@ -87,10 +112,7 @@ fn scheduler_in(action: &str) -> Option<String> {
 impl fmt::Display for KernelError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.kind {
-            ErrorKind::Errno(errno) => {
-                let text = std::io::Error::from_raw_os_error(*errno);
-                write!(f, "{}: {text}", self.action)?;
-            }
+            ErrorKind::Errno(errno) => write!(f, "{}: {}", self.action, errno_text(*errno))?,
             ErrorKind::Io(text) => write!(f, "{}: {text}", self.action)?,
             ErrorKind::Protocol(text) => write!(
                 f,
@@ -99,7 +121,7 @@ impl fmt::Display for KernelError {
             )?,
         }
         if let Some(hint) = self.hint() {
-            write!(f, " ({hint})")?;
+            write!(f, "; {hint}")?;
         }
         Ok(())
     }

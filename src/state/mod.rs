@@ -2,5 +2,6 @@
 //! kernel) are both expressed in, so that comparing them is plain equality.
 
 pub mod ipvs;
+pub mod ipvsadm_rules;
 pub mod render;
 pub mod snapshot;
