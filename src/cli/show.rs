@@ -23,6 +23,7 @@ pub fn run(args: &ShowArgs, err: Painter) -> i32 {
     };
     let result = NetlinkIpvs::connect().and_then(|mut ipvs| {
         let table = ipvs.read()?;
+        let timeouts = ipvs.timeouts()?;
         let header = match format {
             ShowFormat::Human => ipvs.info().ok().map(|i| {
                 format!(
@@ -35,9 +36,9 @@ pub fn run(args: &ShowArgs, err: Painter) -> i32 {
             }),
             _ => None,
         };
-        Ok((table, header))
+        Ok((table, header, timeouts))
     });
-    let (table, header) = match result {
+    let (table, header, timeouts) = match result {
         Ok(t) => t,
         Err(e) => {
             eprintln!("{} {e}", err.red("error:"));
@@ -48,7 +49,12 @@ pub fn run(args: &ShowArgs, err: Painter) -> i32 {
         ShowFormat::Human => print!("{}", render::human(&table, header, &names)),
         ShowFormat::Ipvsadm => print!("{}", render::ipvsadm_save(&table)),
         ShowFormat::Json => {
-            let snap = snapshot::to_snapshot(&table);
+            let mut snap = snapshot::to_snapshot(&table);
+            snap.timeouts = Some(snapshot::SnapshotTimeouts {
+                tcp: timeouts.tcp,
+                tcp_fin: timeouts.tcp_fin,
+                udp: timeouts.udp,
+            });
             match serde_json::to_string_pretty(&snap) {
                 Ok(text) => println!("{text}"),
                 Err(e) => {

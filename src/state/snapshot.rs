@@ -15,7 +15,18 @@ pub const FORMAT_VERSION: &str = "1";
 #[serde(deny_unknown_fields)]
 pub struct Snapshot {
     pub format_version: String,
+    /// Connection timeouts in seconds (`ipvsadm -L --timeout`), when they were read.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeouts: Option<SnapshotTimeouts>,
     pub services: Vec<SnapshotService>,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SnapshotTimeouts {
+    pub tcp: u32,
+    pub tcp_fin: u32,
+    pub udp: u32,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -214,6 +225,7 @@ pub fn to_snapshot(table: &Table) -> Snapshot {
         .collect();
     Snapshot {
         format_version: FORMAT_VERSION.to_string(),
+        timeouts: None,
         services,
     }
 }
@@ -365,4 +377,42 @@ pub fn from_snapshot(snapshot: &Snapshot) -> Result<Table, String> {
         }
     }
     Ok(table)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::state::ipvsadm_rules;
+
+    #[test]
+    fn a_table_survives_the_snapshot_round_trip() {
+        let rules = "-A -t 203.0.113.10:443 -s sh -b sh-fallback,sh-port\n\
+                     -a -t 203.0.113.10:443 -r 10.0.0.5:443 -i -w 1 --tun-type ipip\n\
+                     -A -u 203.0.113.10:53 -s rr -p 300 -M 255.255.255.0\n\
+                     -a -u 203.0.113.10:53 -r 10.0.0.3:53 -m -w 1 -x 10 -y 5\n\
+                     -A -t [2001:db8::10]:443 -s rr -p 600 -M 64\n\
+                     -a -t [2001:db8::10]:443 -r [fd00::5]:443 -i -w 2 --tun-type gue --tun-port 6080 --tun-csum\n\
+                     -A -f 9 -6 -s dh\n";
+        let table = ipvsadm_rules::parse(rules).expect("rules");
+        let text = serde_json::to_string(&to_snapshot(&table)).expect("json");
+        let back: Snapshot = serde_json::from_str(&text).expect("reads back");
+        assert_eq!(from_snapshot(&back).expect("valid"), table);
+    }
+
+    #[test]
+    fn bad_snapshots_name_the_field() {
+        let text = r#"{"format_version":"1","services":[{"protocol":"tcp","address":"203.0.113.10","port":80,"family":"ipv6","scheduler":"rr","netmask":128,"destinations":[]}]}"#;
+        let snap: Snapshot = serde_json::from_str(text).expect("shape");
+        assert_eq!(
+            from_snapshot(&snap).expect_err("family"),
+            "services[0].address: 203.0.113.10 is not ipv6"
+        );
+        let text = r#"{"format_version":"2","services":[]}"#;
+        let snap: Snapshot = serde_json::from_str(text).expect("shape");
+        assert!(
+            from_snapshot(&snap)
+                .expect_err("version")
+                .contains("not supported")
+        );
+    }
 }

@@ -11,3 +11,6 @@ expect_eq "ipvsadm -S -n" "-A -t 203.0.113.10:2222 -s rr
 banner="$(connect internet 203.0.113.10 2222)"
 expect_eq "banner received from the internet" "SSH-2.0-domU-banner" "$banner"
 echo "internet received: $banner"
+
+# show -c labels the service with the forward that declares it.
+portfwd show -c /examples/xen-dom0.json | grep -q '^TCP  203.0.113.10:2222 rr  # domu-ssh$' || fail "no forward name: $(portfwd show -c /examples/xen-dom0.json)"

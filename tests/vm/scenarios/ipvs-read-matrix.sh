@@ -22,6 +22,10 @@ ipvsadm -a -t [2001:db8::10]:80 -r 10.0.0.9:80 -i -w 1 --tun-type gre
 ipvsadm -A -f 7 -s wrr -p 360
 ipvsadm -a -f 7 -r 10.0.0.6:0 -m -w 5
 ipvsadm -A -f 9 -6 -s dh
+# Addresses 2^31 or more apart: ipvsadm's wrapping comparison lists 203.x before 10.x.
+ipvsadm -A -t 10.1.1.1:80 -s rr
+ipvsadm -a -t 10.1.1.1:80 -r 192.168.1.2:80 -m -w 1
+ipvsadm -a -t 10.1.1.1:80 -r 10.0.0.2:80 -m -w 1
 ipvsadm -a -f 9 -6 -r [fd00::9]:0 -g -w 3
 
 expected="$(ipvsadm -S -n)"
@@ -38,3 +42,7 @@ human="$(portfwd show)"
 echo "$human"
 echo "$human" | grep -q '^TCP  203.0.113.10:443 sh (sh-fallback,sh-port)$' || fail "human view lacks the sh service"
 echo "$human" | grep -q '^UDP  203.0.113.10:53 rr persistent 300 mask 255.255.255.0$' || fail "human view lacks the persistent udp service"
+
+# GET_CONFIG: the timeouts ipvsadm sets are in the snapshot.
+ipvsadm --set 100 20 30
+portfwd show --json | tr -d ' \n' | grep -q '"timeouts":{"tcp":100,"tcp_fin":20,"udp":30}' || fail "timeouts not in show --json: $(portfwd show --json | head -8)"
