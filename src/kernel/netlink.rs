@@ -303,36 +303,19 @@ impl GenlSocket {
         }
     }
 
-    /// Runs a dump request and collects its records.
-    pub fn dump(&mut self, mut request: Vec<u8>, action: &str) -> Result<Vec<Record>, KernelError> {
-        let seq = self.next_seq();
-        set_seq(&mut request, seq);
-        self.send(&request, action)?;
-        let mut records = Vec::new();
-        loop {
-            let n = self.recv(action)?;
-            for m in parse_messages(&self.buf[..n]).map_err(|e| KernelError::protocol(action, e))? {
-                if m.seq != seq {
-                    continue;
-                }
-                match m.body {
-                    Body::Genl { cmd, attrs } => records.push(Record {
-                        cmd,
-                        attrs: attrs.to_vec(),
-                    }),
-                    Body::Done(0) => return Ok(records),
-                    Body::Done(e) | Body::Error(e) if e != 0 => {
-                        return Err(KernelError::errno(action, -e));
-                    }
-                    Body::Error(_) => return Ok(records),
-                    _ => {}
-                }
-            }
-        }
+    /// Runs a dump request and collects its records (until NLMSG_DONE).
+    pub fn dump(&mut self, request: Vec<u8>, action: &str) -> Result<Vec<Record>, KernelError> {
+        self.exchange(request, action)
     }
 
     /// Sends one request and returns its reply records (for doit GETs) once ACKed.
-    pub fn call(&mut self, mut request: Vec<u8>, action: &str) -> Result<Vec<Record>, KernelError> {
+    pub fn call(&mut self, request: Vec<u8>, action: &str) -> Result<Vec<Record>, KernelError> {
+        self.exchange(request, action)
+    }
+
+    /// Sends one request and collects the records answering it until its end: the ACK of a
+    /// doit request or the NLMSG_DONE of a dump; a negative status is the request's error.
+    fn exchange(&mut self, mut request: Vec<u8>, action: &str) -> Result<Vec<Record>, KernelError> {
         let seq = self.next_seq();
         set_seq(&mut request, seq);
         self.send(&request, action)?;
@@ -348,9 +331,11 @@ impl GenlSocket {
                         cmd,
                         attrs: attrs.to_vec(),
                     }),
-                    Body::Error(0) => return Ok(records),
-                    Body::Error(e) => return Err(KernelError::errno(action, -e)),
-                    _ => {}
+                    Body::Done(0) | Body::Error(0) => return Ok(records),
+                    Body::Done(e) | Body::Error(e) => {
+                        return Err(KernelError::errno(action, e.saturating_neg()));
+                    }
+                    Body::Other => {}
                 }
             }
         }
