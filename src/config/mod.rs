@@ -13,7 +13,7 @@ pub mod schema;
 pub mod validate;
 
 pub use diagnostic::{Diagnostic, Place, Severity};
-pub use model::Config;
+pub use model::{Config, Forward};
 
 use std::io::Read;
 use std::path::Path;
@@ -148,11 +148,7 @@ impl Summary {
             backends: config.forwards.iter().map(|f| f.backends.len()).sum(),
             bridges: config.bridges.len(),
             public: config.public.len(),
-            services: config
-                .forwards
-                .iter()
-                .map(|f| u64::from(f.listen.ports.map_or(1, |p| p.len())))
-                .sum(),
+            services: config.forwards.iter().map(Forward::service_count).sum(),
         }
     }
 }

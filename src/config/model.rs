@@ -114,6 +114,13 @@ pub struct Forward {
     pub scheduler_flags: Vec<SchedulerFlag>,
 }
 
+impl Forward {
+    /// How many IPVS services the forward makes: one per listen port.
+    pub fn service_count(&self) -> u64 {
+        u64::from(self.listen.ports.map_or(1, |p| p.len()))
+    }
+}
+
 /// A real server behind a forward.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Backend {

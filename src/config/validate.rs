@@ -3,8 +3,8 @@
 
 use super::diagnostic::{Diagnostic, Place, quote};
 use super::model::{Config, Forward, Method, Protocol};
-use std::collections::HashMap;
 use std::collections::hash_map::Entry;
+use std::collections::{HashMap, HashSet};
 use std::net::IpAddr;
 
 /// The most IPVS services (listen ports after range expansion) one config may declare.
@@ -14,11 +14,7 @@ pub fn validate(config: &Config, diags: &mut Vec<Diagnostic>) {
     check_public(config, diags);
     check_bridges(config, diags);
     check_forward_names(config, diags);
-    let total: u64 = config
-        .forwards
-        .iter()
-        .map(|f| u64::from(f.listen.ports.map_or(1, |p| p.len())))
-        .sum();
+    let total: u64 = config.forwards.iter().map(Forward::service_count).sum();
     if total > MAX_SERVICES {
         diags.push(Diagnostic::error(
             "too-many-services",
@@ -30,8 +26,10 @@ pub fn validate(config: &Config, diags: &mut Vec<Diagnostic>) {
         return;
     }
     check_claims(config, diags);
+    let dropped = forwards_with_dropped_backends(diags);
     for forward in &config.forwards {
-        check_forward(config, forward, diags);
+        let backends_complete = !dropped.contains(&forward.index);
+        check_forward(config, forward, backends_complete, diags);
     }
 }
 
@@ -170,7 +168,26 @@ fn check_claims(config: &Config, diags: &mut Vec<Diagnostic>) {
     }
 }
 
-fn check_forward(config: &Config, forward: &Forward, diags: &mut Vec<Diagnostic>) {
+/// The file indices of forwards that lost a backend to a decoding error, found once from
+/// the errors' paths (`forwards[N].backends...`).
+fn forwards_with_dropped_backends(diags: &[Diagnostic]) -> HashSet<usize> {
+    diags
+        .iter()
+        .filter_map(|d| match &d.place {
+            Place::Path { path } => path.strip_prefix("forwards["),
+            _ => None,
+        })
+        .filter_map(|rest| rest.split_once("].backends"))
+        .filter_map(|(index, _)| index.parse().ok())
+        .collect()
+}
+
+fn check_forward(
+    config: &Config,
+    forward: &Forward,
+    backends_complete: bool,
+    diags: &mut Vec<Diagnostic>,
+) {
     let path = format!("forwards[{}]", forward.index);
     let listen = forward.listen;
     if !config.public.iter().any(|p| p.address == listen.addr) {
@@ -192,7 +209,7 @@ fn check_forward(config: &Config, forward: &Forward, diags: &mut Vec<Diagnostic>
     }
     check_scheduler(forward, &path, diags);
     check_persistence(forward, &path, diags);
-    check_backends(config, forward, &path, diags);
+    check_backends(config, forward, &path, backends_complete, diags);
 }
 
 fn check_scheduler(forward: &Forward, path: &str, diags: &mut Vec<Diagnostic>) {
@@ -253,7 +270,13 @@ fn check_persistence(forward: &Forward, path: &str, diags: &mut Vec<Diagnostic>)
     }
 }
 
-fn check_backends(config: &Config, forward: &Forward, path: &str, diags: &mut Vec<Diagnostic>) {
+fn check_backends(
+    config: &Config,
+    forward: &Forward,
+    path: &str,
+    backends_complete: bool,
+    diags: &mut Vec<Diagnostic>,
+) {
     let listen = forward.listen;
     let Some(listen_ports) = listen.ports else {
         return;
@@ -343,11 +366,7 @@ fn check_backends(config: &Config, forward: &Forward, path: &str, diags: &mut Ve
         }
     }
     // A backend that failed to decode was dropped; its error says enough.
-    let backends_path = format!("{path}.backends");
-    if diags
-        .iter()
-        .any(|d| matches!(&d.place, Place::Path { path } if path.starts_with(&backends_path)))
-    {
+    if !backends_complete {
         return;
     }
     if forward.backends.is_empty() {

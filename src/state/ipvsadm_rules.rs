@@ -34,10 +34,17 @@ fn socket(text: &str) -> Result<(IpAddr, u16), String> {
     ))
 }
 
+/// The word after an option, which is its value.
+fn value<'a>(name: &str, words: &mut impl Iterator<Item = &'a str>) -> Result<String, String> {
+    words
+        .next()
+        .map(str::to_string)
+        .ok_or_else(|| format!("{name} needs a value"))
+}
+
 fn parse_line(line: &str, table: &mut Table) -> Result<(), String> {
-    let words: Vec<&str> = line.split_whitespace().collect();
-    let mut it = words.iter().copied().peekable();
-    let verb = it.next().ok_or("empty")?;
+    let mut rest = line.split_whitespace();
+    let verb = rest.next().ok_or("empty")?;
     let mut key: Option<ServiceKey> = None;
     let mut fwmark: Option<u32> = None;
     let mut v6 = false;
@@ -53,15 +60,6 @@ fn parse_line(line: &str, table: &mut Table) -> Result<(), String> {
     let (mut upper, mut lower) = (0, 0);
     let mut tun_type: Option<TunnelType> = None;
     let (mut tun_port, mut tun_fl) = (0, tun_flags::NOCSUM);
-    let value = |name: &str,
-                 it: &mut std::iter::Peekable<std::vec::IntoIter<&str>>|
-     -> Result<String, String> {
-        it.next()
-            .map(str::to_string)
-            .ok_or_else(|| format!("{name} needs a value"))
-    };
-    let mut rest: std::iter::Peekable<std::vec::IntoIter<&str>> =
-        it.collect::<Vec<_>>().into_iter().peekable();
     let num = |s: String| s.parse::<u32>().map_err(|_| format!("bad number {s}"));
     while let Some(word) = rest.next() {
         match word {
