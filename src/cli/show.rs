@@ -21,50 +21,44 @@ pub fn run(args: &ShowArgs, err: Painter) -> i32 {
     } else {
         args.format
     };
+    // Each format reads only what it prints.
     let result = NetlinkIpvs::connect().and_then(|mut ipvs| {
         let table = ipvs.read()?;
-        let timeouts = ipvs.timeouts()?;
-        let header = match format {
-            ShowFormat::Human => ipvs.info().ok().map(|i| {
-                format!(
-                    "IP Virtual Server version {}.{}.{} (size={})",
-                    i.version >> 16,
-                    (i.version >> 8) & 0xff,
-                    i.version & 0xff,
-                    i.conn_table_size
-                )
-            }),
-            _ => None,
-        };
-        Ok((table, header, timeouts))
+        Ok(match format {
+            ShowFormat::Human => {
+                let header = ipvs.info().ok().map(|i| {
+                    format!(
+                        "IP Virtual Server version {}.{}.{} (size={})",
+                        i.version >> 16,
+                        (i.version >> 8) & 0xff,
+                        i.version & 0xff,
+                        i.conn_table_size
+                    )
+                });
+                render::human(&table, header, &names)
+            }
+            ShowFormat::Ipvsadm => render::ipvsadm_save(&table),
+            ShowFormat::Json => {
+                let mut snap = snapshot::to_snapshot(&table);
+                snap.timeouts = Some(ipvs.timeouts()?);
+                let mut text = serde_json::to_string_pretty(&snap).map_err(|e| {
+                    crate::kernel::KernelError::protocol("writing the snapshot", e.to_string())
+                })?;
+                text.push('\n');
+                text
+            }
+        })
     });
-    let (table, header, timeouts) = match result {
-        Ok(t) => t,
+    match result {
+        Ok(text) => {
+            print!("{text}");
+            0
+        }
         Err(e) => {
             eprintln!("{} {e}", err.red("error:"));
-            return 1;
-        }
-    };
-    match format {
-        ShowFormat::Human => print!("{}", render::human(&table, header, &names)),
-        ShowFormat::Ipvsadm => print!("{}", render::ipvsadm_save(&table)),
-        ShowFormat::Json => {
-            let mut snap = snapshot::to_snapshot(&table);
-            snap.timeouts = Some(snapshot::SnapshotTimeouts {
-                tcp: timeouts.tcp,
-                tcp_fin: timeouts.tcp_fin,
-                udp: timeouts.udp,
-            });
-            match serde_json::to_string_pretty(&snap) {
-                Ok(text) => println!("{text}"),
-                Err(e) => {
-                    eprintln!("{} cannot write JSON: {e}", err.red("error:"));
-                    return 1;
-                }
-            }
+            1
         }
     }
-    0
 }
 
 /// Maps each IPVS service a valid config declares to its forward's name.

@@ -8,6 +8,9 @@ pub struct KernelError {
     /// What portfwd was doing, e.g. `adding service tcp 203.0.113.10:2222`.
     pub action: String,
     pub kind: ErrorKind,
+    /// What to do about it, set by the layer that knows (e.g. which module to load);
+    /// otherwise a generic hint for the errno is shown.
+    pub hint: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -25,6 +28,7 @@ impl KernelError {
         KernelError {
             action: action.into(),
             kind: ErrorKind::Errno(errno),
+            hint: None,
         }
     }
 
@@ -34,6 +38,7 @@ impl KernelError {
             None => KernelError {
                 action: action.into(),
                 kind: ErrorKind::Io(e.to_string()),
+                hint: None,
             },
         }
     }
@@ -42,6 +47,7 @@ impl KernelError {
         KernelError {
             action: action.into(),
             kind: ErrorKind::Protocol(what.into()),
+            hint: None,
         }
     }
 
@@ -52,18 +58,19 @@ impl KernelError {
         }
     }
 
+    pub fn with_hint(mut self, hint: impl Into<String>) -> Self {
+        self.hint = Some(hint.into());
+        self
+    }
+
     /// What a user can do about it, when we know.
-    fn hint(&self) -> Option<String> {
-        let errno = self.errno_value()?;
-        match errno {
+    fn advice(&self) -> Option<String> {
+        if self.hint.is_some() {
+            return self.hint.clone();
+        }
+        match self.errno_value()? {
             libc::EPERM | libc::EACCES => {
                 Some("IPVS needs root (CAP_NET_ADMIN in the initial user namespace); run portfwd as root".into())
-            }
-            libc::ENOENT if self.action.contains("IPVS family") => {
-                Some("the kernel has no IPVS: run `modprobe ip_vs`".into())
-            }
-            libc::ENOENT if self.action.contains("service") && self.action.contains("scheduler") => {
-                Some(format!("the scheduler module is missing: run `modprobe ip_vs_{}`", scheduler_in(&self.action)?))
             }
             libc::ESRCH => Some("the service does not exist".into()),
             libc::EPROTONOSUPPORT | libc::EAFNOSUPPORT => {
@@ -100,15 +107,6 @@ pub fn errno_text(errno: i32) -> String {
     format!("{text} ({name})")
 }
 
-fn scheduler_in(action: &str) -> Option<String> {
-    let rest = action.split("scheduler ").nth(1)?;
-    Some(
-        rest.split(|c: char| !c.is_ascii_alphanumeric() && c != '_')
-            .next()?
-            .to_string(),
-    )
-}
-
 impl fmt::Display for KernelError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.kind {
@@ -120,7 +118,7 @@ impl fmt::Display for KernelError {
                 self.action
             )?,
         }
-        if let Some(hint) = self.hint() {
+        if let Some(hint) = self.advice() {
             write!(f, "; {hint}")?;
         }
         Ok(())

@@ -237,85 +237,38 @@ impl GenlSocket {
     /// Resolves a generic netlink family's id through nlctrl.
     pub fn resolve_family(&mut self, name: &str) -> Result<u16, KernelError> {
         let action = format!("looking up the {name} family");
-        let seq = self.next_seq();
-        let genl: Genlmsghdr<CtrlCmd, CtrlAttr, NoUserHeader> = GenlmsghdrBuilder::default()
-            .cmd(CtrlCmd::Getfamily)
-            .version(2)
-            .attrs(
-                std::iter::once(
-                    NlattrBuilder::default()
-                        .nla_type(
-                            AttrTypeBuilder::default()
-                                .nla_type(CtrlAttr::FamilyName)
-                                .build()
-                                .map_err(|e| KernelError::protocol(&action, e.to_string()))?,
-                        )
-                        .nla_payload(name)
-                        .build()
-                        .map_err(|e| KernelError::protocol(&action, e.to_string()))?,
+        let request = attr(u16::from(CtrlAttr::FamilyName), name)
+            .and_then(|family_name| {
+                encode_request(
+                    u16::from(GenlId::Ctrl),
+                    NlmF::ACK,
+                    0,
+                    u8::from(CtrlCmd::Getfamily),
+                    2,
+                    vec![family_name],
                 )
-                .collect::<GenlBuffer<CtrlAttr, Buffer>>(),
-            )
-            .build()
-            .map_err(|e| KernelError::protocol(&action, e.to_string()))?;
-        let msg = NlmsghdrBuilder::default()
-            .nl_type(GenlId::Ctrl)
-            .nl_flags(NlmF::REQUEST | NlmF::ACK)
-            .nl_seq(seq)
-            .nl_pid(0)
-            .nl_payload(NlPayload::Payload(genl))
-            .build()
-            .map_err(|e| KernelError::protocol(&action, e.to_string()))?;
-        let mut cursor = Cursor::new(Vec::new());
-        msg.to_bytes(&mut cursor)
-            .map_err(|e| KernelError::protocol(&action, e.to_string()))?;
-        self.send(cursor.get_ref(), &action)?;
-        let mut id = None;
-        loop {
-            let n = self.recv(&action)?;
-            for m in
-                parse_messages(&self.buf[..n]).map_err(|e| KernelError::protocol(&action, e))?
-            {
-                if m.seq != seq {
-                    continue;
-                }
-                match m.body {
-                    Body::Genl { attrs, .. } => {
-                        for a in attributes(attrs) {
-                            let (kind, payload) =
-                                a.map_err(|e| KernelError::protocol(&action, e))?;
-                            if kind == u16::from(CtrlAttr::FamilyId) {
-                                id = u16_at(payload, 0);
-                            }
-                        }
-                    }
-                    Body::Error(0) => {
-                        return id.ok_or_else(|| {
-                            KernelError::protocol(&action, "no family id in the reply")
-                        });
-                    }
-                    Body::Error(e) | Body::Done(e) if e < 0 => {
-                        return Err(KernelError::errno(action, -e));
-                    }
-                    _ => {}
+            })
+            .map_err(|e| KernelError::protocol(&action, e))?;
+        for record in self.exchange(request, &action)? {
+            for a in attributes(&record.attrs) {
+                let (kind, payload) = a.map_err(|e| KernelError::protocol(&action, e))?;
+                if kind == u16::from(CtrlAttr::FamilyId) {
+                    return u16_at(payload, 0).ok_or_else(|| {
+                        KernelError::protocol(&action, "invalid CTRL_ATTR_FAMILY_ID")
+                    });
                 }
             }
         }
-    }
-
-    /// Runs a dump request and collects its records (until NLMSG_DONE).
-    pub fn dump(&mut self, request: Vec<u8>, action: &str) -> Result<Vec<Record>, KernelError> {
-        self.exchange(request, action)
-    }
-
-    /// Sends one request and returns its reply records (for doit GETs) once ACKed.
-    pub fn call(&mut self, request: Vec<u8>, action: &str) -> Result<Vec<Record>, KernelError> {
-        self.exchange(request, action)
+        Err(KernelError::protocol(&action, "no family id in the reply"))
     }
 
     /// Sends one request and collects the records answering it until its end: the ACK of a
     /// doit request or the NLMSG_DONE of a dump; a negative status is the request's error.
-    fn exchange(&mut self, mut request: Vec<u8>, action: &str) -> Result<Vec<Record>, KernelError> {
+    pub fn exchange(
+        &mut self,
+        mut request: Vec<u8>,
+        action: &str,
+    ) -> Result<Vec<Record>, KernelError> {
         let seq = self.next_seq();
         set_seq(&mut request, seq);
         self.send(&request, action)?;
@@ -359,7 +312,7 @@ impl GenlSocket {
                 for (i, r) in chunk.iter().enumerate() {
                     results[base + i] = Some(Err(KernelError {
                         action: r.action.clone(),
-                        kind: e.kind.clone(),
+                        ..e.clone()
                     }));
                 }
                 continue;
@@ -374,7 +327,7 @@ impl GenlSocket {
                             if results[base + i].is_none() {
                                 results[base + i] = Some(Err(KernelError {
                                     action: r.action.clone(),
-                                    kind: e.kind.clone(),
+                                    ..e.clone()
                                 }));
                             }
                         }

@@ -2,6 +2,7 @@
 //! destination can carry, with the kernel's own encodings kept where they matter (flags,
 //! netmask) so nothing is lost between reading and writing.
 
+use serde::{Deserialize, Serialize};
 use std::cmp::Ordering;
 use std::collections::BTreeMap;
 use std::fmt;
@@ -357,9 +358,11 @@ pub struct DestCounters {
     pub persistent_conns: u32,
 }
 
-/// Read-only traffic statistics of a service or destination.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+/// Read-only traffic statistics of a service or destination (also their snapshot form).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Stats {
+    #[serde(rename = "connections")]
     pub conns: u64,
     pub in_packets: u64,
     pub out_packets: u64,
@@ -370,6 +373,15 @@ pub struct Stats {
     pub out_pps: u64,
     pub in_bps: u64,
     pub out_bps: u64,
+}
+
+/// Connection timeouts in seconds, as `ipvsadm --set` takes and `-L --timeout` shows them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Timeouts {
+    pub tcp: u32,
+    pub tcp_fin: u32,
+    pub udp: u32,
 }
 
 /// A destination with what the kernel reports about it.

@@ -4,7 +4,7 @@
 
 use super::ipvs::{
     Dest, DestCounters, DestEntry, DestKey, Family, Method, Service, ServiceEntry, ServiceKey,
-    Stats, Table, Tunnel, TunnelType, flags, protocol_name,
+    Stats, Table, Timeouts, Tunnel, TunnelType, flags, protocol_name,
 };
 use serde::{Deserialize, Serialize};
 use std::net::IpAddr;
@@ -17,16 +17,8 @@ pub struct Snapshot {
     pub format_version: String,
     /// Connection timeouts in seconds (`ipvsadm -L --timeout`), when they were read.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub timeouts: Option<SnapshotTimeouts>,
+    pub timeouts: Option<Timeouts>,
     pub services: Vec<SnapshotService>,
-}
-
-#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct SnapshotTimeouts {
-    pub tcp: u32,
-    pub tcp_fin: u32,
-    pub udp: u32,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -55,7 +47,7 @@ pub struct SnapshotService {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub persistence_engine: Option<String>,
     #[serde(default)]
-    pub stats: Option<SnapshotStats>,
+    pub stats: Option<Stats>,
     pub destinations: Vec<SnapshotDest>,
 }
 
@@ -80,7 +72,7 @@ pub struct SnapshotDest {
     #[serde(default)]
     pub persistent_connections: u32,
     #[serde(default)]
-    pub stats: Option<SnapshotStats>,
+    pub stats: Option<Stats>,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -100,21 +92,6 @@ fn nocsum() -> String {
     "nocsum".into()
 }
 
-#[derive(Debug, Default, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct SnapshotStats {
-    pub connections: u64,
-    pub in_packets: u64,
-    pub out_packets: u64,
-    pub in_bytes: u64,
-    pub out_bytes: u64,
-    pub cps: u64,
-    pub in_pps: u64,
-    pub out_pps: u64,
-    pub in_bps: u64,
-    pub out_bps: u64,
-}
-
 const FLAG_NAMES: &[(u32, &str)] = &[
     (flags::PERSISTENT, "persistent"),
     (flags::ONEPACKET, "one-packet"),
@@ -124,40 +101,6 @@ const FLAG_NAMES: &[(u32, &str)] = &[
 ];
 
 const CHECKSUMS: &[&str] = &["nocsum", "csum", "remcsum"];
-
-impl From<&Stats> for SnapshotStats {
-    fn from(s: &Stats) -> Self {
-        SnapshotStats {
-            connections: s.conns,
-            in_packets: s.in_packets,
-            out_packets: s.out_packets,
-            in_bytes: s.in_bytes,
-            out_bytes: s.out_bytes,
-            cps: s.cps,
-            in_pps: s.in_pps,
-            out_pps: s.out_pps,
-            in_bps: s.in_bps,
-            out_bps: s.out_bps,
-        }
-    }
-}
-
-impl From<&SnapshotStats> for Stats {
-    fn from(s: &SnapshotStats) -> Self {
-        Stats {
-            conns: s.connections,
-            in_packets: s.in_packets,
-            out_packets: s.out_packets,
-            in_bytes: s.in_bytes,
-            out_bytes: s.out_bytes,
-            cps: s.cps,
-            in_pps: s.in_pps,
-            out_pps: s.out_pps,
-            in_bps: s.in_bps,
-            out_bps: s.out_bps,
-        }
-    }
-}
 
 /// The snapshot of a table.
 pub fn to_snapshot(table: &Table) -> Snapshot {
@@ -195,7 +138,7 @@ pub fn to_snapshot(table: &Table) -> Snapshot {
                 persistence: s.is_persistent().then_some(s.timeout),
                 netmask,
                 persistence_engine: s.pe_name.clone(),
-                stats: Some(SnapshotStats::from(&entry.stats)),
+                stats: Some(entry.stats),
                 destinations: entry
                     .dests
                     .values()
@@ -217,7 +160,7 @@ pub fn to_snapshot(table: &Table) -> Snapshot {
                         active_connections: d.counters.active_conns,
                         inactive_connections: d.counters.inactive_conns,
                         persistent_connections: d.counters.persistent_conns,
-                        stats: Some(SnapshotStats::from(&d.stats)),
+                        stats: Some(d.stats),
                     })
                     .collect(),
             }
@@ -310,7 +253,7 @@ pub fn from_snapshot(snapshot: &Snapshot) -> Result<Table, String> {
         };
         let mut entry = ServiceEntry {
             service,
-            stats: s.stats.as_ref().map(Stats::from).unwrap_or_default(),
+            stats: s.stats.unwrap_or_default(),
             dests: Default::default(),
         };
         for (j, d) in s.destinations.iter().enumerate() {
@@ -356,7 +299,7 @@ pub fn from_snapshot(snapshot: &Snapshot) -> Result<Table, String> {
                 inactive_conns: d.inactive_connections,
                 persistent_conns: d.persistent_connections,
             };
-            let stats = d.stats.as_ref().map(Stats::from).unwrap_or_default();
+            let stats = d.stats.unwrap_or_default();
             if entry
                 .dests
                 .insert(

@@ -20,40 +20,32 @@ fn collect(buf: &[u8]) -> Result<BTreeMap<u16, &[u8]>, String> {
     Ok(map)
 }
 
-fn u16_of(payload: &[u8], name: &str) -> Result<u16, String> {
+/// The first `N` bytes of an attribute, or an error naming it when it is shorter.
+fn bytes<const N: usize>(payload: &[u8], name: &str) -> Result<[u8; N], String> {
     payload
-        .get(..2)
+        .get(..N)
         .and_then(|b| b.try_into().ok())
-        .map(u16::from_ne_bytes)
         .ok_or_else(|| format!("invalid {name}"))
+}
+
+fn u16_of(payload: &[u8], name: &str) -> Result<u16, String> {
+    bytes(payload, name).map(u16::from_ne_bytes)
 }
 
 fn be16_of(payload: &[u8], name: &str) -> Result<u16, String> {
-    payload
-        .get(..2)
-        .and_then(|b| b.try_into().ok())
-        .map(u16::from_be_bytes)
-        .ok_or_else(|| format!("invalid {name}"))
+    bytes(payload, name).map(u16::from_be_bytes)
 }
 
 fn u32_of(payload: &[u8], name: &str) -> Result<u32, String> {
-    payload
-        .get(..4)
-        .and_then(|b| b.try_into().ok())
-        .map(u32::from_ne_bytes)
-        .ok_or_else(|| format!("invalid {name}"))
+    bytes(payload, name).map(u32::from_ne_bytes)
 }
 
+/// A counter: u64 in STATS64, u32 in the older STATS; anything shorter reads as 0.
 fn u64_of(payload: &[u8]) -> u64 {
-    match payload.len() {
-        8.. => payload[..8].try_into().map(u64::from_ne_bytes).unwrap_or(0),
-        4..=7 => payload[..4]
-            .try_into()
-            .map(u32::from_ne_bytes)
-            .map(u64::from)
-            .unwrap_or(0),
-        _ => 0,
-    }
+    bytes(payload, "")
+        .map(u64::from_ne_bytes)
+        .or_else(|_| u32_of(payload, "").map(u64::from))
+        .unwrap_or(0)
 }
 
 fn string_of(payload: &[u8]) -> String {
@@ -80,20 +72,8 @@ fn family_of(af: u16) -> Result<Family, String> {
 
 fn addr_of(payload: &[u8], family: Family, name: &str) -> Result<IpAddr, String> {
     match family {
-        Family::V4 => {
-            let b: [u8; 4] = payload
-                .get(..4)
-                .and_then(|b| b.try_into().ok())
-                .ok_or_else(|| format!("invalid {name}"))?;
-            Ok(IpAddr::V4(Ipv4Addr::from(b)))
-        }
-        Family::V6 => {
-            let b: [u8; 16] = payload
-                .get(..16)
-                .and_then(|b| b.try_into().ok())
-                .ok_or_else(|| format!("invalid {name}"))?;
-            Ok(IpAddr::V6(Ipv6Addr::from(b)))
-        }
+        Family::V4 => Ok(IpAddr::V4(Ipv4Addr::from(bytes::<4>(payload, name)?))),
+        Family::V6 => Ok(IpAddr::V6(Ipv6Addr::from(bytes::<16>(payload, name)?))),
     }
 }
 
@@ -161,10 +141,7 @@ pub fn service(record: &[u8]) -> Result<ServiceEntry, String> {
     };
     let netmask = match svc.get(&IPVS_SVC_ATTR_NETMASK) {
         Some(p) => {
-            let raw: [u8; 4] = p
-                .get(..4)
-                .and_then(|b| b.try_into().ok())
-                .ok_or("invalid IPVS_SVC_ATTR_NETMASK")?;
+            let raw = bytes::<4>(p, "IPVS_SVC_ATTR_NETMASK")?;
             match family {
                 Family::V4 => u32::from_be_bytes(raw),
                 Family::V6 => u32::from_ne_bytes(raw),

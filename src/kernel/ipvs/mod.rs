@@ -7,7 +7,7 @@ pub mod encode;
 
 use super::error::KernelError;
 use super::netlink::{GenlSocket, Request};
-use crate::state::ipvs::{Dest, DestKey, Service, ServiceKey, Table};
+use crate::state::ipvs::{Dest, DestKey, Service, ServiceKey, Table, Timeouts};
 use std::fmt;
 
 /// One change to the IPVS table.
@@ -57,14 +57,6 @@ pub struct Info {
     pub conn_table_size: u32,
 }
 
-/// Connection timeouts (seconds), as `ipvsadm --set` shows them.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Timeouts {
-    pub tcp: u32,
-    pub tcp_fin: u32,
-    pub udp: u32,
-}
-
 /// The kernel's IPVS table, as the engine sees it.
 pub trait Ipvs {
     /// The whole table with destinations, counters and statistics.
@@ -89,6 +81,9 @@ impl NetlinkIpvs {
             .resolve_family(consts::IPVS_GENL_NAME)
             .map_err(|mut e| {
                 e.action = "looking up the IPVS family".into();
+                if e.errno_value() == Some(libc::ENOENT) {
+                    e = e.with_hint("the kernel has no IPVS: run `modprobe ip_vs`");
+                }
                 e
             })?;
         Ok(NetlinkIpvs { socket, family })
@@ -98,15 +93,34 @@ impl NetlinkIpvs {
         built.map_err(|e| KernelError::protocol(action, format!("cannot encode the request: {e}")))
     }
 
+    /// Sends one request and returns its records once the kernel has acknowledged it.
+    fn request(
+        &mut self,
+        action: &str,
+        built: Result<Vec<u8>, String>,
+    ) -> Result<Vec<super::netlink::Record>, KernelError> {
+        let request = self.encode(action, built)?;
+        self.socket.exchange(request, action)
+    }
+
+    /// Sends a GET request and returns the attributes of its one reply.
+    fn get(
+        &mut self,
+        action: &str,
+        built: Result<Vec<u8>, String>,
+    ) -> Result<Vec<u8>, KernelError> {
+        self.request(action, built)?
+            .into_iter()
+            .next()
+            .map(|r| r.attrs)
+            .ok_or_else(|| KernelError::protocol(action, "no reply"))
+    }
+
     pub fn info(&mut self) -> Result<Info, KernelError> {
         let action = "reading IPVS information";
-        let request = self.encode(action, encode::get_info(self.family))?;
-        let records = self.socket.call(request, action)?;
-        let record = records
-            .first()
-            .ok_or_else(|| KernelError::protocol(action, "no reply"))?;
+        let attrs = self.get(action, encode::get_info(self.family))?;
         let (version, conn_table_size) =
-            decode::info(&record.attrs).map_err(|e| KernelError::protocol(action, e))?;
+            decode::info(&attrs).map_err(|e| KernelError::protocol(action, e))?;
         Ok(Info {
             version,
             conn_table_size,
@@ -115,24 +129,16 @@ impl NetlinkIpvs {
 
     pub fn timeouts(&mut self) -> Result<Timeouts, KernelError> {
         let action = "reading IPVS timeouts";
-        let request = self.encode(action, encode::get_config(self.family))?;
-        let records = self.socket.call(request, action)?;
-        let record = records
-            .first()
-            .ok_or_else(|| KernelError::protocol(action, "no reply"))?;
+        let attrs = self.get(action, encode::get_config(self.family))?;
         let (tcp, tcp_fin, udp) =
-            decode::config(&record.attrs).map_err(|e| KernelError::protocol(action, e))?;
+            decode::config(&attrs).map_err(|e| KernelError::protocol(action, e))?;
         Ok(Timeouts { tcp, tcp_fin, udp })
     }
 
     /// Sets connection timeouts; 0 leaves one unchanged.
     pub fn set_timeouts(&mut self, t: Timeouts) -> Result<(), KernelError> {
-        let action = "setting IPVS timeouts";
-        let request = self.encode(
-            action,
-            encode::set_config(self.family, t.tcp, t.tcp_fin, t.udp),
-        )?;
-        self.socket.call(request, action).map(|_| ())
+        let built = encode::set_config(self.family, t.tcp, t.tcp_fin, t.udp);
+        self.request("setting IPVS timeouts", built).map(|_| ())
     }
 
     /// Zeroes the counters of one service, or of all.
@@ -141,23 +147,21 @@ impl NetlinkIpvs {
             Some(k) => format!("zeroing the counters of service {k}"),
             None => "zeroing all IPVS counters".into(),
         };
-        let request = self.encode(&action, encode::zero(self.family, service))?;
-        self.socket.call(request, &action).map(|_| ())
+        let built = encode::zero(self.family, service);
+        self.request(&action, built).map(|_| ())
     }
 
     /// Removes every service. Callers must have asked the user first.
     pub fn flush(&mut self) -> Result<(), KernelError> {
-        let action = "flushing the IPVS table";
-        let request = self.encode(action, encode::flush(self.family))?;
-        self.socket.call(request, action).map(|_| ())
+        let built = encode::flush(self.family);
+        self.request("flushing the IPVS table", built).map(|_| ())
     }
 }
 
 impl Ipvs for NetlinkIpvs {
     fn read(&mut self) -> Result<Table, KernelError> {
         let action = "listing IPVS services";
-        let request = self.encode(action, encode::dump_services(self.family))?;
-        let records = self.socket.dump(request, action)?;
+        let records = self.request(action, encode::dump_services(self.family))?;
         let mut table = Table::default();
         for record in &records {
             let entry =
@@ -167,8 +171,7 @@ impl Ipvs for NetlinkIpvs {
         for entry in table.services.values_mut() {
             let key = entry.service.key;
             let action = format!("listing the destinations of service {key}");
-            let request = self.encode(&action, encode::dump_dests(self.family, &key))?;
-            for record in self.socket.dump(request, &action)? {
+            for record in self.request(&action, encode::dump_dests(self.family, &key))? {
                 let dest = decode::dest(&record.attrs, key.family())
                     .map_err(|e| KernelError::protocol(&action, e))?;
                 entry.dests.insert(dest.dest.key, dest);
@@ -179,29 +182,80 @@ impl Ipvs for NetlinkIpvs {
 
     fn execute(&mut self, ops: &[Op]) -> Vec<Result<(), KernelError>> {
         let family = self.family;
-        let mut requests = Vec::with_capacity(ops.len());
-        let mut encode_errors = Vec::new();
-        for (i, op) in ops.iter().enumerate() {
-            let built = match op {
-                Op::NewService(s) => encode::new_service(family, s),
-                Op::SetService(s) => encode::set_service(family, s),
-                Op::DelService(k) => encode::del_service(family, k),
-                Op::NewDest(k, d) => encode::new_dest(family, k, d),
-                Op::SetDest(k, d) => encode::set_dest(family, k, d),
-                Op::DelDest(k, d) => encode::del_dest(family, k, d),
-            };
-            match built {
-                Ok(bytes) => requests.push(Request {
-                    bytes,
-                    action: op.to_string(),
-                }),
-                Err(e) => encode_errors.push((i, KernelError::protocol(op.to_string(), e))),
-            }
-        }
-        if let Some((_, e)) = encode_errors.into_iter().next() {
+        let built: Result<Vec<Request>, KernelError> = ops
+            .iter()
+            .map(|op| {
+                let bytes = match op {
+                    Op::NewService(s) => encode::new_service(family, s),
+                    Op::SetService(s) => encode::set_service(family, s),
+                    Op::DelService(k) => encode::del_service(family, k),
+                    Op::NewDest(k, d) => encode::new_dest(family, k, d),
+                    Op::SetDest(k, d) => encode::set_dest(family, k, d),
+                    Op::DelDest(k, d) => encode::del_dest(family, k, d),
+                };
+                let action = op.to_string();
+                match bytes {
+                    Ok(bytes) => Ok(Request { bytes, action }),
+                    Err(e) => Err(KernelError::protocol(action, e)),
+                }
+            })
+            .collect();
+        match built {
+            Ok(mut requests) => self
+                .socket
+                .pipeline(&mut requests)
+                .into_iter()
+                .zip(ops)
+                .map(|(result, op)| result.map_err(|e| missing_module_hint(e, op)))
+                .collect(),
             // Nothing was sent: refuse the whole batch rather than run part of it.
-            return ops.iter().map(|_| Err(e.clone())).collect();
+            Err(e) => ops.iter().map(|_| Err(e.clone())).collect(),
         }
-        self.socket.pipeline(&mut requests)
+    }
+}
+
+/// ENOENT on adding or changing a service means its scheduler (or persistence engine)
+/// module could not be loaded: name the module.
+fn missing_module_hint(e: KernelError, op: &Op) -> KernelError {
+    let (Op::NewService(s) | Op::SetService(s)) = op else {
+        return e;
+    };
+    if e.errno_value() != Some(libc::ENOENT) {
+        return e;
+    }
+    let hint = match &s.pe_name {
+        None => format!(
+            "the scheduler module is missing: run `modprobe ip_vs_{}`",
+            s.scheduler
+        ),
+        Some(pe) => format!(
+            "the scheduler or persistence engine module is missing: run `modprobe ip_vs_{}` or `modprobe ip_vs_pe_{pe}`",
+            s.scheduler
+        ),
+    };
+    e.with_hint(hint)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::state::ipvs::IPPROTO_TCP;
+
+    #[test]
+    fn enoent_on_a_service_names_the_scheduler_module() {
+        let key = ServiceKey::Tuple {
+            protocol: IPPROTO_TCP,
+            addr: "203.0.113.10".parse().expect("ip"),
+            port: 80,
+        };
+        let op = Op::NewService(Service::new(key, "twos"));
+        let e = missing_module_hint(KernelError::errno(op.to_string(), libc::ENOENT), &op);
+        assert_eq!(
+            e.to_string(),
+            "adding service tcp 203.0.113.10:80 (scheduler twos): No such file or directory (ENOENT); the scheduler module is missing: run `modprobe ip_vs_twos`"
+        );
+        let other = Op::DelService(key);
+        let e = missing_module_hint(KernelError::errno(other.to_string(), libc::ENOENT), &other);
+        assert_eq!(e.hint, None);
     }
 }
