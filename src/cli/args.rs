@@ -73,7 +73,7 @@ pub struct ValidateArgs {
 pub enum ShowFormat {
     /// A listing in the spirit of `ipvsadm -L -n`.
     Human,
-    /// The snapshot format (docs/snapshot.md), also read by `plan --from`.
+    /// The snapshot format (docs/snapshot.md): services, destinations, counters, timeouts.
     Json,
     /// Exactly what `ipvsadm -S -n` prints.
     Ipvsadm,
