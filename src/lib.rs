@@ -2,7 +2,9 @@
 //!
 //! `config` reads and checks the one JSON file; `cli` is the command-line front end.
 
+pub mod apply;
 pub mod cli;
 pub mod config;
 pub mod kernel;
+pub mod plan;
 pub mod state;

@@ -2,7 +2,7 @@
 //! and an independent validator (the `jsonschema` crate) accepts every example.
 
 use portfwd::config::decode::{
-    BACKEND_FIELDS, BRIDGE_FIELDS, CONFIG_FIELDS, FORWARD_FIELDS, PUBLIC_FIELDS,
+    BACKEND_FIELDS, BRIDGE_FIELDS, CONFIG_FIELDS, FORWARD_FIELDS, PUBLIC_FIELDS, SAFETY_FIELDS,
 };
 use portfwd::config::schema::{SCHEMA_PATH, schema_json};
 use serde_json::Value;
@@ -50,6 +50,7 @@ fn decoder_accepts_exactly_the_schema_fields() {
     assert_eq!(property_names(&defs["Public"]), sorted(PUBLIC_FIELDS));
     assert_eq!(property_names(&defs["Bridge"]), sorted(BRIDGE_FIELDS));
     assert_eq!(property_names(&defs["Forward"]), sorted(FORWARD_FIELDS));
+    assert_eq!(property_names(&defs["Safety"]), sorted(SAFETY_FIELDS));
     assert_eq!(
         property_names(&defs["Backend"]["anyOf"][1]),
         sorted(BACKEND_FIELDS)

@@ -32,6 +32,12 @@ pub enum ColorChoice {
 pub enum Command {
     /// Check a config file: syntax, fields and every rule; exits 1 when it is invalid.
     Validate(ValidateArgs),
+    /// Show what apply would change: the config against the live kernel (needs root) or a
+    /// snapshot (`--from`, no root needed).
+    Plan(PlanArgs),
+    /// Make the kernel match the config (needs root): shows the plan, asks, applies it as one
+    /// unit (undone on failure) and verifies the result.
+    Apply(ApplyArgs),
     /// Show the live IPVS table (needs root): like `ipvsadm -L -n`, as JSON, or as `ipvsadm -S -n`.
     Show(ShowArgs),
     /// Add the services and destinations of an `ipvsadm -S -n` rules file to the live table
@@ -67,6 +73,70 @@ pub struct ValidateArgs {
     /// Print the result as one JSON document on standard output.
     #[arg(long)]
     pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct PlanArgs {
+    #[command(flatten)]
+    pub config: ConfigArg,
+
+    /// Plan against a snapshot (`portfwd show --json` output) instead of the live kernel:
+    /// no root and no IPVS needed, e.g. in a config repository's CI.
+    #[arg(long, value_name = "SNAPSHOT")]
+    pub from: Option<PathBuf>,
+
+    /// Print the plan as one JSON document (docs/plan-json.md).
+    #[arg(long)]
+    pub json: bool,
+
+    /// Exit 0 when there is nothing to change, 2 when there are changes, 1 on errors.
+    #[arg(long)]
+    pub detailed_exitcode: bool,
+
+    /// Save the plan to this file; `portfwd apply PLANFILE` applies exactly it, and refuses
+    /// when the kernel has changed since.
+    #[arg(long, value_name = "PLANFILE")]
+    pub out: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct ApplyArgs {
+    /// The config file; `-` reads standard input [env: PORTFWD_CONFIG] [default:
+    /// /etc/portfwd/portfwd.json].
+    #[arg(
+        short = 'c',
+        long = "config",
+        value_name = "FILE",
+        conflicts_with = "planfile"
+    )]
+    pub config: Option<PathBuf>,
+
+    /// A plan saved by `portfwd plan --out`: apply exactly it (without asking), or refuse
+    /// when the kernel no longer matches the state it was made from.
+    #[arg(value_name = "PLANFILE")]
+    pub planfile: Option<PathBuf>,
+
+    /// Apply without asking for confirmation (needed when standard input is not a terminal).
+    #[arg(long)]
+    pub auto_approve: bool,
+
+    /// Drain removed backends: weight 0 first, then delete each once it has no active
+    /// connection or after SECONDS.
+    #[arg(long, value_name = "SECONDS")]
+    pub drain: Option<u64>,
+
+    /// Apply even when the plan removes more services than `safety` allows, or leaves a
+    /// forward with no backends.
+    #[arg(long)]
+    pub force: bool,
+
+    /// Apply even when a new forward captures a port the host itself listens on.
+    #[arg(long)]
+    pub allow_shadowing: bool,
+
+    /// Wait at most this long for another apply to finish.
+    #[arg(long, value_name = "SECONDS", default_value_t = 60)]
+    pub lock_timeout: u64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

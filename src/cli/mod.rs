@@ -1,8 +1,11 @@
 //! The command-line front end: parses arguments, runs one command, maps the outcome to the
-//! documented exit codes (0 success, 1 error or invalid input).
+//! documented exit codes (0 success, 1 error or invalid input, 2 changes present with
+//! `plan --detailed-exitcode`).
 
+pub mod apply;
 pub mod args;
 pub mod debug_restore;
+pub mod plan;
 pub mod show;
 pub mod style;
 pub mod validate;
@@ -25,6 +28,8 @@ pub fn main() -> i32 {
     let err = Painter::new(cli.color, true);
     match &cli.command {
         Command::Validate(args) => validate::run(args, out, err),
+        Command::Plan(args) => plan::run(args, out, err),
+        Command::Apply(args) => apply::run(args, out, err),
         Command::Show(args) => show::run(args, err),
         Command::DebugRestore { file } => debug_restore::run(file, err),
         Command::Schema => {

@@ -68,25 +68,12 @@ fn forward_names(path: &std::path::Path, err: Painter) -> Option<HashMap<Service
         super::validate::report(&loaded, err, err);
         return None;
     };
-    let mut names = HashMap::new();
-    for f in &cfg.forwards {
-        let protocol = match f.protocol {
-            config::model::Protocol::Tcp => crate::state::ipvs::IPPROTO_TCP,
-            config::model::Protocol::Udp => crate::state::ipvs::IPPROTO_UDP,
-            config::model::Protocol::Sctp => crate::state::ipvs::IPPROTO_SCTP,
-        };
-        if let Some(ports) = f.listen.ports {
-            for port in ports.ports() {
-                names.insert(
-                    ServiceKey::Tuple {
-                        protocol,
-                        addr: f.listen.addr,
-                        port,
-                    },
-                    f.name.clone(),
-                );
-            }
-        }
-    }
-    Some(names)
+    let desired = crate::state::desired::from_config(cfg);
+    Some(
+        desired
+            .services
+            .into_iter()
+            .map(|(key, s)| (key, s.forward))
+            .collect(),
+    )
 }

@@ -8,12 +8,13 @@ use super::endpoint::{
 };
 use super::json::Json;
 use super::model::{
-    Backend, Bridge, Config, Forward, Method, Named, PersistenceNetmask, Protocol, Public,
+    Backend, Bridge, Config, Forward, Method, Named, PersistenceNetmask, Protocol, Public, Safety,
     Scheduler, SchedulerFlag,
 };
 use std::net::IpAddr;
 
-pub const CONFIG_FIELDS: &[&str] = &["$schema", "public", "bridges", "forwards"];
+pub const CONFIG_FIELDS: &[&str] = &["$schema", "public", "bridges", "forwards", "safety"];
+pub const SAFETY_FIELDS: &[&str] = &["max_remove_percent", "min_services"];
 pub const PUBLIC_FIELDS: &[&str] = &["address", "interface"];
 pub const BRIDGE_FIELDS: &[&str] = &["name", "address", "ports"];
 pub const FORWARD_FIELDS: &[&str] = &[
@@ -41,6 +42,7 @@ pub fn decode(root: &Json, diags: &mut Vec<Diagnostic>) -> Config {
         public: Vec::new(),
         bridges: Vec::new(),
         forwards: Vec::new(),
+        safety: Safety::default(),
     };
     let Some(fields) = d.object(root, "", CONFIG_FIELDS) else {
         return config;
@@ -56,6 +58,9 @@ pub fn decode(root: &Json, diags: &mut Vec<Diagnostic>) -> Config {
     }
     if let Some(v) = fields.get("forwards") {
         config.forwards = d.indexed_list(v, "forwards", Decoder::forward, |f, i| f.index = i);
+    }
+    if let Some(v) = fields.get("safety") {
+        config.safety = d.safety(v, "safety");
     }
     config
 }
@@ -272,6 +277,26 @@ impl Decoder<'_> {
             ),
         );
         None
+    }
+
+    fn safety(&mut self, value: &Json, path: &str) -> Safety {
+        let mut safety = Safety::default();
+        let Some(fields) = self.object(value, path, SAFETY_FIELDS) else {
+            return safety;
+        };
+        if let Some(v) = fields.get("max_remove_percent") {
+            let p = child_path(path, "max_remove_percent");
+            if let Some(n) = self.integer(v, &p, 0, 100) {
+                safety.max_remove_percent = n as u8;
+            }
+        }
+        if let Some(v) = fields.get("min_services") {
+            let p = child_path(path, "min_services");
+            if let Some(n) = self.integer(v, &p, 0, u64::from(u32::MAX)) {
+                safety.min_services = n as u32;
+            }
+        }
+        safety
     }
 
     fn public(&mut self, value: &Json, path: &str) -> Option<Public> {

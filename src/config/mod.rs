@@ -51,6 +51,11 @@ impl Loaded {
 
 /// Reads and checks the config at `path` (`-` for standard input).
 pub fn load(path: &Path) -> Loaded {
+    load_with_text(path).0
+}
+
+/// Like [`load`], also returning the bytes read (for saved plans, which carry the config).
+pub fn load_with_text(path: &Path) -> (Loaded, Vec<u8>) {
     let (source, bytes) = if path.as_os_str() == STDIN_NAME {
         ("<stdin>".to_string(), read_bounded(std::io::stdin().lock()))
     } else {
@@ -59,16 +64,19 @@ pub fn load(path: &Path) -> Loaded {
         (source, bytes)
     };
     match bytes {
-        Ok(bytes) => check(source, &bytes),
-        Err(e) => Loaded {
-            diagnostics: vec![Diagnostic::error(
-                "read",
-                "",
-                format!("cannot read the config: {e}"),
-            )],
-            source,
-            config: None,
-        },
+        Ok(bytes) => (check(source, &bytes), bytes),
+        Err(e) => {
+            let loaded = Loaded {
+                diagnostics: vec![Diagnostic::error(
+                    "read",
+                    "",
+                    format!("cannot read the config: {e}"),
+                )],
+                source,
+                config: None,
+            };
+            (loaded, Vec::new())
+        }
     }
 }
 

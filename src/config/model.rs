@@ -32,6 +32,31 @@ pub struct Config {
     /// The port forwards. Each becomes one IPVS virtual service per listen port.
     #[schemars(default, extend("default" = []))]
     pub forwards: Vec<Forward>,
+    /// Limits that make `portfwd apply` refuse a plan that removes too much (unless `--force`).
+    #[schemars(default)]
+    pub safety: Safety,
+}
+
+/// When a plan removes or replaces more than `max_remove_percent` of the managed services,
+/// and there are at least `min_services` of them, `apply` refuses without `--force`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, JsonSchema)]
+#[schemars(deny_unknown_fields, default)]
+pub struct Safety {
+    /// The largest share of managed services, in percent, that one apply may remove or
+    /// replace without `--force`.
+    #[schemars(range(min = 0, max = 100))]
+    pub max_remove_percent: u8,
+    /// Below this many managed services in the kernel the percentage is not checked.
+    pub min_services: u32,
+}
+
+impl Default for Safety {
+    fn default() -> Self {
+        Safety {
+            max_remove_percent: 30,
+            min_services: 10,
+        }
+    }
 }
 
 /// A public address of the host.

@@ -3,6 +3,7 @@
 
 pub mod error;
 pub mod ipvs;
+pub mod listeners;
 pub mod netlink;
 
 pub use error::KernelError;

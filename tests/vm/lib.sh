@@ -52,3 +52,45 @@ classic_topology() {
 connect() {
     $IP netns exec "$1" nc -w 3 "$2" "$3" < /dev/null
 }
+
+# pf_config FILE FORWARDS: writes a config with public 203.0.113.10, bridge br1 and the
+# given forwards (a comma-separated list of JSON objects).
+pf_config() {
+    printf '{"public":[{"address":"203.0.113.10"}],"bridges":[{"name":"br1","address":"10.0.0.1/24"}],"forwards":[%s]}\n' "$2" > "$1"
+}
+
+# echo_server NETNS PORT: a TCP server that echoes every line back, one per connection.
+echo_server() {
+    $IP netns exec "$1" nc -ll -p "$2" -e /bin/cat &
+    wait_for_listener "$1" "$2"
+}
+
+# netlink_monitor: counts the netlink messages of this network namespace from now on;
+# netlink_count prints the count so far. Reading sysfs makes no netlink traffic itself.
+netlink_monitor() {
+    modprobe nlmon
+    $IP link add nlmon0 type nlmon
+    $IP link set nlmon0 up
+}
+netlink_count() {
+    cat /sys/class/net/nlmon0/statistics/rx_packets
+}
+
+# expect_rc WHAT EXPECTED COMMAND...: runs COMMAND, prints its output, checks its exit code.
+expect_rc() {
+    what="$1"; want="$2"; shift 2
+    set +e
+    out="$("$@" 2>&1)"
+    rc=$?
+    set -e
+    printf '%s\n' "$out"
+    [ "$rc" = "$want" ] || fail "$what: exit code $rc, expected $want"
+}
+
+# expect_in WHAT TEXT NEEDLE: fails unless NEEDLE occurs in TEXT.
+expect_in() {
+    case "$2" in
+        *"$3"*) ;;
+        *) printf 'FAIL: %s\n--- expected to find\n%s\n--- in\n%s\n' "$1" "$3" "$2"; exit 1 ;;
+    esac
+}

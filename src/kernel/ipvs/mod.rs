@@ -4,6 +4,7 @@
 mod consts;
 pub mod decode;
 pub mod encode;
+pub mod memory;
 
 use super::error::KernelError;
 use super::netlink::{GenlSocket, Request};

@@ -1,0 +1,276 @@
+//! The planner and the apply engine against the in-memory IPVS table.
+
+use super::*;
+use crate::kernel::ipvs::memory::MemoryIpvs;
+use crate::plan::change::Action;
+use crate::state::desired::from_config;
+use crate::state::ipvsadm_rules;
+use crate::state::render::ipvsadm_save;
+
+fn desired(text: &str) -> Desired {
+    let loaded = crate::config::check("test".into(), text.as_bytes());
+    match loaded.config {
+        Some(c) => from_config(&c),
+        None => panic!("invalid test config: {:?}", loaded.diagnostics),
+    }
+}
+
+fn table(rules: &str) -> Table {
+    ipvsadm_rules::parse(rules).expect("test rules")
+}
+
+const OPTIONS: Options = Options {
+    drain: None,
+    poll: Duration::from_millis(1),
+};
+
+fn apply_to(ipvs: &mut MemoryIpvs, want: &Desired) -> (Plan, Report) {
+    let before = ipvs.read().expect("memory read");
+    let plan = diff(want, &before);
+    let report = apply(ipvs, want, &before, &plan, OPTIONS, &mut |_| {});
+    (plan, report)
+}
+
+const WEB: &str = r#"{"public":[{"address":"203.0.113.10"}],
+  "forwards":[{"name":"web","listen":"203.0.113.10:80","scheduler":"rr",
+               "backends":["10.0.0.2:80",{"address":"10.0.0.3:80","weight":5}]}]}"#;
+
+#[test]
+fn an_empty_kernel_gets_services_before_their_destinations() {
+    let mut ipvs = MemoryIpvs::new(Table::default());
+    let (plan, report) = apply_to(&mut ipvs, &desired(WEB));
+    assert!(report.succeeded(), "{report:?}");
+    let ops: Vec<String> = plan.steps.iter().map(|s| s.op.to_string()).collect();
+    assert_eq!(
+        ops,
+        [
+            "adding service tcp 203.0.113.10:80 (scheduler rr)",
+            "adding destination 10.0.0.2:80 to service tcp 203.0.113.10:80",
+            "adding destination 10.0.0.3:80 to service tcp 203.0.113.10:80",
+        ]
+    );
+    assert_eq!(
+        ipvsadm_save(&ipvs.table),
+        "-A -t 203.0.113.10:80 -s rr\n\
+         -a -t 203.0.113.10:80 -r 10.0.0.2:80 -m -w 1\n\
+         -a -t 203.0.113.10:80 -r 10.0.0.3:80 -m -w 5\n"
+    );
+}
+
+#[test]
+fn a_second_apply_writes_nothing() {
+    let mut ipvs = MemoryIpvs::new(Table::default());
+    let want = desired(WEB);
+    apply_to(&mut ipvs, &want);
+    let writes = ipvs.writes;
+    let (plan, report) = apply_to(&mut ipvs, &want);
+    assert!(plan.is_empty() && report.succeeded());
+    assert_eq!(ipvs.writes, writes);
+}
+
+#[test]
+fn scheduler_and_weight_change_in_place_and_extra_backends_go_last() {
+    let mut ipvs = MemoryIpvs::new(table(
+        "-A -t 203.0.113.10:80 -s wlc\n\
+         -a -t 203.0.113.10:80 -r 10.0.0.2:80 -m -w 1\n\
+         -a -t 203.0.113.10:80 -r 10.0.0.3:80 -m -w 1\n\
+         -a -t 203.0.113.10:80 -r 10.0.0.9:80 -m -w 1\n",
+    ));
+    let (plan, report) = apply_to(&mut ipvs, &desired(WEB));
+    assert!(report.succeeded(), "{report:?}");
+    let steps: Vec<String> = plan.steps.iter().map(|s| s.op.to_string()).collect();
+    assert_eq!(
+        steps,
+        [
+            "changing service tcp 203.0.113.10:80 (scheduler rr)",
+            "changing destination 10.0.0.3:80 of service tcp 203.0.113.10:80",
+            "removing destination 10.0.0.9:80 from service tcp 203.0.113.10:80",
+        ]
+    );
+    let service = &plan.changes[0];
+    assert_eq!(service.action, Action::Update);
+    assert_eq!(
+        service.changed_attrs(),
+        [("scheduler", "wlc".into(), "rr".into())]
+    );
+    assert_eq!(
+        plan.summary().line(),
+        "Plan: 0 to add, 2 to change, 1 to remove."
+    );
+}
+
+#[test]
+fn services_on_other_addresses_are_counted_and_never_touched() {
+    let mut ipvs = MemoryIpvs::new(table(
+        "-A -t 198.51.100.7:443 -s wlc\n\
+         -a -t 198.51.100.7:443 -r 10.9.0.1:443 -g -w 1\n\
+         -A -f 7 -s rr\n\
+         -A -t 203.0.113.10:8080 -s wlc\n\
+         -a -t 203.0.113.10:8080 -r 10.0.0.4:8080 -m -w 1\n",
+    ));
+    let (plan, report) = apply_to(&mut ipvs, &desired(WEB));
+    assert!(report.succeeded(), "{report:?}");
+    assert_eq!((plan.managed_services, plan.unmanaged_services), (1, 2));
+    let removed: Vec<String> = plan
+        .changes
+        .iter()
+        .filter(|c| c.action == Action::Delete)
+        .map(|c| format!("{} {}", c.kind.noun(), c.id))
+        .collect();
+    assert_eq!(
+        removed,
+        ["destination 10.0.0.4:8080", "service tcp 203.0.113.10:8080"]
+    );
+    let text = ipvsadm_save(&ipvs.table);
+    assert!(text.contains(
+        "-A -t 198.51.100.7:443 -s wlc\n-a -t 198.51.100.7:443 -r 10.9.0.1:443 -g -w 1\n"
+    ));
+    assert!(text.contains("-A -f 7 -s rr\n"));
+    assert!(!text.contains(":8080"));
+}
+
+#[test]
+fn a_failure_midway_undoes_what_was_done() {
+    let start = table(
+        "-A -t 203.0.113.10:80 -s wlc\n\
+         -a -t 203.0.113.10:80 -r 10.0.0.2:80 -m -w 1\n\
+         -A -t 203.0.113.10:8080 -s wlc\n\
+         -a -t 203.0.113.10:8080 -r 10.0.0.4:8080 -m -w 1\n",
+    );
+    let want = desired(
+        r#"{"public":[{"address":"203.0.113.10"}],
+            "forwards":[{"name":"web","listen":"203.0.113.10:80","scheduler":"rr",
+                         "backends":["10.0.0.2:80","10.0.0.3:80"]},
+                        {"name":"new","listen":"203.0.113.10:81","scheduler":"twos",
+                         "backends":["10.0.0.5:81"]}]}"#,
+    );
+    let mut ipvs = MemoryIpvs::new(start.clone());
+    let (plan, report) = apply_to(&mut ipvs, &want);
+    assert!(plan.steps.len() > 4);
+    match &report.outcome {
+        Outcome::RolledBack { failures, undone } => {
+            assert!(
+                failures[0].to_string().contains("scheduler twos"),
+                "{failures:?}"
+            );
+            assert!(*undone >= 2);
+        }
+        other => panic!("expected a rollback, got {other:?}"),
+    }
+    assert_eq!(ipvsadm_save(&ipvs.table), ipvsadm_save(&start));
+}
+
+#[test]
+fn every_possible_failure_point_rolls_back_to_the_start() {
+    let start = table(
+        "-A -t 203.0.113.10:80 -s wlc -p 300\n\
+         -a -t 203.0.113.10:80 -r 10.0.0.2:80 -m -w 1\n\
+         -a -t 203.0.113.10:80 -r 10.0.0.9:80 -m -w 1\n\
+         -A -t 203.0.113.10:8080 -s wlc\n\
+         -a -t 203.0.113.10:8080 -r 10.0.0.4:8080 -m -w 1\n",
+    );
+    let want = desired(WEB);
+    let steps = diff(&want, &start).steps.len();
+    for fail_at in 0..steps {
+        let mut ipvs = MemoryIpvs::new(start.clone());
+        ipvs.fail_write = Some(fail_at);
+        let (_, report) = apply_to(&mut ipvs, &want);
+        assert!(
+            matches!(report.outcome, Outcome::RolledBack { .. }),
+            "failing write {fail_at}: {report:?}"
+        );
+        assert_eq!(ipvs.table, start, "failing write {fail_at}");
+    }
+}
+
+/// Fails the writes whose numbers are listed, counting from 0.
+struct FailingWrites {
+    inner: MemoryIpvs,
+    fail: Vec<usize>,
+}
+
+impl Ipvs for FailingWrites {
+    fn read(&mut self) -> Result<Table, KernelError> {
+        self.inner.read()
+    }
+
+    fn execute(&mut self, ops: &[crate::kernel::ipvs::Op]) -> Vec<Result<(), KernelError>> {
+        ops.iter()
+            .map(|op| {
+                if self.fail.contains(&self.inner.writes) {
+                    self.inner.writes += 1;
+                    return Err(KernelError::errno(op.to_string(), libc::EIO));
+                }
+                self.inner.execute(std::slice::from_ref(op)).remove(0)
+            })
+            .collect()
+    }
+}
+
+#[test]
+fn a_failing_undo_says_what_remains() {
+    let want = desired(WEB);
+    // Writes 0-2 add the service and two destinations; 2 fails. The undo is write 3
+    // (remove the first destination) and write 4 (remove the service), which fails too.
+    let mut ipvs = FailingWrites {
+        inner: MemoryIpvs::new(Table::default()),
+        fail: vec![2, 4],
+    };
+    let before = Table::default();
+    let plan = diff(&want, &before);
+    let report = apply(&mut ipvs, &want, &before, &plan, OPTIONS, &mut |_| {});
+    match &report.outcome {
+        Outcome::Incomplete {
+            failures,
+            undo_failures,
+            remaining,
+        } => {
+            assert_eq!(failures.len(), 1);
+            assert!(
+                undo_failures[0]
+                    .to_string()
+                    .starts_with("removing service tcp 203.0.113.10:80")
+            );
+            assert_eq!(
+                remaining,
+                &["service tcp 203.0.113.10:80 was added and is still there"]
+            );
+        }
+        other => panic!("expected an incomplete undo, got {other:?}"),
+    }
+}
+
+#[test]
+fn draining_quiesces_then_removes() {
+    let start = table(
+        "-A -t 203.0.113.10:80 -s rr\n\
+         -a -t 203.0.113.10:80 -r 10.0.0.2:80 -m -w 1\n\
+         -a -t 203.0.113.10:80 -r 10.0.0.3:80 -m -w 5\n\
+         -a -t 203.0.113.10:80 -r 10.0.0.9:80 -m -w 3\n",
+    );
+    let mut ipvs = MemoryIpvs::new(start);
+    let want = desired(WEB);
+    let before = ipvs.read().expect("read");
+    let plan = diff(&want, &before);
+    let split = drain::split(&plan.steps, &before);
+    let ops: Vec<String> = split.now.iter().map(|s| s.op.to_string()).collect();
+    assert_eq!(
+        ops,
+        ["changing destination 10.0.0.9:80 of service tcp 203.0.113.10:80"]
+    );
+    assert!(matches!(&split.now[0].op, crate::kernel::ipvs::Op::SetDest(_, d) if d.weight == 0));
+    let mut said = Vec::new();
+    let options = Options {
+        drain: Some(Duration::from_millis(50)),
+        ..OPTIONS
+    };
+    let report = apply(&mut ipvs, &want, &before, &plan, options, &mut |s| {
+        said.push(s)
+    });
+    assert!(report.succeeded(), "{report:?}");
+    assert_eq!(
+        said,
+        ["removing destination 10.0.0.9:80 of tcp 203.0.113.10:80 (drained)"]
+    );
+    assert!(!ipvsadm_save(&ipvs.table).contains("10.0.0.9"));
+}

@@ -1,0 +1,241 @@
+//! `portfwd apply`: lock, read the kernel, plan, show, check the guards, ask, apply as one
+//! unit, verify. Exits 0 when the kernel matches the config at the end, 1 otherwise.
+
+use super::args::{ApplyArgs, DEFAULT_CONFIG};
+use super::plan::{self, Loaded};
+use super::style::Painter;
+use crate::apply::{self, Options, Outcome, lock};
+use crate::kernel::ipvs::{Ipvs, NetlinkIpvs};
+use crate::plan::{Plan, human, json, planfile::PlanFile};
+use std::io::{BufRead, IsTerminal, Write};
+use std::path::PathBuf;
+use std::time::Duration;
+
+pub fn run(args: &ApplyArgs, out: Painter, err: Painter) -> i32 {
+    match apply(args, out, err) {
+        Ok(()) => 0,
+        Err(message) => {
+            if !message.is_empty() {
+                eprintln!("{} {message}", err.red("error:"));
+            }
+            1
+        }
+    }
+}
+
+/// Errors are returned as their message; an empty message means it was printed already.
+fn apply(args: &ApplyArgs, out: Painter, err: Painter) -> Result<(), String> {
+    let saved = match &args.planfile {
+        Some(path) => Some(PlanFile::load(path)?),
+        None => None,
+    };
+    let loaded = match &saved {
+        Some(file) => plan::from_text(
+            file.config_source.clone(),
+            file.config_text.clone().into_bytes(),
+            err,
+        ),
+        None => plan::load(&config_path(args), err),
+    }
+    .ok_or_else(String::new)?;
+
+    // Connect first: without root or IPVS this fails with the advice that fits.
+    let mut ipvs = NetlinkIpvs::connect().map_err(|e| e.to_string())?;
+    let lock_path = std::env::var_os("PORTFWD_LOCK_FILE")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(lock::DEFAULT_PATH));
+    let _lock = lock::acquire(
+        &lock_path,
+        Duration::from_secs(args.lock_timeout),
+        &mut |holder| {
+            eprintln!(
+                "waiting for another portfwd apply to finish (pid {holder}, lock {})",
+                lock_path.display()
+            )
+        },
+    )?;
+
+    let actual = ipvs.read().map_err(|e| e.to_string())?;
+    let listeners = plan::host_listeners(err);
+    let (plan, guards) = plan::compute(&loaded, &actual, listeners.as_deref());
+
+    if let Some(file) = &saved {
+        check_saved_plan(file, &plan, &loaded)?;
+    }
+
+    let forwards = loaded.forward_names();
+    let cx = human::Context {
+        config: &loaded.source,
+        against: "the kernel",
+        forwards: &forwards,
+        drain: args.drain,
+    };
+    print!("{}", human::render(&plan, &guards, &cx, out));
+    if plan.is_empty() {
+        return Ok(());
+    }
+
+    let blocking: Vec<_> = guards
+        .iter()
+        .filter(|g| match g.flag {
+            "--force" => !args.force,
+            "--allow-shadowing" => !args.allow_shadowing,
+            _ => true,
+        })
+        .collect();
+    if !blocking.is_empty() {
+        for g in &blocking {
+            eprintln!(
+                "{} refusing to apply: {}; run with {} if that is intended",
+                err.red("error:"),
+                g.message,
+                g.flag
+            );
+        }
+        return Err("nothing was changed".into());
+    }
+
+    if saved.is_none() && !args.auto_approve {
+        confirm(out)?;
+        // Time passed while the user read the plan: make sure it still holds.
+        let now = ipvs.read().map_err(|e| e.to_string())?;
+        let (again, _) = plan::compute(&loaded, &now, None);
+        if again.fingerprint != plan.fingerprint {
+            return Err(
+                "the IPVS table changed while waiting for confirmation; nothing was changed: run apply again"
+                    .into(),
+            );
+        }
+    }
+
+    let options = Options {
+        drain: args.drain.map(Duration::from_secs),
+        poll: Duration::from_secs(1),
+    };
+    let report = apply::apply(
+        &mut ipvs,
+        &loaded.desired,
+        &actual,
+        &plan,
+        options,
+        &mut |line| eprintln!("{line}"),
+    );
+    report_outcome(&report, &plan, out, err)
+}
+
+fn config_path(args: &ApplyArgs) -> PathBuf {
+    args.config
+        .clone()
+        .or_else(|| std::env::var_os("PORTFWD_CONFIG").map(PathBuf::from))
+        .unwrap_or_else(|| PathBuf::from(DEFAULT_CONFIG))
+}
+
+/// A saved plan runs only against the state it was made from, and only if it still comes
+/// out the same (it would not with a different config decoder, for one).
+fn check_saved_plan(file: &PlanFile, plan: &Plan, loaded: &Loaded) -> Result<(), String> {
+    if file.state_fingerprint != plan.fingerprint {
+        return Err(format!(
+            "the saved plan is stale: the IPVS table has changed since it was made (state {} then, {} now); nothing was changed: make a new plan",
+            file.state_fingerprint, plan.fingerprint
+        ));
+    }
+    let doc = json::document(plan, &[], &loaded.source, "kernel");
+    let now = serde_json::to_value(&doc.changes).unwrap_or_default();
+    if file.plan.get("changes") != Some(&now) {
+        return Err(
+            "the saved plan's changes differ from what it would do now; nothing was changed: make a new plan"
+                .into(),
+        );
+    }
+    Ok(())
+}
+
+/// Asks on the terminal; anything but `yes` cancels.
+fn confirm(out: Painter) -> Result<(), String> {
+    if !std::io::stdin().is_terminal() {
+        return Err(
+            "apply asks for confirmation, but standard input is not a terminal; nothing was changed: review with `portfwd plan`, then run `portfwd apply --auto-approve`"
+                .into(),
+        );
+    }
+    print!(
+        "\n{}\n  Only 'yes' will be accepted to approve.\n\n  Enter a value: ",
+        out.bold("Do you want to apply these changes?")
+    );
+    let _ = std::io::stdout().flush();
+    let mut answer = String::new();
+    std::io::stdin()
+        .lock()
+        .read_line(&mut answer)
+        .map_err(|e| format!("cannot read the answer: {e}"))?;
+    if answer.trim() == "yes" {
+        println!();
+        Ok(())
+    } else {
+        Err("apply cancelled; nothing was changed".into())
+    }
+}
+
+fn report_outcome(
+    report: &apply::Report,
+    plan: &Plan,
+    out: Painter,
+    err: Painter,
+) -> Result<(), String> {
+    let summary = plan.summary();
+    match &report.outcome {
+        Outcome::Done { operations } => {
+            for e in &report.drain_failures {
+                eprintln!("{} while draining: {e}", err.red("error:"));
+            }
+            match &report.verify {
+                Some(Ok(rest)) if rest.is_empty() && report.drain_failures.is_empty() => {
+                    println!(
+                        "{} {} added, {} changed, {} removed ({operations} kernel operations; the table was read back and matches the config).",
+                        out.green("Apply complete:"),
+                        summary.add,
+                        summary.change,
+                        summary.remove
+                    );
+                    Ok(())
+                }
+                Some(Ok(rest)) => {
+                    for r in rest {
+                        eprintln!("  still differs: {r}");
+                    }
+                    Err(format!(
+                        "after applying, the table read back differs from the config in {} place(s) (something else changed it, or the kernel adjusted a value)",
+                        rest.len()
+                    ))
+                }
+                Some(Err(e)) => Err(format!("applied, but could not read the table back: {e}")),
+                None => Err("applied, but the result was not verified".into()),
+            }
+        }
+        Outcome::RolledBack { failures, undone } => {
+            for e in failures {
+                eprintln!("{} {e}", err.red("error:"));
+            }
+            Err(format!(
+                "the apply failed and was rolled back: {undone} operation(s) already done were undone, and the table was read back exactly as it was before"
+            ))
+        }
+        Outcome::Incomplete {
+            failures,
+            undo_failures,
+            remaining,
+        } => {
+            for e in failures {
+                eprintln!("{} {e}", err.red("error:"));
+            }
+            for e in undo_failures {
+                eprintln!("{} while undoing: {e}", err.red("error:"));
+            }
+            eprintln!("The table is NOT as it was before the apply. What differs:");
+            for r in remaining {
+                eprintln!("  {r}");
+            }
+            Err("the apply failed and the undo was incomplete; run `portfwd plan` to see the state and apply again".into())
+        }
+    }
+}

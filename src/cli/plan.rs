@@ -1,0 +1,174 @@
+//! `portfwd plan`: what apply would change, for people (`+`/`~`/`-`) or pipelines (`--json`,
+//! `--detailed-exitcode`, `--out`).
+
+use super::args::PlanArgs;
+use super::style::Painter;
+use crate::config::{self, Config};
+use crate::kernel::ipvs::{Ipvs, NetlinkIpvs};
+use crate::kernel::listeners::{self, Listener};
+use crate::plan::guard::{self, Guard};
+use crate::plan::planfile::{self, PlanFile};
+use crate::plan::{Plan, diff::diff, human, json};
+use crate::state::desired::{self, Desired};
+use crate::state::ipvs::Table;
+use crate::state::snapshot::{Snapshot, from_snapshot};
+use std::path::Path;
+
+/// A valid config, ready to plan with.
+pub struct Loaded {
+    pub source: String,
+    pub text: Vec<u8>,
+    pub config: Config,
+    pub desired: Desired,
+}
+
+impl Loaded {
+    /// Forward names in config order, for grouping the human output.
+    pub fn forward_names(&self) -> Vec<String> {
+        self.config
+            .forwards
+            .iter()
+            .map(|f| f.name.clone())
+            .collect()
+    }
+}
+
+/// Reads and checks the config at `path`; prints its problems (warnings too) to standard
+/// error. `None` when it is invalid.
+pub fn load(path: &Path, err: Painter) -> Option<Loaded> {
+    let (loaded, text) = config::load_with_text(path);
+    from_loaded(loaded, text, err)
+}
+
+/// Checks config text (e.g. from a plan file).
+pub fn from_text(source: String, text: Vec<u8>, err: Painter) -> Option<Loaded> {
+    let loaded = config::check(source, &text);
+    from_loaded(loaded, text, err)
+}
+
+fn from_loaded(loaded: config::Loaded, text: Vec<u8>, err: Painter) -> Option<Loaded> {
+    for d in &loaded.diagnostics {
+        eprintln!("{}", super::validate::render(&loaded.source, d, err));
+    }
+    let Some(config) = loaded.config else {
+        let errors = loaded.errors().count();
+        eprintln!(
+            "{} {}: {errors} error{} in the config; nothing was planned",
+            err.red("error:"),
+            loaded.source,
+            if errors == 1 { "" } else { "s" }
+        );
+        return None;
+    };
+    Some(Loaded {
+        source: loaded.source,
+        text,
+        desired: desired::from_config(&config),
+        config,
+    })
+}
+
+/// The plan and its guards. `listeners` is `None` when the host's sockets are unknown.
+pub fn compute(
+    loaded: &Loaded,
+    actual: &Table,
+    listeners: Option<&[Listener]>,
+) -> (Plan, Vec<Guard>) {
+    let plan = diff(&loaded.desired, actual);
+    let guards = guard::check(
+        &plan,
+        &loaded.desired,
+        actual,
+        &loaded.config.safety,
+        listeners,
+    );
+    (plan, guards)
+}
+
+/// The host's listening sockets, or `None` (with a warning) when they cannot be read.
+pub fn host_listeners(err: Painter) -> Option<Vec<Listener>> {
+    match listeners::read() {
+        Ok(l) => Some(l),
+        Err(e) => {
+            eprintln!(
+                "{} cannot read the host's sockets ({e}); not checking whether a forward shadows a local service",
+                err.yellow("warning:")
+            );
+            None
+        }
+    }
+}
+
+fn read_snapshot(path: &Path) -> Result<Table, String> {
+    let name = path.display();
+    let text = std::fs::read(path).map_err(|e| format!("cannot read {name}: {e}"))?;
+    let snap: Snapshot = serde_json::from_slice(&text)
+        .map_err(|e| format!("{name} is not a snapshot (portfwd show --json): {e}"))?;
+    from_snapshot(&snap).map_err(|e| format!("{name}: {e}"))
+}
+
+pub fn run(args: &PlanArgs, out: Painter, err: Painter) -> i32 {
+    let Some(loaded) = load(&args.config.path, err) else {
+        return 1;
+    };
+    let (actual, against, listeners) = match &args.from {
+        Some(path) => match read_snapshot(path) {
+            Ok(t) => (t, format!("snapshot {}", path.display()), None),
+            Err(e) => {
+                eprintln!("{} {e}", err.red("error:"));
+                return 1;
+            }
+        },
+        None => match NetlinkIpvs::connect().and_then(|mut ipvs| ipvs.read()) {
+            Ok(t) => (t, "the kernel".to_string(), host_listeners(err)),
+            Err(e) => {
+                eprintln!("{} {e}", err.red("error:"));
+                return 1;
+            }
+        },
+    };
+    let (plan, guards) = compute(&loaded, &actual, listeners.as_deref());
+    let against_id = match &args.from {
+        Some(path) => format!("snapshot:{}", path.display()),
+        None => "kernel".to_string(),
+    };
+    let doc = json::document(&plan, &guards, &loaded.source, &against_id);
+    if args.json {
+        print!("{}", json::to_text(&doc));
+    } else {
+        let forwards = loaded.forward_names();
+        let cx = human::Context {
+            config: &loaded.source,
+            against: &against,
+            forwards: &forwards,
+            drain: None,
+        };
+        print!("{}", human::render(&plan, &guards, &cx, out));
+    }
+    if let Some(path) = &args.out {
+        let file = PlanFile {
+            format: planfile::FORMAT.to_string(),
+            portfwd_version: env!("CARGO_PKG_VERSION").to_string(),
+            config_source: loaded.source.clone(),
+            config_text: String::from_utf8_lossy(&loaded.text).into_owned(),
+            state_fingerprint: plan.fingerprint.clone(),
+            plan: serde_json::to_value(&doc).unwrap_or_default(),
+        };
+        if let Err(e) = file.save(path) {
+            eprintln!("{} {e}", err.red("error:"));
+            return 1;
+        }
+        if !args.json {
+            println!(
+                "Saved the plan to {}; `portfwd apply {}` applies exactly it.",
+                path.display(),
+                path.display()
+            );
+        }
+    }
+    if args.detailed_exitcode && !plan.is_empty() {
+        2
+    } else {
+        0
+    }
+}

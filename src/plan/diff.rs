@@ -1,0 +1,190 @@
+//! The diff: one pure function from desired and actual state to a [`Plan`]. No I/O.
+//!
+//! Everything but a service's identity changes in place (SET_SERVICE, SET_DEST), so an IPVS
+//! plan needs no replace. Order, deterministic: services in ipvsadm's order; for each kept
+//! or new service its own change first, then destinations added, changed, removed (so a
+//! service never drops below the backends it keeps); services the config no longer declares
+//! come last, destinations before their service.
+
+use super::change::{Action, Change, Kind, Reason, dest_attrs, dest_id, service_attrs};
+use super::{Plan, Step, fingerprint};
+use crate::kernel::ipvs::Op;
+use crate::state::desired::{Desired, DesiredService};
+use crate::state::ipvs::{Dest, ServiceEntry, ServiceKey, Table};
+
+/// Plans the changes that turn `actual` into `desired`. Services on unmanaged addresses
+/// are counted and left alone.
+pub fn diff(desired: &Desired, actual: &Table) -> Plan {
+    let mut b = Builder::default();
+    for (key, want) in &desired.services {
+        match actual.services.get(key) {
+            None => b.create_service(want),
+            Some(have) => b.update_service(want, have),
+        }
+    }
+    let mut managed = 0;
+    let mut unmanaged = 0;
+    for (key, have) in &actual.services {
+        if !desired.manages(key) {
+            unmanaged += 1;
+            continue;
+        }
+        managed += 1;
+        if !desired.services.contains_key(key) {
+            b.delete_service(have);
+        }
+    }
+    Plan {
+        changes: b.changes,
+        steps: b.steps,
+        managed_services: managed,
+        unmanaged_services: unmanaged,
+        fingerprint: fingerprint::of(desired, actual),
+    }
+}
+
+#[derive(Default)]
+struct Builder {
+    changes: Vec<Change>,
+    steps: Vec<Step>,
+}
+
+impl Builder {
+    fn push(&mut self, change: Change, op: Op, undo: Op) {
+        self.changes.push(change);
+        self.steps.push(Step {
+            op,
+            undo,
+            change: self.changes.len() - 1,
+        });
+    }
+
+    fn create_service(&mut self, want: &DesiredService) {
+        let key = want.service.key;
+        self.push(
+            Change {
+                kind: Kind::IpvsService,
+                id: key.to_string(),
+                service: None,
+                forward: Some(want.forward.clone()),
+                action: Action::Create,
+                reason: Reason::MissingInKernel,
+                before: None,
+                after: Some(service_attrs(&want.service)),
+            },
+            Op::NewService(want.service.clone()),
+            Op::DelService(key),
+        );
+        for dest in want.dests.values() {
+            self.create_dest(want, dest);
+        }
+    }
+
+    fn create_dest(&mut self, want: &DesiredService, dest: &Dest) {
+        let key = want.service.key;
+        self.push(
+            Change {
+                kind: Kind::IpvsDestination,
+                id: dest_id(&dest.key),
+                service: Some(key.to_string()),
+                forward: Some(want.forward.clone()),
+                action: Action::Create,
+                reason: Reason::MissingInKernel,
+                before: None,
+                after: Some(dest_attrs(dest)),
+            },
+            Op::NewDest(key, dest.clone()),
+            Op::DelDest(key, dest.key),
+        );
+    }
+
+    fn update_service(&mut self, want: &DesiredService, have: &ServiceEntry) {
+        let key = want.service.key;
+        let forward = Some(want.forward.clone());
+        if want.service != have.service {
+            self.push(
+                Change {
+                    kind: Kind::IpvsService,
+                    id: key.to_string(),
+                    service: None,
+                    forward: forward.clone(),
+                    action: Action::Update,
+                    reason: Reason::AttributesDiffer,
+                    before: Some(service_attrs(&have.service)),
+                    after: Some(service_attrs(&want.service)),
+                },
+                Op::SetService(want.service.clone()),
+                Op::SetService(have.service.clone()),
+            );
+        }
+        for dest in want.dests.values() {
+            if !have.dests.contains_key(&dest.key) {
+                self.create_dest(want, dest);
+            }
+        }
+        for dest in want.dests.values() {
+            let Some(old) = have.dests.get(&dest.key) else {
+                continue;
+            };
+            if old.dest != *dest {
+                self.push(
+                    Change {
+                        kind: Kind::IpvsDestination,
+                        id: dest_id(&dest.key),
+                        service: Some(key.to_string()),
+                        forward: forward.clone(),
+                        action: Action::Update,
+                        reason: Reason::AttributesDiffer,
+                        before: Some(dest_attrs(&old.dest)),
+                        after: Some(dest_attrs(dest)),
+                    },
+                    Op::SetDest(key, dest.clone()),
+                    Op::SetDest(key, old.dest.clone()),
+                );
+            }
+        }
+        for old in have.dests.values() {
+            if !want.dests.contains_key(&old.dest.key) {
+                self.delete_dest(key, &old.dest, forward.clone(), Reason::NotInConfig);
+            }
+        }
+    }
+
+    fn delete_dest(&mut self, key: ServiceKey, old: &Dest, forward: Option<String>, why: Reason) {
+        self.push(
+            Change {
+                kind: Kind::IpvsDestination,
+                id: dest_id(&old.key),
+                service: Some(key.to_string()),
+                forward,
+                action: Action::Delete,
+                reason: why,
+                before: Some(dest_attrs(old)),
+                after: None,
+            },
+            Op::DelDest(key, old.key),
+            Op::NewDest(key, old.clone()),
+        );
+    }
+
+    fn delete_service(&mut self, have: &ServiceEntry) {
+        let key = have.service.key;
+        for old in have.dests.values() {
+            self.delete_dest(key, &old.dest, None, Reason::ServiceRemoved);
+        }
+        self.push(
+            Change {
+                kind: Kind::IpvsService,
+                id: key.to_string(),
+                service: None,
+                forward: None,
+                action: Action::Delete,
+                reason: Reason::NotInConfig,
+                before: Some(service_attrs(&have.service)),
+                after: None,
+            },
+            Op::DelService(key),
+            Op::NewService(have.service.clone()),
+        );
+    }
+}

@@ -1,0 +1,198 @@
+//! The plan for people, in the spirit of `terraform plan`: grouped per forward, `+`/`~`/`-`
+//! markers, old -> new values, and one closing line.
+
+use super::Plan;
+use super::change::{Action, Attrs, Change, Kind};
+use super::guard::Guard;
+use crate::cli::style::Painter;
+use serde_json::Value;
+use std::collections::HashMap;
+use std::fmt::Write;
+
+/// What the plan is about, for its first and last lines.
+pub struct Context<'a> {
+    /// The config's name as the user gave it.
+    pub config: &'a str,
+    /// `the kernel` or `snapshot FILE`.
+    pub against: &'a str,
+    /// Forward names in config order: the order of the groups.
+    pub forwards: &'a [String],
+    /// Destinations to be removed are first drained for this many seconds (apply --drain).
+    pub drain: Option<u64>,
+}
+
+pub fn render(plan: &Plan, guards: &[Guard], cx: &Context, p: Painter) -> String {
+    let mut out = String::new();
+    if plan.is_empty() {
+        let _ = writeln!(
+            out,
+            "{} The kernel matches {}.",
+            p.green("No changes."),
+            cx.config
+        );
+    } else {
+        let _ = writeln!(
+            out,
+            "portfwd will make these changes to bring {} in line with {}:",
+            cx.against, cx.config
+        );
+        for (title, changes) in groups(plan, cx.forwards) {
+            let _ = writeln!(out, "\n  {}", p.bold(&title));
+            render_group(&mut out, &changes, cx, p);
+        }
+        let _ = writeln!(out, "\n{}", p.bold(&plan.summary().line()));
+    }
+    if plan.unmanaged_services > 0 {
+        let n = plan.unmanaged_services;
+        let _ = writeln!(
+            out,
+            "{n} service{} on other addresses {} not managed by portfwd and left as {}.",
+            if n == 1 { "" } else { "s" },
+            if n == 1 { "is" } else { "are" },
+            if n == 1 { "it is" } else { "they are" },
+        );
+    }
+    for g in guards {
+        let _ = writeln!(
+            out,
+            "{} {} (apply refuses this without {})",
+            p.yellow("warning:"),
+            g.message,
+            g.flag
+        );
+    }
+    out
+}
+
+/// Changes per forward, forwards in config order, then what no forward declares.
+fn groups<'a>(plan: &'a Plan, forwards: &[String]) -> Vec<(String, Vec<&'a Change>)> {
+    let mut by_forward: HashMap<&str, Vec<&Change>> = HashMap::new();
+    let mut orphans = Vec::new();
+    for c in &plan.changes {
+        match &c.forward {
+            Some(f) => by_forward.entry(f.as_str()).or_default().push(c),
+            None => orphans.push(c),
+        }
+    }
+    let mut groups = Vec::new();
+    for name in forwards {
+        if let Some(changes) = by_forward.remove(name.as_str()) {
+            groups.push((format!("# forward \"{name}\""), changes));
+        }
+    }
+    // Forwards the caller did not list (none in practice) still show.
+    let mut rest: Vec<_> = by_forward.into_iter().collect();
+    rest.sort_by_key(|(name, _)| *name);
+    for (name, changes) in rest {
+        groups.push((format!("# forward \"{name}\""), changes));
+    }
+    if !orphans.is_empty() {
+        groups.push((
+            "# not declared in the config (on a managed address): removed".to_string(),
+            orphans,
+        ));
+    }
+    groups
+}
+
+/// One forward's changes, each service followed by its destinations. The diff keeps the
+/// changes of one service together, so runs of the same service id are its changes.
+fn render_group(out: &mut String, changes: &[&Change], cx: &Context, p: Painter) {
+    let service_of = |c: &Change| c.service.clone().unwrap_or_else(|| c.id.clone());
+    let mut start = 0;
+    while start < changes.len() {
+        let id = service_of(changes[start]);
+        let end = changes[start..]
+            .iter()
+            .position(|c| service_of(c) != id)
+            .map_or(changes.len(), |n| start + n);
+        let run = &changes[start..end];
+        match run.iter().find(|c| c.kind == Kind::IpvsService) {
+            Some(c) => render_change(out, c, 2, cx, p),
+            None => {
+                let _ = writeln!(out, "    service {id}");
+            }
+        }
+        for c in run.iter().filter(|c| c.kind == Kind::IpvsDestination) {
+            render_change(out, c, 4, cx, p);
+        }
+        start = end;
+    }
+}
+
+fn render_change(out: &mut String, c: &Change, indent: usize, cx: &Context, p: Painter) {
+    let marker = match c.action {
+        Action::Create => p.green(c.action.marker()),
+        Action::Update => p.yellow(c.action.marker()),
+        Action::Delete | Action::Replace => p.red(c.action.marker()),
+    };
+    let pad = " ".repeat(indent);
+    let head = format!("{pad}{marker} {} {}", c.kind.noun(), c.id);
+    match c.action {
+        Action::Create => {
+            let brief = c
+                .after
+                .as_ref()
+                .map(|a| brief(c.kind, a))
+                .unwrap_or_default();
+            let _ = writeln!(out, "{head} ({brief})");
+        }
+        Action::Delete => {
+            let brief = c
+                .before
+                .as_ref()
+                .map(|a| brief(c.kind, a))
+                .unwrap_or_default();
+            let drain = match (cx.drain, c.kind) {
+                (Some(secs), Kind::IpvsDestination) => {
+                    format!("; drained first: weight 0 for up to {secs} s")
+                }
+                _ => String::new(),
+            };
+            let _ = writeln!(out, "{head} ({brief}){drain}");
+        }
+        Action::Update | Action::Replace => {
+            let _ = writeln!(out, "{head}");
+            for (name, old, new) in c.changed_attrs() {
+                let _ = writeln!(out, "{pad}      {name}: {} -> {}", text(&old), text(&new));
+            }
+        }
+    }
+}
+
+/// The attributes worth a glance, on one line: `scheduler rr, persistence 300 s`.
+fn brief(kind: Kind, attrs: &Attrs) -> String {
+    let mut parts = Vec::new();
+    for (name, value) in &attrs.0 {
+        let shown = match (kind, *name, value) {
+            (_, _, Value::Null) => continue,
+            (_, _, Value::Array(a)) if a.is_empty() => continue,
+            (Kind::IpvsService, "persistence_netmask", _)
+                if attrs.get("persistence") == Some(&Value::Null) =>
+            {
+                continue;
+            }
+            (Kind::IpvsService, "persistence", v) => format!("persistence {} s", text(v)),
+            (Kind::IpvsDestination, "method", v) => text(v),
+            (Kind::IpvsDestination, "upper_threshold" | "lower_threshold", Value::Number(n))
+                if n.as_u64() == Some(0) =>
+            {
+                continue;
+            }
+            (_, name, v) => format!("{} {}", name.replace('_', " "), text(v)),
+        };
+        parts.push(shown);
+    }
+    parts.join(", ")
+}
+
+/// A value as people read it: strings bare, lists comma-separated, null as `none`.
+fn text(value: &Value) -> String {
+    match value {
+        Value::Null => "none".into(),
+        Value::String(s) => s.clone(),
+        Value::Array(items) if items.is_empty() => "none".into(),
+        Value::Array(items) => items.iter().map(text).collect::<Vec<_>>().join(","),
+        other => other.to_string(),
+    }
+}
