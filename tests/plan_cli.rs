@@ -1,0 +1,234 @@
+//! `portfwd plan --from SNAPSHOT` as a config repository's CI runs it: no root, no IPVS.
+//! Golden files live in tests/golden/ (regenerate with UPDATE_EXPECTED=1).
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+fn portfwd(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_portfwd"))
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .args(args)
+        .env_remove("NO_COLOR")
+        .env_remove("PORTFWD_CONFIG")
+        .output()
+        .expect("portfwd runs")
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// Compares with a golden file, or rewrites it when UPDATE_EXPECTED is set.
+fn golden(name: &str, actual: &str) {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/golden")
+        .join(name);
+    if std::env::var_os("UPDATE_EXPECTED").is_some() {
+        std::fs::write(&path, actual).expect("write golden");
+        return;
+    }
+    let expected = std::fs::read_to_string(&path).unwrap_or_default();
+    assert!(
+        expected == actual,
+        "{name} differs\n--- expected\n{expected}\n--- actual\n{actual}\n---"
+    );
+}
+
+const README: [&str; 5] = [
+    "plan",
+    "-c",
+    "examples/xen-dom0.json",
+    "--from",
+    "examples/xen-dom0.snapshot.json",
+];
+
+#[test]
+fn the_readme_plan_shows_changes_removals_and_unmanaged_services() {
+    let out = portfwd(&README);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stderr), "");
+    golden("xen-dom0.plan.txt", &text(&out.stdout));
+}
+
+#[test]
+fn the_json_plan_is_one_documented_document() {
+    let mut args = README.to_vec();
+    args.push("--json");
+    let out = portfwd(&args);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    assert_eq!(doc["format_version"], "1");
+    assert_eq!(
+        doc["summary"],
+        serde_json::json!({"add": 0, "change": 1, "remove": 3})
+    );
+    assert_eq!(doc["unmanaged_services"], 1);
+    let actions: Vec<String> = doc["changes"]
+        .as_array()
+        .expect("changes")
+        .iter()
+        .map(|c| {
+            let field = |k: &str| c[k].as_str().unwrap_or("?").to_string();
+            format!(
+                "{} {} {}",
+                c["actions"][0].as_str().unwrap_or("?"),
+                field("kind"),
+                field("id")
+            )
+        })
+        .collect();
+    assert_eq!(
+        actions,
+        [
+            "update ipvs_service tcp 203.0.113.10:2222",
+            "delete ipvs_destination 10.0.0.3:22",
+            "delete ipvs_destination 10.0.0.4:80",
+            "delete ipvs_service tcp 203.0.113.10:8080",
+        ]
+    );
+    assert_eq!(doc["changes"][0]["before"]["scheduler"], "wlc");
+    assert_eq!(doc["changes"][0]["after"]["scheduler"], "rr");
+    assert_eq!(doc["changes"][3]["reason"], "not_in_config");
+    golden("xen-dom0.plan.json", &text(&out.stdout));
+}
+
+#[test]
+fn detailed_exitcode_is_0_without_changes_2_with_1_on_errors() {
+    let mut args = README.to_vec();
+    args.push("--detailed-exitcode");
+    assert_eq!(portfwd(&args).status.code(), Some(2));
+
+    let dir = tempfile::tempdir().expect("tmp");
+    let snapshot = dir.path().join("matching.json");
+    std::fs::write(
+        &snapshot,
+        r#"{"format_version":"1","services":[{"protocol":"tcp","address":"203.0.113.10","port":2222,
+            "family":"ipv4","scheduler":"rr","netmask":"255.255.255.255",
+            "destinations":[{"address":"10.0.0.2","port":22,"method":"masq","weight":1}]}]}"#,
+    )
+    .expect("write");
+    let s = snapshot.to_str().expect("utf-8 path");
+    let out = portfwd(&[
+        "plan",
+        "-c",
+        "examples/xen-dom0.json",
+        "--from",
+        s,
+        "--detailed-exitcode",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_eq!(
+        text(&out.stdout),
+        "No changes. The kernel matches examples/xen-dom0.json.\n"
+    );
+
+    let out = portfwd(&[
+        "plan",
+        "-c",
+        "tests/invalid/unknown-field.json",
+        "--from",
+        s,
+        "--detailed-exitcode",
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("nothing was planned"),
+        "{}",
+        text(&out.stderr)
+    );
+}
+
+#[test]
+fn bad_snapshots_are_errors_that_name_the_problem() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let cases = [
+        ("missing.json", None, "cannot read"),
+        (
+            "garbage.json",
+            Some("{"),
+            "is not a snapshot (portfwd show --json)",
+        ),
+        (
+            "family.json",
+            Some(
+                r#"{"format_version":"1","services":[{"protocol":"tcp","address":"203.0.113.10","port":80,"family":"ipv6","scheduler":"rr","netmask":128,"destinations":[]}]}"#,
+            ),
+            "services[0].address: 203.0.113.10 is not ipv6",
+        ),
+    ];
+    for (name, content, message) in cases {
+        let path = dir.path().join(name);
+        if let Some(c) = content {
+            std::fs::write(&path, c).expect("write");
+        }
+        let out = portfwd(&[
+            "plan",
+            "-c",
+            "examples/xen-dom0.json",
+            "--from",
+            path.to_str().expect("path"),
+        ]);
+        assert_eq!(out.status.code(), Some(1), "{name}");
+        assert!(
+            text(&out.stderr).contains(message),
+            "{name}: {}",
+            text(&out.stderr)
+        );
+        assert_eq!(text(&out.stdout), "", "{name}");
+    }
+}
+
+#[test]
+fn a_saved_plan_carries_the_config_and_the_state_fingerprint() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let planfile = dir.path().join("web.plan");
+    let mut args = README.to_vec();
+    args.extend(["--out", planfile.to_str().expect("path")]);
+    let out = portfwd(&args);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).contains("Saved the plan to"));
+    let saved: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&planfile).expect("saved")).expect("JSON");
+    assert_eq!(saved["format"], "portfwd-plan/1");
+    assert_eq!(
+        saved["config_text"],
+        std::fs::read_to_string("examples/xen-dom0.json").expect("example")
+    );
+    assert_eq!(
+        saved["state_fingerprint"],
+        saved["plan"]["state_fingerprint"]
+    );
+    assert!(
+        saved["state_fingerprint"]
+            .as_str()
+            .expect("fp")
+            .starts_with("fnv1a64:")
+    );
+}
+
+#[test]
+fn apply_refuses_a_damaged_plan_file_before_touching_anything() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let planfile = dir.path().join("bad.plan");
+    std::fs::write(&planfile, r#"{"format":"portfwd-plan/9"}"#).expect("write");
+    let out = portfwd(&["apply", planfile.to_str().expect("path")]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("is not a portfwd plan file"),
+        "{}",
+        text(&out.stderr)
+    );
+
+    let out = portfwd(&[
+        "apply",
+        "-c",
+        "examples/xen-dom0.json",
+        planfile.to_str().expect("path"),
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("cannot be used with"),
+        "{}",
+        text(&out.stderr)
+    );
+}
