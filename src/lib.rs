@@ -5,6 +5,7 @@
 pub mod apply;
 pub mod cli;
 pub mod config;
+pub mod doctor;
 pub mod kernel;
 pub mod plan;
 pub mod state;

@@ -2,10 +2,11 @@
 //! IPVS tables (in memory): applying the plan yields the desired state, leaves unmanaged
 //! services alone, makes a second plan empty, and a failure at any step restores the start.
 
-use portfwd::apply::{Options, Outcome, apply};
+use portfwd::apply::{Before, Options, Outcome, Report, System, apply};
 use portfwd::kernel::ipvs::Ipvs;
 use portfwd::kernel::ipvs::memory::MemoryIpvs;
 use portfwd::plan::diff::diff;
+use portfwd::plan::{Operation, Plan};
 use portfwd::state::desired::{Desired, DesiredService};
 use portfwd::state::ipvs::{
     Dest, DestCounters, DestEntry, DestKey, IPPROTO_TCP, IPPROTO_UDP, Method, Service,
@@ -138,6 +139,15 @@ fn unmanaged(t: &Table, d: &Desired) -> Vec<ServiceEntry> {
         .collect()
 }
 
+fn ipvs_apply(ipvs: &mut MemoryIpvs, want: &Desired, before: &Table, plan: &Plan) -> Report {
+    let mut system = System { ipvs, host: None };
+    let before = Before {
+        ipvs: before,
+        host: None,
+    };
+    apply(&mut system, want, &before, plan, OPTIONS, &mut |_| {})
+}
+
 const OPTIONS: Options = Options {
     drain: None,
     poll: Duration::from_millis(1),
@@ -152,26 +162,27 @@ proptest! {
         let want = desired(&wanted);
         let mut ipvs = MemoryIpvs::new(start.clone());
         let plan = diff(&want, &start);
-        let report = apply(&mut ipvs, &want, &start, &plan, OPTIONS, &mut |_| {});
+        let report = ipvs_apply(&mut ipvs, &want, &start, &plan);
         prop_assert!(report.succeeded(), "{:?}", report);
         let now = ipvs.read().expect("memory");
         prop_assert_eq!(Desired::from_table(&now, &want.managed).services.len(), want.services.len());
         prop_assert!(diff(&want, &now).is_empty());
         prop_assert_eq!(unmanaged(&now, &want), unmanaged(&start, &want));
         for step in &plan.steps {
+            use portfwd::kernel::ipvs::Op;
             let key = match &step.op {
-                portfwd::kernel::ipvs::Op::NewService(s) | portfwd::kernel::ipvs::Op::SetService(s) => s.key,
-                portfwd::kernel::ipvs::Op::DelService(k)
-                | portfwd::kernel::ipvs::Op::NewDest(k, _)
-                | portfwd::kernel::ipvs::Op::SetDest(k, _)
-                | portfwd::kernel::ipvs::Op::DelDest(k, _) => *k,
+                Operation::Ipvs(Op::NewService(s) | Op::SetService(s)) => s.key,
+                Operation::Ipvs(
+                    Op::DelService(k) | Op::NewDest(k, _) | Op::SetDest(k, _) | Op::DelDest(k, _),
+                ) => *k,
+                other => panic!("an IPVS-only plan has a host step: {other}"),
             };
             prop_assert!(want.manages(&key), "a step touches unmanaged {}", key);
         }
         // Nothing left to do: a second apply writes nothing.
         let writes = ipvs.writes;
         let again = diff(&want, &now);
-        let report = apply(&mut ipvs, &want, &now, &again, OPTIONS, &mut |_| {});
+        let report = ipvs_apply(&mut ipvs, &want, &now, &again);
         prop_assert!(report.succeeded());
         prop_assert_eq!(ipvs.writes, writes);
     }
@@ -188,7 +199,7 @@ proptest! {
         prop_assume!(!plan.steps.is_empty());
         let mut ipvs = MemoryIpvs::new(start.clone());
         ipvs.fail_write = Some(at.index(plan.steps.len()));
-        let report = apply(&mut ipvs, &want, &start, &plan, OPTIONS, &mut |_| {});
+        let report = ipvs_apply(&mut ipvs, &want, &start, &plan);
         prop_assert!(matches!(report.outcome, Outcome::RolledBack { .. }), "{:?}", report);
         prop_assert_eq!(ipvs.table, start);
     }

@@ -4,7 +4,7 @@
 
 use crate::kernel::KernelError;
 use crate::kernel::ipvs::{Ipvs, Op};
-use crate::plan::Step;
+use crate::plan::{Operation, Step};
 use crate::state::ipvs::{DestKey, ServiceKey, Table};
 use std::time::{Duration, Instant};
 
@@ -24,7 +24,7 @@ pub fn split(steps: &[Step], before: &Table) -> Split {
     let mut out = Split::default();
     for step in steps {
         match &step.op {
-            Op::DelDest(k, dk) => {
+            Operation::Ipvs(Op::DelDest(k, dk)) => {
                 let old = before
                     .services
                     .get(k)
@@ -36,14 +36,14 @@ pub fn split(steps: &[Step], before: &Table) -> Split {
                         ..old.clone()
                     };
                     out.now.push(Step {
-                        op: Op::SetDest(*k, quiet),
-                        undo: Op::SetDest(*k, old),
+                        op: Operation::Ipvs(Op::SetDest(*k, quiet)),
+                        undo: Some(Operation::Ipvs(Op::SetDest(*k, old))),
                         change: step.change,
                     });
                 }
                 out.dests.push((*k, *dk));
             }
-            Op::DelService(k) => out.services.push(*k),
+            Operation::Ipvs(Op::DelService(k)) => out.services.push(*k),
             _ => out.now.push(step.clone()),
         }
     }

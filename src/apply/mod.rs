@@ -1,18 +1,19 @@
 //! Apply: carries out a plan against the kernel as one transaction (undone on failure),
-//! drains removed destinations when asked, and reads the table back to verify the result.
+//! drains removed destinations when asked, and reads the kernel back to verify the result.
 //! Asking the user and taking the lock are the CLI's part.
 
 pub mod drain;
 pub mod lock;
+pub mod system;
 pub mod transaction;
 
 use crate::kernel::KernelError;
-use crate::kernel::ipvs::Ipvs;
 use crate::plan::Plan;
 use crate::plan::diff::diff;
+use crate::plan::host_diff::diff_host;
 use crate::state::desired::Desired;
-use crate::state::ipvs::Table;
 use std::time::Duration;
+pub use system::{Before, HostKernel, System};
 pub use transaction::Outcome;
 
 /// How to apply.
@@ -44,16 +45,18 @@ impl Report {
 }
 
 pub fn apply(
-    ipvs: &mut dyn Ipvs,
+    system: &mut System,
     desired: &Desired,
-    before: &Table,
+    before: &Before,
     plan: &Plan,
     options: Options,
     say: &mut dyn FnMut(String),
 ) -> Report {
-    let split = options.drain.map(|_| drain::split(&plan.steps, before));
+    let split = options
+        .drain
+        .map(|_| drain::split(&plan.steps, before.ipvs));
     let steps = split.as_ref().map_or(&plan.steps, |s| &s.now);
-    let outcome = transaction::run(ipvs, steps, before, desired);
+    let outcome = transaction::run(system, steps, before, desired);
     let mut report = Report {
         outcome,
         drain_failures: Vec::new(),
@@ -65,19 +68,27 @@ pub fn apply(
     if let (Some(split), Some(timeout)) = (&split, options.drain)
         && !(split.dests.is_empty() && split.services.is_empty())
     {
-        report.drain_failures = drain::finish(ipvs, split, timeout, options.poll, say);
+        report.drain_failures = drain::finish(system.ipvs, split, timeout, options.poll, say);
     }
-    report.verify = Some(ipvs.read().map(|now| {
-        diff(desired, &now)
-            .changes
-            .iter()
-            .map(|c| match &c.service {
-                Some(s) => format!("destination {} of {s}", c.id),
-                None => format!("service {}", c.id),
-            })
-            .collect()
-    }));
+    report.verify = Some(verify(system, desired, before));
     report
+}
+
+/// What still differs from the config, read back from the kernel.
+fn verify(
+    system: &mut System,
+    desired: &Desired,
+    before: &Before,
+) -> Result<Vec<String>, KernelError> {
+    let now = system.ipvs.read()?;
+    let mut rest: Vec<String> = Vec::new();
+    if let Some((want, _)) = before.host
+        && let Some(host) = system.read_host(want)
+    {
+        rest.extend(diff_host(want, &host?).changes.iter().map(|c| c.subject()));
+    }
+    rest.extend(diff(desired, &now).changes.iter().map(|c| c.subject()));
+    Ok(rest)
 }
 
 #[cfg(test)]

@@ -1,9 +1,11 @@
 //! The planner and the apply engine against the in-memory IPVS table.
 
 use super::*;
+use crate::kernel::ipvs::Ipvs;
 use crate::kernel::ipvs::memory::MemoryIpvs;
 use crate::plan::change::Action;
 use crate::state::desired::from_config;
+use crate::state::ipvs::Table;
 use crate::state::ipvsadm_rules;
 use crate::state::render::ipvsadm_save;
 
@@ -19,6 +21,23 @@ fn table(rules: &str) -> Table {
     ipvsadm_rules::parse(rules).expect("test rules")
 }
 
+/// Applies against IPVS alone (no host part), as the property tests do.
+fn ipvs_apply(
+    ipvs: &mut dyn Ipvs,
+    want: &Desired,
+    before: &Table,
+    plan: &Plan,
+    options: Options,
+    say: &mut dyn FnMut(String),
+) -> Report {
+    let mut system = System { ipvs, host: None };
+    let before = Before {
+        ipvs: before,
+        host: None,
+    };
+    apply(&mut system, want, &before, plan, options, say)
+}
+
 const OPTIONS: Options = Options {
     drain: None,
     poll: Duration::from_millis(1),
@@ -27,7 +46,7 @@ const OPTIONS: Options = Options {
 fn apply_to(ipvs: &mut MemoryIpvs, want: &Desired) -> (Plan, Report) {
     let before = ipvs.read().expect("memory read");
     let plan = diff(want, &before);
-    let report = apply(ipvs, want, &before, &plan, OPTIONS, &mut |_| {});
+    let report = ipvs_apply(ipvs, want, &before, &plan, OPTIONS, &mut |_| {});
     (plan, report)
 }
 
@@ -218,7 +237,7 @@ fn a_failing_undo_says_what_remains() {
     };
     let before = Table::default();
     let plan = diff(&want, &before);
-    let report = apply(&mut ipvs, &want, &before, &plan, OPTIONS, &mut |_| {});
+    let report = ipvs_apply(&mut ipvs, &want, &before, &plan, OPTIONS, &mut |_| {});
     match &report.outcome {
         Outcome::Incomplete {
             failures,
@@ -258,13 +277,16 @@ fn draining_quiesces_then_removes() {
         ops,
         ["changing destination 10.0.0.9:80 of service tcp 203.0.113.10:80"]
     );
-    assert!(matches!(&split.now[0].op, crate::kernel::ipvs::Op::SetDest(_, d) if d.weight == 0));
+    assert!(matches!(
+        &split.now[0].op,
+        crate::plan::Operation::Ipvs(crate::kernel::ipvs::Op::SetDest(_, d)) if d.weight == 0
+    ));
     let mut said = Vec::new();
     let options = Options {
         drain: Some(Duration::from_millis(50)),
         ..OPTIONS
     };
-    let report = apply(&mut ipvs, &want, &before, &plan, options, &mut |s| {
+    let report = ipvs_apply(&mut ipvs, &want, &before, &plan, options, &mut |s| {
         said.push(s)
     });
     assert!(report.succeeded(), "{report:?}");
@@ -273,4 +295,223 @@ fn draining_quiesces_then_removes() {
         ["removing destination 10.0.0.9:80 of tcp 203.0.113.10:80 (drained)"]
     );
     assert!(!ipvsadm_save(&ipvs.table).contains("10.0.0.9"));
+}
+
+mod host {
+    use super::*;
+    use crate::apply::HostKernel;
+    use crate::kernel::links::memory::MemoryLinks;
+    use crate::kernel::links::{Link, LinkOp, LinkTable, Links};
+    use crate::kernel::modules::{MemoryModules, ModuleState};
+    use crate::kernel::sysctl::MemorySysctl;
+    use crate::state::host::{self as hoststate, HostDesired};
+
+    const BARE_CONFIG: &str = r#"{
+        "public": [{"address": "203.0.113.10", "interface": "eth0", "prefix_len": 24}],
+        "sysctl": {"net.ipv4.vs.expire_nodest_conn": 1},
+        "bridges": [{"name": "br1", "address": "10.0.0.1/24", "ports": ["vif1.0"]}],
+        "forwards": [{"name": "ssh", "listen": "203.0.113.10:2222", "backends": ["10.0.0.2:22"], "scheduler": "rr"}]}"#;
+
+    fn link(index: u32, name: &str, kind: Option<&str>) -> Link {
+        Link {
+            index,
+            name: name.into(),
+            kind: kind.map(str::to_string),
+            master: None,
+            up: false,
+        }
+    }
+
+    struct Host {
+        ipvs: MemoryIpvs,
+        links: MemoryLinks,
+        sysctl: MemorySysctl,
+        modules: MemoryModules,
+    }
+
+    fn bare() -> Host {
+        let mut modules = MemoryModules::default();
+        modules.states.insert("ip_vs".into(), ModuleState::Loaded);
+        modules
+            .states
+            .insert("ip_vs_rr".into(), ModuleState::Available);
+        let mut sysctl = MemorySysctl::default();
+        sysctl
+            .values
+            .insert("net.ipv4.ip_forward".into(), "0".into());
+        sysctl
+            .values
+            .insert("net.ipv4.vs.expire_nodest_conn".into(), "0".into());
+        Host {
+            ipvs: MemoryIpvs::new(Table::default()),
+            links: MemoryLinks::new(LinkTable {
+                links: vec![
+                    link(1, "lo", None),
+                    link(2, "eth0", None),
+                    link(3, "vif1.0", Some("veth")),
+                ],
+                addresses: Vec::new(),
+            }),
+            sysctl,
+            modules,
+        }
+    }
+
+    fn config() -> (Desired, HostDesired) {
+        let loaded = crate::config::check("t".into(), BARE_CONFIG.as_bytes());
+        let cfg = loaded.config.expect("valid");
+        (from_config(&cfg), hoststate::from_config(&cfg))
+    }
+
+    /// Plans and applies against `h` (IPVS starts empty); returns the plan and report.
+    fn run(h: &mut Host, links: Option<&mut dyn Links>) -> (Plan, Report) {
+        let (want, host_want) = config();
+        let table = h.ipvs.table.clone();
+        let have =
+            hoststate::read(&host_want, &mut h.links, &mut h.sysctl, &mut h.modules).expect("read");
+        let plan = crate::plan::build(&want, &table, Some((&host_want, &have)));
+        let links: &mut dyn Links = match links {
+            Some(l) => l,
+            None => &mut h.links,
+        };
+        let mut system = System {
+            ipvs: &mut h.ipvs,
+            host: Some(HostKernel {
+                links,
+                sysctl: &mut h.sysctl,
+                modules: &mut h.modules,
+            }),
+        };
+        let before = Before {
+            ipvs: &table,
+            host: Some((&host_want, &have)),
+        };
+        let report = apply(&mut system, &want, &before, &plan, OPTIONS, &mut |_| {});
+        (plan, report)
+    }
+
+    #[test]
+    fn a_bare_host_gets_modules_sysctls_links_then_ipvs() {
+        let mut h = bare();
+        let (plan, report) = run(&mut h, None);
+        assert!(report.succeeded(), "{report:?}");
+        let ops: Vec<String> = plan.steps.iter().map(|s| s.op.to_string()).collect();
+        assert_eq!(
+            ops,
+            [
+                "loading kernel module ip_vs_rr",
+                "setting sysctl net.ipv4.ip_forward to 1",
+                "setting sysctl net.ipv4.vs.expire_nodest_conn to 1",
+                "creating bridge br1",
+                "bringing br1 up",
+                "adding address 10.0.0.1/24 to br1",
+                "enslaving vif1.0 to br1",
+                "bringing vif1.0 up",
+                "adding address 203.0.113.10/24 to eth0",
+                "adding service tcp 203.0.113.10:2222 (scheduler rr)",
+                "adding destination 10.0.0.2:22 to service tcp 203.0.113.10:2222",
+            ]
+        );
+        assert_eq!(h.modules.loads, ["ip_vs_rr"]);
+        let br1 = h.links.table.by_name("br1").expect("created").clone();
+        assert!(br1.up);
+        let port = h.links.table.by_name("vif1.0").expect("port");
+        assert_eq!((port.master, port.up), (Some(br1.index), true));
+
+        // Nothing left to do.
+        let (plan, _) = run(&mut h, None);
+        assert!(plan.is_empty(), "{:?}", plan.changes);
+    }
+
+    /// Refuses to enslave anything, as the kernel does for `lo`.
+    struct NoEnslaving<'a>(&'a mut MemoryLinks);
+
+    impl Links for NoEnslaving<'_> {
+        fn read(&mut self) -> Result<LinkTable, KernelError> {
+            self.0.read()
+        }
+        fn execute(&mut self, ops: &[LinkOp]) -> Vec<Result<(), KernelError>> {
+            ops.iter()
+                .map(|op| match op {
+                    LinkOp::SetMaster {
+                        master: Some(_), ..
+                    } => Err(KernelError::errno(op.to_string(), libc::EINVAL)),
+                    _ => self.0.execute(std::slice::from_ref(op)).remove(0),
+                })
+                .collect()
+        }
+    }
+
+    #[test]
+    fn a_host_failure_midway_undoes_sysctls_and_links() {
+        let mut h = bare();
+        let start_links = h.links.table.clone();
+        let start_sysctl = h.sysctl.values.clone();
+        let mut refusing = h.links.clone();
+        let (_, report) = run(&mut h, Some(&mut NoEnslaving(&mut refusing)));
+        match &report.outcome {
+            Outcome::RolledBack { failures, .. } => {
+                assert!(
+                    failures[0]
+                        .to_string()
+                        .starts_with("enslaving vif1.0 to br1")
+                );
+            }
+            other => panic!("expected a rollback, got {other:?}"),
+        }
+        assert_eq!(refusing.table, start_links);
+        assert_eq!(h.sysctl.values, start_sysctl);
+    }
+
+    #[test]
+    fn what_cannot_be_done_is_a_plan_error_and_what_is_not_declared_a_note() {
+        let mut h = bare();
+        h.links.table.links.push(link(4, "br1", Some("veth")));
+        h.links.table.links.retain(|l| l.name != "eth0");
+        h.modules
+            .states
+            .insert("ip_vs_rr".into(), ModuleState::Missing);
+        let (want, host_want) = config();
+        let have =
+            hoststate::read(&host_want, &mut h.links, &mut h.sysctl, &mut h.modules).expect("read");
+        let plan = crate::plan::build(&want, &Table::default(), Some((&host_want, &have)));
+        assert_eq!(
+            plan.errors,
+            [
+                "kernel module ip_vs_rr is not available for kernel test: `modprobe ip_vs_rr` would fail; the scheduler rr cannot be used here: choose another",
+                "br1 exists but is a veth link, not a bridge: rename the bridge in the config or remove the link",
+                "public address 203.0.113.10: interface eth0 does not exist on this host",
+            ]
+        );
+
+        let mut h = bare();
+        run(&mut h, None);
+        h.links
+            .execute(&[
+                LinkOp::AddAddress {
+                    name: "br1".into(),
+                    addr: "10.0.0.254".parse().expect("ip"),
+                    prefix_len: 24,
+                },
+                LinkOp::CreateBridge {
+                    name: "vif2.0".into(),
+                },
+                LinkOp::SetMaster {
+                    name: "vif2.0".into(),
+                    master: Some("br1".into()),
+                },
+            ])
+            .into_iter()
+            .collect::<Result<Vec<()>, _>>()
+            .expect("hand-made changes");
+        let (plan, report) = run(&mut h, None);
+        assert!(plan.is_empty() && report.succeeded());
+        assert_eq!(
+            plan.notes,
+            [
+                "bridge br1 also has 10.0.0.254/24 (not in the config; left as it is)",
+                "bridge br1 also has the port vif2.0 (not in the config, e.g. added by the hypervisor; left as it is)",
+            ]
+        );
+    }
 }

@@ -4,9 +4,13 @@
 use super::args::{ApplyArgs, DEFAULT_CONFIG};
 use super::plan::{self, Loaded};
 use super::style::Painter;
-use crate::apply::{self, Options, Outcome, lock};
+use crate::apply::{self, Before, HostKernel, Options, Outcome, System, lock};
 use crate::kernel::ipvs::{Ipvs, NetlinkIpvs};
+use crate::kernel::links::RtnlLinks;
+use crate::kernel::modules::SystemModules;
+use crate::kernel::sysctl::ProcSysctl;
 use crate::plan::{Plan, human, json, planfile::PlanFile};
+use crate::state::host;
 use std::io::{BufRead, IsTerminal, Write};
 use std::path::PathBuf;
 use std::time::Duration;
@@ -56,8 +60,17 @@ fn apply(args: &ApplyArgs, out: Painter, err: Painter) -> Result<(), String> {
     )?;
 
     let actual = ipvs.read().map_err(|e| e.to_string())?;
+    let mut links = RtnlLinks::connect().map_err(|e| e.to_string())?;
+    let mut sysctl = ProcSysctl;
+    let mut modules = SystemModules::new();
+    let host_actual = host::read(&loaded.host, &mut links, &mut sysctl, &mut modules)
+        .map_err(|e| e.to_string())?;
     let listeners = plan::host_listeners(err);
-    let (plan, guards) = plan::compute(&loaded, &actual, listeners.as_deref());
+    // A saved plan made against a snapshot covers IPVS only, and so does applying it.
+    let host_planned = saved.as_ref().is_none_or(|f| f.host_planned);
+    let covered = host_planned.then_some(&host_actual);
+    let (mut plan, guards) = plan::compute(&loaded, &actual, covered, listeners.as_deref());
+    plan::add_doctor_warnings(&mut plan, &loaded, &host_actual);
 
     if let Some(file) = &saved {
         check_saved_plan(file, &plan, &loaded)?;
@@ -71,6 +84,9 @@ fn apply(args: &ApplyArgs, out: Painter, err: Painter) -> Result<(), String> {
         drain: args.drain,
     };
     print!("{}", human::render(&plan, &guards, &cx, out));
+    if plan::report_errors(&plan, err) {
+        return Err("the plan cannot be applied; nothing was changed".into());
+    }
     if plan.is_empty() {
         return Ok(());
     }
@@ -99,7 +115,9 @@ fn apply(args: &ApplyArgs, out: Painter, err: Painter) -> Result<(), String> {
         confirm(out)?;
         // Time passed while the user read the plan: make sure it still holds.
         let now = ipvs.read().map_err(|e| e.to_string())?;
-        let (again, _) = plan::compute(&loaded, &now, None);
+        let host_now = host::read(&loaded.host, &mut links, &mut sysctl, &mut modules)
+            .map_err(|e| e.to_string())?;
+        let (again, _) = plan::compute(&loaded, &now, Some(&host_now), None);
         if again.fingerprint != plan.fingerprint {
             return Err(
                 "the IPVS table changed while waiting for confirmation; nothing was changed: run apply again"
@@ -112,10 +130,22 @@ fn apply(args: &ApplyArgs, out: Painter, err: Painter) -> Result<(), String> {
         drain: args.drain.map(Duration::from_secs),
         poll: Duration::from_secs(1),
     };
+    let mut system = System {
+        ipvs: &mut ipvs,
+        host: Some(HostKernel {
+            links: &mut links,
+            sysctl: &mut sysctl,
+            modules: &mut modules,
+        }),
+    };
+    let before = Before {
+        ipvs: &actual,
+        host: covered.map(|h| (&loaded.host, h)),
+    };
     let report = apply::apply(
-        &mut ipvs,
+        &mut system,
         &loaded.desired,
-        &actual,
+        &before,
         &plan,
         options,
         &mut |line| eprintln!("{line}"),
@@ -217,7 +247,7 @@ fn report_outcome(
                 eprintln!("{} {e}", err.red("error:"));
             }
             Err(format!(
-                "the apply failed and was rolled back: {undone} operation(s) already done were undone, and the table was read back exactly as it was before"
+                "the apply failed and was rolled back: {undone} operation(s) already done were undone, and the kernel was read back exactly as it was before"
             ))
         }
         Outcome::Incomplete {

@@ -38,6 +38,10 @@ pub enum Command {
     /// Make the kernel match the config (needs root): shows the plan, asks, applies it as one
     /// unit (undone on failure) and verifies the result.
     Apply(ApplyArgs),
+    /// Check this host for the known pitfalls of forwarding to bridged guests (rp_filter,
+    /// bridge-nf-call-iptables, backends' routes back, the bridges' gateway addresses, the
+    /// IPVS connection table); exits 1 when it finds a problem.
+    Doctor(DoctorArgs),
     /// Show the live IPVS table (needs root): like `ipvsadm -L -n`, as JSON, or as `ipvsadm -S -n`.
     Show(ShowArgs),
     /// Add the services and destinations of an `ipvsadm -S -n` rules file to the live table
@@ -73,6 +77,12 @@ pub struct ValidateArgs {
     /// Print the result as one JSON document on standard output.
     #[arg(long)]
     pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct DoctorArgs {
+    #[command(flatten)]
+    pub config: ConfigArg,
 }
 
 #[derive(Debug, Args)]

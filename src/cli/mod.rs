@@ -5,6 +5,7 @@
 pub mod apply;
 pub mod args;
 pub mod debug_restore;
+pub mod doctor;
 pub mod plan;
 pub mod show;
 pub mod style;
@@ -30,6 +31,7 @@ pub fn main() -> i32 {
         Command::Validate(args) => validate::run(args, out, err),
         Command::Plan(args) => plan::run(args, out, err),
         Command::Apply(args) => apply::run(args, out, err),
+        Command::Doctor(args) => doctor::run(args, out, err),
         Command::Show(args) => show::run(args, err),
         Command::DebugRestore { file } => debug_restore::run(file, err),
         Command::Schema => {

@@ -5,11 +5,15 @@ use super::args::PlanArgs;
 use super::style::Painter;
 use crate::config::{self, Config};
 use crate::kernel::ipvs::{Ipvs, NetlinkIpvs};
+use crate::kernel::links::RtnlLinks;
 use crate::kernel::listeners::{self, Listener};
+use crate::kernel::modules::SystemModules;
+use crate::kernel::sysctl::ProcSysctl;
 use crate::plan::guard::{self, Guard};
 use crate::plan::planfile::{self, PlanFile};
-use crate::plan::{Plan, diff::diff, human, json};
+use crate::plan::{self as planner, Plan, human, json};
 use crate::state::desired::{self, Desired};
+use crate::state::host::{self, HostActual, HostDesired};
 use crate::state::ipvs::Table;
 use crate::state::snapshot::{Snapshot, from_snapshot};
 use std::path::Path;
@@ -20,6 +24,7 @@ pub struct Loaded {
     pub text: Vec<u8>,
     pub config: Config,
     pub desired: Desired,
+    pub host: HostDesired,
 }
 
 impl Loaded {
@@ -64,17 +69,20 @@ fn from_loaded(loaded: config::Loaded, text: Vec<u8>, err: Painter) -> Option<Lo
         source: loaded.source,
         text,
         desired: desired::from_config(&config),
+        host: host::from_config(&config),
         config,
     })
 }
 
-/// The plan and its guards. `listeners` is `None` when the host's sockets are unknown.
+/// The plan and its guards. `host` is `None` for a plan against a snapshot; `listeners` is
+/// `None` when the host's sockets are unknown.
 pub fn compute(
     loaded: &Loaded,
     actual: &Table,
+    host: Option<&HostActual>,
     listeners: Option<&[Listener]>,
 ) -> (Plan, Vec<Guard>) {
-    let plan = diff(&loaded.desired, actual);
+    let plan = planner::build(&loaded.desired, actual, host.map(|h| (&loaded.host, h)));
     let guards = guard::check(
         &plan,
         &loaded.desired,
@@ -99,6 +107,32 @@ pub fn host_listeners(err: Painter) -> Option<Vec<Listener>> {
     }
 }
 
+/// The doctor's warnings that apply does not fix itself, added to the plan.
+pub fn add_doctor_warnings(plan: &mut Plan, loaded: &Loaded, host: &HostActual) {
+    let facts =
+        crate::doctor::Facts::read(&loaded.config, host.links.clone(), &mut ProcSysctl, None);
+    for f in crate::doctor::check(&loaded.config, &facts) {
+        let fixed_by_apply = matches!(f.check, "ip-forward" | "bridge-gateway");
+        if f.level == crate::doctor::Level::Warn && !fixed_by_apply {
+            plan.warnings.push(f.message);
+        }
+    }
+}
+
+/// Reads the host resources the config declares (links, sysctls, modules).
+pub fn read_host(want: &HostDesired) -> Result<HostActual, crate::kernel::KernelError> {
+    let mut links = RtnlLinks::connect()?;
+    host::read(want, &mut links, &mut ProcSysctl, &mut SystemModules::new())
+}
+
+/// Prints a plan's errors; true when there were any.
+pub fn report_errors(plan: &Plan, err: Painter) -> bool {
+    for e in &plan.errors {
+        eprintln!("{} {e}", err.red("error:"));
+    }
+    !plan.errors.is_empty()
+}
+
 fn read_snapshot(path: &Path) -> Result<Table, String> {
     let name = path.display();
     let text = std::fs::read(path).map_err(|e| format!("cannot read {name}: {e}"))?;
@@ -111,23 +145,31 @@ pub fn run(args: &PlanArgs, out: Painter, err: Painter) -> i32 {
     let Some(loaded) = load(&args.config.path, err) else {
         return 1;
     };
-    let (actual, against, listeners) = match &args.from {
+    let (actual, host, against, listeners) = match &args.from {
         Some(path) => match read_snapshot(path) {
-            Ok(t) => (t, format!("snapshot {}", path.display()), None),
+            Ok(t) => (t, None, format!("snapshot {}", path.display()), None),
             Err(e) => {
                 eprintln!("{} {e}", err.red("error:"));
                 return 1;
             }
         },
-        None => match NetlinkIpvs::connect().and_then(|mut ipvs| ipvs.read()) {
-            Ok(t) => (t, "the kernel".to_string(), host_listeners(err)),
-            Err(e) => {
-                eprintln!("{} {e}", err.red("error:"));
-                return 1;
+        None => {
+            let read = NetlinkIpvs::connect()
+                .and_then(|mut ipvs| ipvs.read())
+                .and_then(|t| Ok((t, read_host(&loaded.host)?)));
+            match read {
+                Ok((t, h)) => (t, Some(h), "the kernel".to_string(), host_listeners(err)),
+                Err(e) => {
+                    eprintln!("{} {e}", err.red("error:"));
+                    return 1;
+                }
             }
-        },
+        }
     };
-    let (plan, guards) = compute(&loaded, &actual, listeners.as_deref());
+    let (mut plan, guards) = compute(&loaded, &actual, host.as_ref(), listeners.as_deref());
+    if let Some(h) = &host {
+        add_doctor_warnings(&mut plan, &loaded, h);
+    }
     let against_id = match &args.from {
         Some(path) => format!("snapshot:{}", path.display()),
         None => "kernel".to_string(),
@@ -152,6 +194,7 @@ pub fn run(args: &PlanArgs, out: Painter, err: Painter) -> i32 {
             config_source: loaded.source.clone(),
             config_text: String::from_utf8_lossy(&loaded.text).into_owned(),
             state_fingerprint: plan.fingerprint.clone(),
+            host_planned: host.is_some(),
             plan: serde_json::to_value(&doc).unwrap_or_default(),
         };
         if let Err(e) = file.save(path) {
@@ -165,6 +208,9 @@ pub fn run(args: &PlanArgs, out: Painter, err: Painter) -> i32 {
                 path.display()
             );
         }
+    }
+    if report_errors(&plan, err) {
+        return 1;
     }
     if args.detailed_exitcode && !plan.is_empty() {
         2

@@ -9,13 +9,18 @@ use super::endpoint::{
 use super::json::Json;
 use super::model::{
     Backend, Bridge, Config, Forward, Method, Named, PersistenceNetmask, Protocol, Public, Safety,
-    Scheduler, SchedulerFlag,
+    Scheduler, SchedulerFlag, Sysctl,
 };
 use std::net::IpAddr;
 
-pub const CONFIG_FIELDS: &[&str] = &["$schema", "public", "bridges", "forwards", "safety"];
+pub const CONFIG_FIELDS: &[&str] = &[
+    "$schema", "public", "bridges", "forwards", "safety", "sysctl",
+];
 pub const SAFETY_FIELDS: &[&str] = &["max_remove_percent", "min_services"];
-pub const PUBLIC_FIELDS: &[&str] = &["address", "interface"];
+pub const PUBLIC_FIELDS: &[&str] = &["address", "interface", "prefix_len"];
+
+/// The sysctl subtrees a config may set: networking only.
+pub const SYSCTL_PREFIXES: &[&str] = &["net.ipv4.", "net.ipv6.", "net.core.", "net.bridge."];
 pub const BRIDGE_FIELDS: &[&str] = &["name", "address", "ports"];
 pub const FORWARD_FIELDS: &[&str] = &[
     "name",
@@ -43,6 +48,7 @@ pub fn decode(root: &Json, diags: &mut Vec<Diagnostic>) -> Config {
         bridges: Vec::new(),
         forwards: Vec::new(),
         safety: Safety::default(),
+        sysctl: Vec::new(),
     };
     let Some(fields) = d.object(root, "", CONFIG_FIELDS) else {
         return config;
@@ -61,6 +67,9 @@ pub fn decode(root: &Json, diags: &mut Vec<Diagnostic>) -> Config {
     }
     if let Some(v) = fields.get("safety") {
         config.safety = d.safety(v, "safety");
+    }
+    if let Some(v) = fields.get("sysctl") {
+        config.sysctl = d.sysctls(v, "sysctl");
     }
     config
 }
@@ -299,6 +308,75 @@ impl Decoder<'_> {
         safety
     }
 
+    fn sysctls(&mut self, value: &Json, path: &str) -> Vec<Sysctl> {
+        let Json::Object(entries) = value else {
+            self.wrong_type(path, "an object", value);
+            return Vec::new();
+        };
+        let mut out = Vec::new();
+        for (key, v) in entries {
+            let p = child_path(path, key);
+            let plain = !key.is_empty()
+                && key
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"._-/".contains(&b))
+                && !key.contains("..")
+                && !key.ends_with('.');
+            if !plain {
+                self.error(
+                    "sysctl-key",
+                    &p,
+                    format!(
+                        "{} is not a sysctl key (dotted names of letters, digits, '_', '-' and '/', e.g. \"net.ipv4.ip_forward\")",
+                        quote(key)
+                    ),
+                );
+                continue;
+            }
+            if !SYSCTL_PREFIXES.iter().any(|pre| key.starts_with(pre)) {
+                self.error(
+                    "sysctl-key",
+                    &p,
+                    format!(
+                        "{} is outside what portfwd manages (keys under {})",
+                        quote(key),
+                        SYSCTL_PREFIXES.join(", ")
+                    ),
+                );
+                continue;
+            }
+            let value = match v {
+                Json::Number(n) if n.as_i64().is_some() => n.to_string(),
+                Json::String(s)
+                    if !s.trim().is_empty()
+                        && s.chars()
+                            .all(|c| c == ' ' || c == '\t' || c.is_ascii_graphic()) =>
+                {
+                    s.trim().to_string()
+                }
+                other => {
+                    self.error(
+                        "sysctl-value",
+                        &p,
+                        format!(
+                            "expected a whole number or a one-line string, found {}",
+                            match other {
+                                Json::String(_) => "an empty or multi-line string",
+                                _ => other.kind(),
+                            }
+                        ),
+                    );
+                    continue;
+                }
+            };
+            out.push(Sysctl {
+                key: key.clone(),
+                value,
+            });
+        }
+        out
+    }
+
     fn public(&mut self, value: &Json, path: &str) -> Option<Public> {
         let mark = self.diags.len();
         let fields = self.object(value, path, PUBLIC_FIELDS)?;
@@ -308,6 +386,23 @@ impl Decoder<'_> {
         let interface = fields
             .get("interface")
             .and_then(|v| self.interface_name(v, &child_path(path, "interface")));
+        let prefix_len = fields.get("prefix_len").and_then(|v| {
+            let p = child_path(path, "prefix_len");
+            let max = if address.is_some_and(|a| a.is_ipv4()) {
+                32
+            } else {
+                128
+            };
+            let n = self.integer(v, &p, 1, max)? as u8;
+            if interface.is_none() && !self.errors_since(mark) {
+                self.error(
+                    "prefix-needs-interface",
+                    &p,
+                    "prefix_len is used when adding the address, which needs \"interface\"",
+                );
+            }
+            Some(n)
+        });
         if self.errors_since(mark) {
             return None;
         }
@@ -315,6 +410,7 @@ impl Decoder<'_> {
             index: 0,
             address: address?,
             interface,
+            prefix_len,
         })
     }
 

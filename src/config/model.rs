@@ -35,6 +35,33 @@ pub struct Config {
     /// Limits that make `portfwd apply` refuse a plan that removes too much (unless `--force`).
     #[schemars(default)]
     pub safety: Safety,
+    /// Extra kernel settings to keep, e.g. `{"net.ipv4.vs.expire_nodest_conn": 1}`. Only keys
+    /// under `net.ipv4.`, `net.ipv6.`, `net.core.` and `net.bridge.`. portfwd already sets
+    /// `net.ipv4.ip_forward` / `net.ipv6.conf.all.forwarding` to 1 for masq forwards.
+    #[schemars(
+        default,
+        with = "std::collections::BTreeMap<String, SysctlValue>",
+        extend("propertyNames" = { "pattern": r"^net\.(ipv4|ipv6|core|bridge)\.[A-Za-z0-9_./-]+$" })
+    )]
+    pub sysctl: Vec<Sysctl>,
+}
+
+/// One kernel setting from the `sysctl` object.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Sysctl {
+    /// Dotted key, e.g. `net.ipv4.vs.expire_nodest_conn`.
+    pub key: String,
+    /// The value as written to /proc/sys (integers as decimal text).
+    pub value: String,
+}
+
+/// A sysctl value: an integer, or a string (e.g. several numbers separated by spaces).
+#[derive(JsonSchema)]
+#[schemars(untagged)]
+#[allow(dead_code)]
+pub enum SysctlValue {
+    Integer(i64),
+    Text(String),
 }
 
 /// When a plan removes or replaces more than `max_remove_percent` of the managed services,
@@ -70,9 +97,14 @@ pub struct Public {
     /// An IPv4 or IPv6 address of this host, without prefix length, e.g. `203.0.113.10`.
     #[schemars(with = "String")]
     pub address: IpAddr,
-    /// The interface that carries the address, e.g. `eth0`.
+    /// The interface that carries the address, e.g. `eth0`. With it, `apply` adds the
+    /// address there when the host lacks it; without it, a missing address is an error.
     #[schemars(regex(pattern = IFNAME_PATTERN))]
     pub interface: Option<String>,
+    /// The prefix length used when `apply` adds the address (default 32 for IPv4, 128 for
+    /// IPv6). Needs `interface`.
+    #[schemars(range(min = 1, max = 128))]
+    pub prefix_len: Option<u8>,
 }
 
 /// A bridge for the guests; the host's address on it is the guests' gateway.

@@ -26,10 +26,38 @@ pub fn validate(config: &Config, diags: &mut Vec<Diagnostic>) {
         return;
     }
     check_claims(config, diags);
+    check_sysctl(config, diags);
     let dropped = forwards_with_dropped_backends(diags);
     for forward in &config.forwards {
         let backends_complete = !dropped.contains(&forward.index);
         check_forward(config, forward, backends_complete, diags);
+    }
+}
+
+/// A `sysctl` entry that turns off the forwarding that masq forwards need.
+fn check_sysctl(config: &Config, diags: &mut Vec<Diagnostic>) {
+    let needs = |v4: bool| {
+        config
+            .forwards
+            .iter()
+            .any(|f| f.method == Method::Masq && f.listen.addr.is_ipv4() == v4)
+    };
+    for s in &config.sysctl {
+        let v4 = match s.key.as_str() {
+            "net.ipv4.ip_forward" | "net.ipv4.conf.all.forwarding" => true,
+            "net.ipv6.conf.all.forwarding" => false,
+            _ => continue,
+        };
+        if s.value == "0" && needs(v4) {
+            diags.push(Diagnostic::warning(
+                "forwarding-off",
+                crate::config::decode::child_path("sysctl", &s.key),
+                format!(
+                    "{} = 0 turns off forwarding, but the masq forwards need it: replies from the backends will not reach the clients",
+                    s.key
+                ),
+            ));
+        }
     }
 }
 

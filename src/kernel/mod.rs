@@ -3,7 +3,10 @@
 
 pub mod error;
 pub mod ipvs;
+pub mod links;
 pub mod listeners;
+pub mod modules;
 pub mod netlink;
+pub mod sysctl;
 
 pub use error::KernelError;

@@ -1,6 +1,7 @@
-//! Generic netlink transport: one socket (neli's `NlSocket`), family resolution, dumps, and
-//! pipelined requests whose ACKs are matched by sequence number. Replies are parsed here from
-//! raw bytes with every length checked, so no kernel reply can make us panic.
+//! Netlink transport for generic netlink (IPVS) and rtnetlink (links, addresses): one socket
+//! (neli's `NlSocket`), generic family resolution, dumps, and pipelined requests whose ACKs
+//! are matched by sequence number. Replies are parsed here from raw bytes with every length
+//! checked, so no kernel reply can make us panic.
 
 use super::error::KernelError;
 use neli::ToBytes;
@@ -44,11 +45,8 @@ pub enum Body<'a> {
     Error(i32),
     /// NLMSG_DONE, with the dump's status (0 or a negative errno).
     Done(i32),
-    /// A generic netlink message: its command and its attributes' bytes.
-    Genl {
-        cmd: u8,
-        attrs: &'a [u8],
-    },
+    /// A protocol message (type 16 and up): the bytes after the netlink header.
+    Data(&'a [u8]),
     Other,
 }
 
@@ -83,13 +81,7 @@ pub fn parse_messages(buf: &[u8]) -> Result<Vec<Message<'_>>, String> {
         let body = match kind {
             NLMSG_ERROR => Body::Error(u32_at(payload, 0).ok_or("short NLMSG_ERROR")? as i32),
             NLMSG_DONE => Body::Done(u32_at(payload, 0).map_or(0, |v| v as i32)),
-            k if k >= 16 => {
-                let cmd = *payload.first().ok_or("short generic netlink message")?;
-                Body::Genl {
-                    cmd,
-                    attrs: payload.get(GENL_HDRLEN..).unwrap_or(&[]),
-                }
-            }
+            k if k >= 16 => Body::Data(payload),
             _ => Body::Other,
         };
         out.push(Message {
@@ -180,34 +172,52 @@ pub fn encode_request(
     Ok(cursor.into_inner())
 }
 
-/// An owned generic netlink record from a dump or a reply.
+/// An owned record from a dump or a reply: its message type and the bytes after the
+/// netlink header.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Record {
-    pub cmd: u8,
-    pub attrs: Vec<u8>,
+    pub kind: u16,
+    pub payload: Vec<u8>,
 }
 
-/// A request for [`GenlSocket::pipeline`]: its bytes (with a placeholder seq that the socket
+impl Record {
+    /// The attributes of a generic netlink record (after its 4-byte genl header).
+    pub fn genl_attrs(&self) -> &[u8] {
+        self.payload.get(GENL_HDRLEN..).unwrap_or(&[])
+    }
+}
+
+/// A request for [`NetlinkSocket::pipeline`]: its bytes (with a placeholder seq that the socket
 /// overwrites) and what it does, for messages.
 pub struct Request {
     pub bytes: Vec<u8>,
     pub action: String,
 }
 
-/// A generic netlink socket.
-pub struct GenlSocket {
+/// A netlink socket of one protocol.
+pub struct NetlinkSocket {
     sock: NlSocket,
     seq: u32,
     buf: Vec<u8>,
 }
 
-impl GenlSocket {
-    pub fn connect() -> Result<Self, KernelError> {
-        let sock = NlSocket::connect(NlFamily::Generic, None, Groups::empty())
-            .map_err(|e| KernelError::io("opening a generic netlink socket", &e))?;
+impl NetlinkSocket {
+    /// A generic netlink socket (IPVS).
+    pub fn generic() -> Result<Self, KernelError> {
+        Self::connect(NlFamily::Generic, "opening a generic netlink socket")
+    }
+
+    /// An rtnetlink socket (links, addresses).
+    pub fn route() -> Result<Self, KernelError> {
+        Self::connect(NlFamily::Route, "opening an rtnetlink socket")
+    }
+
+    fn connect(family: NlFamily, action: &str) -> Result<Self, KernelError> {
+        let sock = NlSocket::connect(family, None, Groups::empty())
+            .map_err(|e| KernelError::io(action, &e))?;
         // Best effort: bounded by net.core.rmem_max; batches are sized for the default too.
         let _ = sock.set_recv_buffer_size(SOCKET_RCVBUF);
-        Ok(GenlSocket {
+        Ok(NetlinkSocket {
             sock,
             seq: 1,
             buf: vec![0; RECV_BUF],
@@ -250,7 +260,7 @@ impl GenlSocket {
             })
             .map_err(|e| KernelError::protocol(&action, e))?;
         for record in self.exchange(request, &action)? {
-            for a in attributes(&record.attrs) {
+            for a in attributes(record.genl_attrs()) {
                 let (kind, payload) = a.map_err(|e| KernelError::protocol(&action, e))?;
                 if kind == u16::from(CtrlAttr::FamilyId) {
                     return u16_at(payload, 0).ok_or_else(|| {
@@ -280,9 +290,9 @@ impl GenlSocket {
                     continue;
                 }
                 match m.body {
-                    Body::Genl { cmd, attrs } => records.push(Record {
-                        cmd,
-                        attrs: attrs.to_vec(),
+                    Body::Data(payload) => records.push(Record {
+                        kind: m.kind,
+                        payload: payload.to_vec(),
                     }),
                     Body::Done(0) | Body::Error(0) => return Ok(records),
                     Body::Done(e) | Body::Error(e) => {
@@ -308,7 +318,7 @@ impl GenlSocket {
                 buffer.extend_from_slice(&request.bytes);
             }
             let count = chunk.len();
-            if let Err(e) = self.send(&buffer, "sending a batch of IPVS requests") {
+            if let Err(e) = self.send(&buffer, "sending a batch of netlink requests") {
                 for (i, r) in chunk.iter().enumerate() {
                     results[base + i] = Some(Err(KernelError {
                         action: r.action.clone(),
@@ -319,7 +329,7 @@ impl GenlSocket {
             }
             let mut pending = count;
             while pending > 0 {
-                let n = match self.recv("reading IPVS acknowledgements") {
+                let n = match self.recv("reading netlink acknowledgements") {
                     Ok(n) => n,
                     Err(e) => {
                         // ENOBUFS: ACKs were dropped, though the kernel ran the requests.

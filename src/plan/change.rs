@@ -9,6 +9,11 @@ use std::net::Ipv4Addr;
 /// The kinds of resource a plan can hold. Bridges, addresses and sysctls join this list.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Kind {
+    KernelModule,
+    Sysctl,
+    Bridge,
+    BridgePort,
+    Address,
     IpvsService,
     IpvsDestination,
 }
@@ -16,6 +21,11 @@ pub enum Kind {
 impl Kind {
     pub fn name(self) -> &'static str {
         match self {
+            Kind::KernelModule => "kernel_module",
+            Kind::Sysctl => "sysctl",
+            Kind::Bridge => "bridge",
+            Kind::BridgePort => "bridge_port",
+            Kind::Address => "address",
             Kind::IpvsService => "ipvs_service",
             Kind::IpvsDestination => "ipvs_destination",
         }
@@ -24,9 +34,19 @@ impl Kind {
     /// The word the human output uses.
     pub fn noun(self) -> &'static str {
         match self {
+            Kind::KernelModule => "module",
+            Kind::Sysctl => "sysctl",
+            Kind::Bridge => "bridge",
+            Kind::BridgePort => "port",
+            Kind::Address => "address",
             Kind::IpvsService => "service",
             Kind::IpvsDestination => "destination",
         }
+    }
+
+    /// IPVS resources are grouped per forward; the others per kind, before them.
+    pub fn is_ipvs(self) -> bool {
+        matches!(self, Kind::IpvsService | Kind::IpvsDestination)
     }
 }
 
@@ -72,6 +92,8 @@ pub enum Reason {
     NotInConfig,
     /// Its service is removed, and it with it.
     ServiceRemoved,
+    /// A derived or configured setting differs (e.g. a sysctl, a link that is down).
+    NotAsDeclared,
 }
 
 impl Reason {
@@ -81,6 +103,7 @@ impl Reason {
             Reason::AttributesDiffer => "attributes_differ",
             Reason::NotInConfig => "not_in_config",
             Reason::ServiceRemoved => "service_removed",
+            Reason::NotAsDeclared => "not_as_declared",
         }
     }
 }
@@ -110,10 +133,11 @@ impl Serialize for Attrs {
 pub struct Change {
     pub kind: Kind,
     /// What identifies the resource, e.g. `tcp 203.0.113.10:2222` or, for a destination,
-    /// its `addr:port` (with `service` naming the service).
+    /// its `addr:port` (with `parent` naming the service).
     pub id: String,
-    /// For a destination: the id of its service.
-    pub service: Option<String>,
+    /// For a destination: the id of its service; for a bridge port or bridge address: the
+    /// bridge's name.
+    pub parent: Option<String>,
     /// The forward that declares the resource; `None` when the config does not.
     pub forward: Option<String>,
     pub action: Action,
@@ -125,6 +149,15 @@ pub struct Change {
 }
 
 impl Change {
+    /// `service tcp 203.0.113.10:80`, `destination 10.0.0.2:80 of tcp 203.0.113.10:80`,
+    /// `port vif1.0 of br1`.
+    pub fn subject(&self) -> String {
+        match &self.parent {
+            Some(p) => format!("{} {} of {p}", self.kind.noun(), self.id),
+            None => format!("{} {}", self.kind.noun(), self.id),
+        }
+    }
+
     /// The attributes that differ between before and after, for an update.
     pub fn changed_attrs(&self) -> Vec<(&'static str, Value, Value)> {
         let (Some(before), Some(after)) = (&self.before, &self.after) else {

@@ -7,7 +7,7 @@
 //! come last, destinations before their service.
 
 use super::change::{Action, Change, Kind, Reason, dest_attrs, dest_id, service_attrs};
-use super::{Plan, Step, fingerprint};
+use super::{Operation, Plan, Step, fingerprint};
 use crate::kernel::ipvs::Op;
 use crate::state::desired::{Desired, DesiredService};
 use crate::state::ipvs::{Dest, ServiceEntry, ServiceKey, Table};
@@ -40,6 +40,9 @@ pub fn diff(desired: &Desired, actual: &Table) -> Plan {
         managed_services: managed,
         unmanaged_services: unmanaged,
         fingerprint: fingerprint::of(desired, actual),
+        errors: Vec::new(),
+        notes: Vec::new(),
+        warnings: Vec::new(),
     }
 }
 
@@ -53,8 +56,8 @@ impl Builder {
     fn push(&mut self, change: Change, op: Op, undo: Op) {
         self.changes.push(change);
         self.steps.push(Step {
-            op,
-            undo,
+            op: Operation::Ipvs(op),
+            undo: Some(Operation::Ipvs(undo)),
             change: self.changes.len() - 1,
         });
     }
@@ -65,7 +68,7 @@ impl Builder {
             Change {
                 kind: Kind::IpvsService,
                 id: key.to_string(),
-                service: None,
+                parent: None,
                 forward: Some(want.forward.clone()),
                 action: Action::Create,
                 reason: Reason::MissingInKernel,
@@ -86,7 +89,7 @@ impl Builder {
             Change {
                 kind: Kind::IpvsDestination,
                 id: dest_id(&dest.key),
-                service: Some(key.to_string()),
+                parent: Some(key.to_string()),
                 forward: Some(want.forward.clone()),
                 action: Action::Create,
                 reason: Reason::MissingInKernel,
@@ -106,7 +109,7 @@ impl Builder {
                 Change {
                     kind: Kind::IpvsService,
                     id: key.to_string(),
-                    service: None,
+                    parent: None,
                     forward: forward.clone(),
                     action: Action::Update,
                     reason: Reason::AttributesDiffer,
@@ -131,7 +134,7 @@ impl Builder {
                     Change {
                         kind: Kind::IpvsDestination,
                         id: dest_id(&dest.key),
-                        service: Some(key.to_string()),
+                        parent: Some(key.to_string()),
                         forward: forward.clone(),
                         action: Action::Update,
                         reason: Reason::AttributesDiffer,
@@ -155,7 +158,7 @@ impl Builder {
             Change {
                 kind: Kind::IpvsDestination,
                 id: dest_id(&old.key),
-                service: Some(key.to_string()),
+                parent: Some(key.to_string()),
                 forward,
                 action: Action::Delete,
                 reason: why,
@@ -176,7 +179,7 @@ impl Builder {
             Change {
                 kind: Kind::IpvsService,
                 id: key.to_string(),
-                service: None,
+                parent: None,
                 forward: None,
                 action: Action::Delete,
                 reason: Reason::NotInConfig,

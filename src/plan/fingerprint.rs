@@ -43,6 +43,12 @@ pub fn of(desired: &Desired, actual: &Table) -> String {
     format!("fnv1a64:{:016x}", fnv1a64(text.as_bytes()))
 }
 
+/// A fingerprint that also covers `lines` (the host's declared resources).
+pub fn extend(fingerprint: &str, lines: &[String]) -> String {
+    let text = format!("{fingerprint}\n{}", lines.join("\n"));
+    format!("fnv1a64:{:016x}", fnv1a64(text.as_bytes()))
+}
+
 fn fnv1a64(bytes: &[u8]) -> u64 {
     bytes.iter().fold(0xcbf2_9ce4_8422_2325, |hash, b| {
         (hash ^ u64::from(*b)).wrapping_mul(0x0000_0100_0000_01b3)

@@ -23,7 +23,9 @@ pub struct Context<'a> {
 
 pub fn render(plan: &Plan, guards: &[Guard], cx: &Context, p: Painter) -> String {
     let mut out = String::new();
-    if plan.is_empty() {
+    if plan.is_empty() && !plan.errors.is_empty() {
+        // Nothing to show, and "no changes" would not be true: the errors say why.
+    } else if plan.is_empty() {
         let _ = writeln!(
             out,
             "{} The kernel matches {}.",
@@ -41,6 +43,12 @@ pub fn render(plan: &Plan, guards: &[Guard], cx: &Context, p: Painter) -> String
             render_group(&mut out, &changes, cx, p);
         }
         let _ = writeln!(out, "\n{}", p.bold(&plan.summary().line()));
+    }
+    for note in &plan.notes {
+        let _ = writeln!(out, "note: {note}");
+    }
+    for w in &plan.warnings {
+        let _ = writeln!(out, "{} {w}", p.yellow("warning:"));
     }
     if plan.unmanaged_services > 0 {
         let n = plan.unmanaged_services;
@@ -64,17 +72,33 @@ pub fn render(plan: &Plan, guards: &[Guard], cx: &Context, p: Painter) -> String
     out
 }
 
-/// Changes per forward, forwards in config order, then what no forward declares.
+/// Host resources first (modules, sysctls, each bridge, public addresses), then changes
+/// per forward in config order, then what no forward declares.
 fn groups<'a>(plan: &'a Plan, forwards: &[String]) -> Vec<(String, Vec<&'a Change>)> {
+    let mut host: Vec<(String, Vec<&Change>)> = Vec::new();
     let mut by_forward: HashMap<&str, Vec<&Change>> = HashMap::new();
     let mut orphans = Vec::new();
     for c in &plan.changes {
+        if !c.kind.is_ipvs() {
+            let title = match (c.kind, &c.parent) {
+                (Kind::KernelModule, _) => "# kernel modules".to_string(),
+                (Kind::Sysctl, _) => "# sysctls".to_string(),
+                (Kind::Bridge, _) => format!("# bridge {}", c.id),
+                (Kind::BridgePort | Kind::Address, Some(bridge)) => format!("# bridge {bridge}"),
+                _ => "# public addresses".to_string(),
+            };
+            match host.iter_mut().find(|(t, _)| *t == title) {
+                Some((_, list)) => list.push(c),
+                None => host.push((title, vec![c])),
+            }
+            continue;
+        }
         match &c.forward {
             Some(f) => by_forward.entry(f.as_str()).or_default().push(c),
             None => orphans.push(c),
         }
     }
-    let mut groups = Vec::new();
+    let mut groups = host;
     for name in forwards {
         if let Some(changes) = by_forward.remove(name.as_str()) {
             groups.push((format!("# forward \"{name}\""), changes));
@@ -98,7 +122,13 @@ fn groups<'a>(plan: &'a Plan, forwards: &[String]) -> Vec<(String, Vec<&'a Chang
 /// One forward's changes, each service followed by its destinations. The diff keeps the
 /// changes of one service together, so runs of the same service id are its changes.
 fn render_group(out: &mut String, changes: &[&Change], cx: &Context, p: Painter) {
-    let service_of = |c: &Change| c.service.clone().unwrap_or_else(|| c.id.clone());
+    if changes.iter().any(|c| !c.kind.is_ipvs()) {
+        for c in changes {
+            render_change(out, c, 2, cx, p);
+        }
+        return;
+    }
+    let service_of = |c: &Change| c.parent.clone().unwrap_or_else(|| c.id.clone());
     let mut start = 0;
     while start < changes.len() {
         let id = service_of(changes[start]);
@@ -127,7 +157,23 @@ fn render_change(out: &mut String, c: &Change, indent: usize, cx: &Context, p: P
         Action::Delete | Action::Replace => p.red(c.action.marker()),
     };
     let pad = " ".repeat(indent);
-    let head = format!("{pad}{marker} {} {}", c.kind.noun(), c.id);
+    let head = match c.kind {
+        // A port is named with its bridge: `port vif1.0 of br1`.
+        Kind::BridgePort => format!("{pad}{marker} {}", c.subject()),
+        _ => format!("{pad}{marker} {} {}", c.kind.noun(), c.id),
+    };
+    if c.kind == Kind::Sysctl {
+        let value = |a: &Option<Attrs>| {
+            a.as_ref()
+                .and_then(|a| a.get("value").cloned())
+                .map_or("(absent)".to_string(), |v| match v {
+                    Value::Null => "(absent)".to_string(),
+                    v => text(&v),
+                })
+        };
+        let _ = writeln!(out, "{head} = {} -> {}", value(&c.before), value(&c.after));
+        return;
+    }
     match c.action {
         Action::Create => {
             let brief = c
@@ -135,7 +181,11 @@ fn render_change(out: &mut String, c: &Change, indent: usize, cx: &Context, p: P
                 .as_ref()
                 .map(|a| brief(c.kind, a))
                 .unwrap_or_default();
-            let _ = writeln!(out, "{head} ({brief})");
+            if brief.is_empty() {
+                let _ = writeln!(out, "{head}");
+            } else {
+                let _ = writeln!(out, "{head} ({brief})");
+            }
         }
         Action::Delete => {
             let brief = c
@@ -166,6 +216,8 @@ fn brief(kind: Kind, attrs: &Attrs) -> String {
     for (name, value) in &attrs.0 {
         let shown = match (kind, *name, value) {
             (_, _, Value::Null) => continue,
+            (Kind::Bridge, "up", _) | (Kind::KernelModule, _, _) => continue,
+            (Kind::Address, "interface", v) => format!("on {}", text(v)),
             (_, _, Value::Array(a)) if a.is_empty() => continue,
             (Kind::IpvsService, "persistence_netmask", _)
                 if attrs.get("persistence") == Some(&Value::Null) =>

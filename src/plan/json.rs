@@ -20,6 +20,12 @@ pub struct Document<'a> {
     pub state_fingerprint: &'a str,
     pub changes: Vec<ChangeDoc<'a>>,
     pub warnings: Vec<WarningDoc<'a>>,
+    /// Problems that make the plan impossible to apply.
+    pub errors: &'a [String],
+    /// What portfwd saw and leaves alone.
+    pub notes: &'a [String],
+    /// Pitfalls of the host that apply does not fix (`portfwd doctor` explains them).
+    pub host_warnings: &'a [String],
     pub unmanaged_services: usize,
     pub managed_services: usize,
     pub summary: Summary,
@@ -30,7 +36,7 @@ pub struct Document<'a> {
 pub struct ChangeDoc<'a> {
     pub kind: &'static str,
     pub id: &'a str,
-    pub service: Option<&'a str>,
+    pub parent: Option<&'a str>,
     pub forward: Option<&'a str>,
     pub actions: &'static [&'static str],
     pub reason: &'static str,
@@ -51,7 +57,7 @@ impl<'a> ChangeDoc<'a> {
         ChangeDoc {
             kind: c.kind.name(),
             id: &c.id,
-            service: c.service.as_deref(),
+            parent: c.parent.as_deref(),
             forward: c.forward.as_deref(),
             actions: c.action.names(),
             reason: c.reason.name(),
@@ -82,6 +88,9 @@ pub fn document<'a>(
                 override_flag: g.flag,
             })
             .collect(),
+        errors: &plan.errors,
+        notes: &plan.notes,
+        host_warnings: &plan.warnings,
         unmanaged_services: plan.unmanaged_services,
         managed_services: plan.managed_services,
         summary: plan.summary(),

@@ -6,12 +6,15 @@ pub mod change;
 pub mod diff;
 pub mod fingerprint;
 pub mod guard;
+pub mod host_diff;
 pub mod human;
 pub mod json;
 pub mod planfile;
 
 use crate::kernel::ipvs::Op;
+use crate::kernel::links::LinkOp;
 use change::{Action, Change};
+use std::fmt;
 
 /// Everything a plan says.
 #[derive(Debug, Clone, PartialEq)]
@@ -26,16 +29,74 @@ pub struct Plan {
     pub unmanaged_services: usize,
     /// The fingerprint of the managed state the plan was computed from.
     pub fingerprint: String,
+    /// Problems that make the plan impossible to apply (e.g. a public address the host
+    /// lacks, a kernel module that cannot load): plan exits 1, apply refuses.
+    pub errors: Vec<String>,
+    /// What portfwd saw and leaves alone (ports the hypervisor added, extra addresses).
+    pub notes: Vec<String>,
+    /// Pitfalls of the host that apply does not fix (from the doctor's checks).
+    pub warnings: Vec<String>,
+}
+
+/// One kernel operation of any resource kind.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Operation {
+    /// Load a kernel module (`modprobe NAME`).
+    LoadModule(String),
+    /// Write a value to /proc/sys.
+    Sysctl {
+        key: String,
+        value: String,
+    },
+    Link(LinkOp),
+    Ipvs(Op),
+}
+
+impl fmt::Display for Operation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Operation::LoadModule(name) => write!(f, "loading kernel module {name}"),
+            Operation::Sysctl { key, value } => write!(f, "setting sysctl {key} to {value}"),
+            Operation::Link(op) => op.fmt(f),
+            Operation::Ipvs(op) => op.fmt(f),
+        }
+    }
 }
 
 /// One kernel operation of a plan.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Step {
-    pub op: Op,
-    /// Restores what `op` changed (given that the steps before it are in place).
-    pub undo: Op,
+    pub op: Operation,
+    /// Restores what `op` changed (given that the steps before it are in place); `None`
+    /// when there is nothing to undo (a loaded module stays loaded).
+    pub undo: Option<Operation>,
     /// The index of the change this step carries out.
     pub change: usize,
+}
+
+/// The whole plan: the host part (when known) before the IPVS part. Without the host part
+/// (a plan against a snapshot) a note says so.
+pub fn build(
+    desired: &crate::state::desired::Desired,
+    actual: &crate::state::ipvs::Table,
+    host: Option<(
+        &crate::state::host::HostDesired,
+        &crate::state::host::HostActual,
+    )>,
+) -> Plan {
+    let mut plan = diff::diff(desired, actual);
+    match host {
+        Some((want, have)) => {
+            plan.prepend(host_diff::diff_host(want, have));
+            let lines = crate::state::host::observe(want, have);
+            plan.fingerprint = fingerprint::extend(&plan.fingerprint, &lines);
+        }
+        None => plan.notes.push(
+            "a snapshot holds only the IPVS table: kernel modules, sysctls, bridges and addresses were not planned"
+                .to_string(),
+        ),
+    }
+    plan
 }
 
 /// How many resources a plan adds, changes and removes (a replace counts as both an add
@@ -50,6 +111,26 @@ pub struct Summary {
 impl Plan {
     pub fn is_empty(&self) -> bool {
         self.changes.is_empty()
+    }
+
+    /// Puts `first` (host resources) before this plan's changes and steps.
+    pub fn prepend(&mut self, first: host_diff::HostPlan) {
+        let offset = first.changes.len();
+        for step in &mut self.steps {
+            step.change += offset;
+        }
+        let mut changes = first.changes;
+        changes.append(&mut self.changes);
+        self.changes = changes;
+        let mut steps = first.steps;
+        steps.append(&mut self.steps);
+        self.steps = steps;
+        let mut errors = first.errors;
+        errors.append(&mut self.errors);
+        self.errors = errors;
+        let mut notes = first.notes;
+        notes.append(&mut self.notes);
+        self.notes = notes;
     }
 
     pub fn summary(&self) -> Summary {

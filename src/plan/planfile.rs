@@ -21,6 +21,9 @@ pub struct PlanFile {
     /// The config's text, byte for byte.
     pub config_text: String,
     pub state_fingerprint: String,
+    /// Whether the plan covers the host (modules, sysctls, links); a plan made against a
+    /// snapshot covers IPVS only, and so does its apply.
+    pub host_planned: bool,
     /// The `plan --json` document, for review; apply checks that it would do the same.
     pub plan: serde_json::Value,
 }

@@ -2,6 +2,7 @@
 //! kernel) are both expressed in, so that comparing them is plain equality.
 
 pub mod desired;
+pub mod host;
 pub mod ipvs;
 pub mod ipvsadm_rules;
 pub mod render;

@@ -44,6 +44,7 @@ classic_topology() {
     $IP -n domu route add default via 10.0.0.1
 
     echo 1 > /proc/sys/net/ipv4/ip_forward
+    ipvs_modules
     $IP netns exec domu nc -ll -p 22 -e /bin/echo SSH-2.0-domU-banner &
     wait_for_listener domu 22
 }
@@ -53,10 +54,31 @@ connect() {
     $IP netns exec "$1" nc -w 3 "$2" "$3" < /dev/null
 }
 
-# pf_config FILE FORWARDS: writes a config with public 203.0.113.10, bridge br1 and the
-# given forwards (a comma-separated list of JSON objects).
+# pf_config FILE FORWARDS: writes a config with public 203.0.113.10 and the given forwards
+# (a comma-separated list of JSON objects).
 pf_config() {
-    printf '{"public":[{"address":"203.0.113.10"}],"bridges":[{"name":"br1","address":"10.0.0.1/24"}],"forwards":[%s]}\n' "$2" > "$1"
+    printf '{"public":[{"address":"203.0.113.10"}],"forwards":[%s]}\n' "$2" > "$1"
+}
+
+# ipvs_modules: loads ip_vs and every scheduler module this kernel has, as a host that has
+# used IPVS before would have them (module state is shared by all scenarios of a boot, so
+# plans would otherwise depend on the order scenarios run in).
+ipvs_modules() {
+    for m in ip_vs ip_vs_rr ip_vs_wrr ip_vs_lc ip_vs_wlc ip_vs_lblc ip_vs_lblcr ip_vs_dh \
+             ip_vs_sh ip_vs_sed ip_vs_nq ip_vs_fo ip_vs_ovf ip_vs_mh; do
+        modprobe "$m"
+    done
+}
+
+# public_host: this namespace as a host whose public address 203.0.113.10/24 sits on a
+# dummy interface, with forwarding on and the IPVS modules loaded: the host part of a plan
+# is then empty and the scenario is about IPVS alone.
+public_host() {
+    ipvs_modules
+    $IP link add dummy0 type dummy
+    $IP addr add 203.0.113.10/24 dev dummy0
+    $IP link set dummy0 up
+    echo 1 > /proc/sys/net/ipv4/ip_forward
 }
 
 # echo_server NETNS PORT: a TCP server that echoes every line back, one per connection.

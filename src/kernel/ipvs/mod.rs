@@ -7,7 +7,7 @@ pub mod encode;
 pub mod memory;
 
 use super::error::KernelError;
-use super::netlink::{GenlSocket, Request};
+use super::netlink::{NetlinkSocket, Request};
 use crate::state::ipvs::{Dest, DestKey, Service, ServiceKey, Table, Timeouts};
 use std::fmt;
 
@@ -69,7 +69,7 @@ pub trait Ipvs {
 
 /// IPVS through a generic netlink socket.
 pub struct NetlinkIpvs {
-    socket: GenlSocket,
+    socket: NetlinkSocket,
     family: u16,
 }
 
@@ -77,7 +77,7 @@ impl NetlinkIpvs {
     /// Opens a socket and resolves the IPVS family (which loads `ip_vs` where modules load
     /// on demand).
     pub fn connect() -> Result<Self, KernelError> {
-        let mut socket = GenlSocket::connect()?;
+        let mut socket = NetlinkSocket::generic()?;
         let family = socket
             .resolve_family(consts::IPVS_GENL_NAME)
             .map_err(|mut e| {
@@ -113,7 +113,7 @@ impl NetlinkIpvs {
         self.request(action, built)?
             .into_iter()
             .next()
-            .map(|r| r.attrs)
+            .map(|r| r.genl_attrs().to_vec())
             .ok_or_else(|| KernelError::protocol(action, "no reply"))
     }
 
@@ -165,15 +165,15 @@ impl Ipvs for NetlinkIpvs {
         let records = self.request(action, encode::dump_services(self.family))?;
         let mut table = Table::default();
         for record in &records {
-            let entry =
-                decode::service(&record.attrs).map_err(|e| KernelError::protocol(action, e))?;
+            let entry = decode::service(record.genl_attrs())
+                .map_err(|e| KernelError::protocol(action, e))?;
             table.services.insert(entry.service.key, entry);
         }
         for entry in table.services.values_mut() {
             let key = entry.service.key;
             let action = format!("listing the destinations of service {key}");
             for record in self.request(&action, encode::dump_dests(self.family, &key))? {
-                let dest = decode::dest(&record.attrs, key.family())
+                let dest = decode::dest(record.genl_attrs(), key.family())
                     .map_err(|e| KernelError::protocol(&action, e))?;
                 entry.dests.insert(dest.dest.key, dest);
             }

@@ -2,15 +2,27 @@
 # every example and every config field round-trips: after apply the plan is empty and ipvsadm shows what was asked
 . /etc/portfwd-test.sh
 modprobe sctp 2>/dev/null || true
+ipvs_modules
+# The examples' interfaces: eth0 (public) and eth1 (the bridge's port).
+$IP link add eth0 type dummy
+$IP link add eth1 type dummy
+$IP link set eth0 up
 for example in /examples/*.json; do
     case "$example" in *.snapshot.json) continue ;; esac
     expect_rc "apply $example" 0 portfwd apply -c "$example" --auto-approve
     expect_rc "plan after applying $example" 0 portfwd plan -c "$example" --detailed-exitcode
     expect_in "no changes for $example" "$out" "No changes."
 done
+# What the examples made of the host: bridges with their ports and addresses, forwarding on.
+$IP -o addr show dev br1 | grep -q 'inet 10.0.0.1/24' || fail "br1: $($IP addr show dev br1)"
+$IP -o link show dev eth1 | grep -q 'master br1' || fail "eth1: $($IP link show dev eth1)"
+$IP -o addr show dev br6 | grep -q 'inet6 fd00::1/64' || fail "br6: $($IP addr show dev br6)"
+$IP -o addr show dev eth0 | grep -q 'inet 203.0.113.10/32' || fail "eth0: $($IP addr show dev eth0)"
+expect_eq "IPv4 forwarding" 1 "$(cat /proc/sys/net/ipv4/ip_forward)"
+expect_eq "IPv6 forwarding" 1 "$(cat /proc/sys/net/ipv6/conf/all/forwarding)"
 
 cat > /tmp/all.json <<'JSON'
-{"public":[{"address":"203.0.113.10"},{"address":"2001:db8::10"}],
+{"public":[{"address":"203.0.113.10","interface":"eth0"},{"address":"2001:db8::10","interface":"eth0"}],
  "forwards":[
   {"name":"sh","listen":"203.0.113.10:443","scheduler":"sh","scheduler_flags":["sh-fallback","sh-port"],
    "persistence":300,"persistence_netmask":"255.255.255.0","backends":[{"address":"10.0.0.2","weight":3,"upper_threshold":100,"lower_threshold":50}]},

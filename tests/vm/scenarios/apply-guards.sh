@@ -1,9 +1,7 @@
 #!/bin/sh
 # apply refuses without a terminal or --auto-approve, on shadowing a local listener, on removing too much, on emptying a forward
 . /etc/portfwd-test.sh
-$IP link add dummy0 type dummy
-$IP addr add 203.0.113.10/24 dev dummy0
-$IP link set dummy0 up
+public_host
 pf_config /tmp/ssh.json '{"name":"ssh","listen":"203.0.113.10:22","backends":["10.0.0.2"]}'
 
 expect_rc "no terminal, no --auto-approve" 1 portfwd apply -c /tmp/ssh.json < /dev/null

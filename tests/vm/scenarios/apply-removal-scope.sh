@@ -1,8 +1,7 @@
 #!/bin/sh
 # removing a forward removes only it; services on other addresses and fwmarks survive every apply
 . /etc/portfwd-test.sh
-$IP link add dummy0 type dummy
-$IP addr add 203.0.113.10/24 dev dummy0
+public_host
 ipvsadm -A -t 198.51.100.7:443 -s wlc
 ipvsadm -a -t 198.51.100.7:443 -r 10.9.0.1:443 -g -w 1
 ipvsadm -A -f 7 -s rr

@@ -1,8 +1,7 @@
 #!/bin/sh
 # plan --out / apply PLANFILE applies exactly the plan; a stale plan is refused; plan --from a snapshot
 . /etc/portfwd-test.sh
-$IP link add dummy0 type dummy
-$IP addr add 203.0.113.10/24 dev dummy0
+public_host
 pf_config /tmp/a.json '{"name":"web","listen":"203.0.113.10:80","backends":["10.0.0.2"]}'
 pf_config /tmp/b.json '{"name":"web","listen":"203.0.113.10:80","scheduler":"rr","backends":["10.0.0.2","10.0.0.3"]}'
 

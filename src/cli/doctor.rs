@@ -1,0 +1,55 @@
+//! `portfwd doctor`: the known pitfalls of forwarding to bridged guests, on this host.
+
+use super::args::DoctorArgs;
+use super::style::Painter;
+use crate::doctor::{self, Facts, Level};
+use crate::kernel::ipvs::NetlinkIpvs;
+use crate::kernel::links::{Links, RtnlLinks};
+use crate::kernel::sysctl::ProcSysctl;
+
+pub fn run(args: &DoctorArgs, out: Painter, err: Painter) -> i32 {
+    let Some(loaded) = super::plan::load(&args.config.path, err) else {
+        return 1;
+    };
+    let links = match RtnlLinks::connect().and_then(|mut l| l.read()) {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("{} {e}", err.red("error:"));
+            return 1;
+        }
+    };
+    let mut findings = Vec::new();
+    let conn_table_size = match NetlinkIpvs::connect().and_then(|mut i| i.info()) {
+        Ok(info) => Some(info.conn_table_size),
+        Err(e) => {
+            findings.push(doctor::Finding {
+                level: Level::Warn,
+                check: "ipvs",
+                message: format!("IPVS does not answer: {e}"),
+            });
+            None
+        }
+    };
+    let facts = Facts::read(&loaded.config, links, &mut ProcSysctl, conn_table_size);
+    findings.extend(doctor::check(&loaded.config, &facts));
+    findings.sort_by_key(|f| std::cmp::Reverse(f.level));
+    for f in &findings {
+        let label = match f.level {
+            Level::Ok => out.green("ok  "),
+            Level::Info => out.bold("info"),
+            Level::Warn => out.yellow("warn"),
+        };
+        println!("{label}  {}", f.message);
+    }
+    let warnings = findings.iter().filter(|f| f.level == Level::Warn).count();
+    if warnings == 0 {
+        println!("No problems found.");
+        0
+    } else {
+        println!(
+            "{warnings} problem{} found.",
+            if warnings == 1 { "" } else { "s" }
+        );
+        1
+    }
+}

@@ -1,0 +1,302 @@
+//! The known pitfalls of forwarding to bridged guests, checked against the live host:
+//! `portfwd doctor` lists every finding, `plan` shows the warnings. The checks are pure
+//! functions of [`Facts`], which [`Facts::read`] gathers.
+
+use crate::config::model::{Config, Method};
+use crate::kernel::links::LinkTable;
+use crate::kernel::sysctl::Sysctl;
+use crate::state::host::IP_FORWARD;
+use std::net::IpAddr;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Level {
+    Ok,
+    Info,
+    Warn,
+}
+
+impl Level {
+    pub fn name(self) -> &'static str {
+        match self {
+            Level::Ok => "ok",
+            Level::Info => "info",
+            Level::Warn => "warn",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Finding {
+    pub level: Level,
+    /// A stable id: `rp-filter`, `bridge-nf-call-iptables`, `backend-route`,
+    /// `bridge-gateway`, `conn-table`, `ip-forward`.
+    pub check: &'static str,
+    pub message: String,
+}
+
+/// What the checks look at.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Facts {
+    pub links: LinkTable,
+    /// `net.ipv4.conf.all.rp_filter`.
+    pub rp_filter_all: Option<u32>,
+    /// `net.ipv4.conf.<bridge>.rp_filter` per declared bridge.
+    pub rp_filter: Vec<(String, Option<u32>)>,
+    pub br_netfilter_loaded: bool,
+    pub bridge_nf_call_iptables: Option<u32>,
+    pub ip_forward: Option<u32>,
+    /// IPVS's connection hash table size, when IPVS answered.
+    pub conn_table_size: Option<u32>,
+}
+
+fn number(sysctl: &mut dyn Sysctl, key: &str) -> Option<u32> {
+    sysctl
+        .read(key)
+        .ok()
+        .flatten()
+        .and_then(|v| v.trim().parse().ok())
+}
+
+impl Facts {
+    pub fn read(
+        config: &Config,
+        links: LinkTable,
+        sysctl: &mut dyn Sysctl,
+        conn_table_size: Option<u32>,
+    ) -> Facts {
+        Facts {
+            rp_filter_all: number(sysctl, "net.ipv4.conf.all.rp_filter"),
+            rp_filter: config
+                .bridges
+                .iter()
+                .map(|b| {
+                    let key = format!("net.ipv4.conf.{}.rp_filter", b.name.replace('.', "/"));
+                    (b.name.clone(), number(sysctl, &key))
+                })
+                .collect(),
+            br_netfilter_loaded: std::path::Path::new("/sys/module/br_netfilter").exists(),
+            bridge_nf_call_iptables: number(sysctl, "net.bridge.bridge-nf-call-iptables"),
+            ip_forward: number(sysctl, IP_FORWARD),
+            links,
+            conn_table_size,
+        }
+    }
+}
+
+/// The IPVS default (`conn_tab_bits` 12).
+const DEFAULT_CONN_TABLE: u32 = 4096;
+
+pub fn check(config: &Config, facts: &Facts) -> Vec<Finding> {
+    let mut out = Vec::new();
+    let mut add = |level, check, message: String| {
+        out.push(Finding {
+            level,
+            check,
+            message,
+        })
+    };
+
+    let v4_masq = config
+        .forwards
+        .iter()
+        .any(|f| f.method == Method::Masq && f.listen.addr.is_ipv4());
+    match facts.ip_forward {
+        Some(0) if v4_masq => add(
+            Level::Warn,
+            "ip-forward",
+            format!(
+                "{IP_FORWARD} is 0: replies of masq backends are not forwarded (apply sets it to 1)"
+            ),
+        ),
+        _ => add(
+            Level::Ok,
+            "ip-forward",
+            format!("{IP_FORWARD} fits the forwards"),
+        ),
+    }
+
+    // rp_filter: the kernel uses the larger of `all` and the interface's value.
+    for (bridge, value) in &facts.rp_filter {
+        let effective = facts.rp_filter_all.unwrap_or(0).max(value.unwrap_or(0));
+        if effective == 1 {
+            add(
+                Level::Warn,
+                "rp-filter",
+                format!(
+                    "strict reverse-path filtering (rp_filter=1) on {bridge}: packets from guests whose source address does not route back via {bridge} are dropped (guests with extra or moved addresses, asymmetric routes); use 2 (loose) with \"sysctl\": {{\"net.ipv4.conf.{bridge}.rp_filter\": 2, \"net.ipv4.conf.all.rp_filter\": 2}}"
+                ),
+            );
+        } else {
+            add(
+                Level::Ok,
+                "rp-filter",
+                format!("rp_filter on {bridge} is {effective}"),
+            );
+        }
+    }
+
+    if facts.br_netfilter_loaded && facts.bridge_nf_call_iptables == Some(1) {
+        add(
+            Level::Warn,
+            "bridge-nf-call-iptables",
+            "br_netfilter is loaded and net.bridge.bridge-nf-call-iptables is 1: traffic between guests on a bridge passes iptables and conntrack, where FORWARD rules and conntrack entries can drop or mangle it; set \"net.bridge.bridge-nf-call-iptables\": 0 unless you filter bridged traffic on purpose".to_string(),
+        );
+    } else {
+        add(
+            Level::Ok,
+            "bridge-nf-call-iptables",
+            "bridged traffic does not pass iptables".to_string(),
+        );
+    }
+
+    // Every masq backend must send its replies back through this host: it should sit on a
+    // subnet the host has an address on (the host being its gateway there).
+    for f in config.forwards.iter().filter(|f| f.method == Method::Masq) {
+        for b in &f.backends {
+            let addr = b.address.addr;
+            // A declared bridge's subnet counts even before apply adds its address.
+            let declared = config
+                .bridges
+                .iter()
+                .find(|br| br.address.contains(addr))
+                .map(|br| br.name.clone());
+            match declared.or_else(|| on_link(&facts.links, addr)) {
+                Some(iface) => {
+                    let bridged = config.bridges.iter().any(|br| br.name == iface);
+                    if !bridged {
+                        add(
+                            Level::Info,
+                            "backend-route",
+                            format!(
+                                "masq backend {addr} of forward \"{}\" is on {iface}, which is not a declared bridge",
+                                f.name
+                            ),
+                        );
+                    }
+                }
+                None => add(
+                    Level::Warn,
+                    "backend-route",
+                    format!(
+                        "masq backend {addr} of forward \"{}\" is on no subnet of this host: its replies return only if its route back passes through this host (otherwise clients see resets or timeouts)",
+                        f.name
+                    ),
+                ),
+            }
+        }
+    }
+
+    for b in &config.bridges {
+        let has = facts
+            .links
+            .addresses_of(&b.name)
+            .iter()
+            .any(|a| a.addr == b.address.addr && a.prefix_len == b.address.prefix_len);
+        if has {
+            add(
+                Level::Ok,
+                "bridge-gateway",
+                format!("{} has the guests' gateway address {}", b.name, b.address),
+            );
+        } else {
+            add(
+                Level::Warn,
+                "bridge-gateway",
+                format!(
+                    "{} lacks the guests' gateway address {}: guests routing via it cannot reach anything (apply adds it)",
+                    b.name, b.address
+                ),
+            );
+        }
+    }
+
+    match facts.conn_table_size {
+        Some(size) if size <= DEFAULT_CONN_TABLE => add(
+            Level::Info,
+            "conn-table",
+            format!(
+                "the IPVS connection table has {size} hash buckets (the default): with many concurrent connections lookups slow down; raise it with `options ip_vs conn_tab_bits=18` in /etc/modprobe.d/ip_vs.conf (takes effect when ip_vs is next loaded)"
+            ),
+        ),
+        Some(size) => add(
+            Level::Ok,
+            "conn-table",
+            format!("the IPVS connection table has {size} hash buckets"),
+        ),
+        None => {}
+    }
+    out
+}
+
+/// The interface whose subnet holds `addr`, if any.
+fn on_link(links: &LinkTable, addr: IpAddr) -> Option<String> {
+    links
+        .addresses
+        .iter()
+        .find(|a| same_subnet(a.addr, addr, a.prefix_len))
+        .and_then(|a| links.by_index(a.index))
+        .map(|l| l.name.clone())
+}
+
+fn same_subnet(a: IpAddr, b: IpAddr, prefix_len: u8) -> bool {
+    let cidr = crate::config::endpoint::Cidr {
+        addr: a,
+        prefix_len,
+    };
+    cidr.contains(b)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::kernel::links::{Address, Link};
+
+    #[test]
+    fn finds_the_pitfalls_of_a_badly_set_up_host() {
+        let loaded = crate::config::check(
+            "t".into(),
+            br#"{"public":[{"address":"203.0.113.10"}],
+                 "bridges":[{"name":"br1","address":"10.0.0.1/24"}],
+                 "forwards":[{"name":"ssh","listen":"203.0.113.10:2222","backends":["10.0.0.2:22","192.168.7.7:22"]}]}"#,
+        );
+        let config = loaded.config.expect("valid");
+        let facts = Facts {
+            links: LinkTable {
+                links: vec![Link {
+                    index: 3,
+                    name: "br1".into(),
+                    kind: Some("bridge".into()),
+                    master: None,
+                    up: true,
+                }],
+                addresses: vec![Address {
+                    index: 3,
+                    addr: "10.0.0.9".parse().expect("ip"),
+                    prefix_len: 24,
+                }],
+            },
+            rp_filter_all: Some(0),
+            rp_filter: vec![("br1".into(), Some(1))],
+            br_netfilter_loaded: true,
+            bridge_nf_call_iptables: Some(1),
+            ip_forward: Some(0),
+            conn_table_size: Some(4096),
+        };
+        let found: Vec<String> = check(&config, &facts)
+            .iter()
+            .filter(|f| f.level != Level::Ok)
+            .map(|f| format!("{} {}", f.level.name(), f.check))
+            .collect();
+        assert_eq!(
+            found,
+            [
+                "warn ip-forward",
+                "warn rp-filter",
+                "warn bridge-nf-call-iptables",
+                "warn backend-route",
+                "warn bridge-gateway",
+                "info conn-table"
+            ]
+        );
+    }
+}

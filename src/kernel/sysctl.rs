@@ -1,0 +1,87 @@
+//! Kernel settings through /proc/sys of the current network namespace. Keys are dotted as
+//! `sysctl(8)` writes them; a `/` inside a component stands for a dot in the name (e.g.
+//! `net.ipv4.conf.vif1/0.rp_filter` for interface `vif1.0`).
+
+use super::error::KernelError;
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+/// Kernel settings, as the engine sees them.
+pub trait Sysctl {
+    /// The value with runs of white space made one space; `None` when the key does not exist.
+    fn read(&mut self, key: &str) -> Result<Option<String>, KernelError>;
+    fn write(&mut self, key: &str, value: &str) -> Result<(), KernelError>;
+}
+
+/// `a  b\t c\n` → `a b c`: how /proc prints several numbers, made comparable.
+pub fn normalize(value: &str) -> String {
+    value.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// The file of a dotted key under /proc/sys.
+pub fn path_of(key: &str) -> PathBuf {
+    let mut path = PathBuf::from("/proc/sys");
+    for part in key.split('.') {
+        path.push(part.replace('/', "."));
+    }
+    path
+}
+
+/// The real /proc/sys.
+pub struct ProcSysctl;
+
+impl Sysctl for ProcSysctl {
+    fn read(&mut self, key: &str) -> Result<Option<String>, KernelError> {
+        match std::fs::read_to_string(path_of(key)) {
+            Ok(text) => Ok(Some(normalize(&text))),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(KernelError::io(format!("reading sysctl {key}"), &e)),
+        }
+    }
+
+    fn write(&mut self, key: &str, value: &str) -> Result<(), KernelError> {
+        std::fs::write(path_of(key), format!("{value}\n"))
+            .map_err(|e| KernelError::io(format!("setting sysctl {key} to {value}"), &e))
+    }
+}
+
+/// Settings in memory, for tests; writes to a missing key fail as /proc does (ENOENT).
+#[derive(Debug, Clone, Default)]
+pub struct MemorySysctl {
+    pub values: BTreeMap<String, String>,
+    pub writes: usize,
+}
+
+impl Sysctl for MemorySysctl {
+    fn read(&mut self, key: &str) -> Result<Option<String>, KernelError> {
+        Ok(self.values.get(key).cloned())
+    }
+
+    fn write(&mut self, key: &str, value: &str) -> Result<(), KernelError> {
+        self.writes += 1;
+        match self.values.get_mut(key) {
+            Some(v) => {
+                *v = normalize(value);
+                Ok(())
+            }
+            None => Err(KernelError::errno(
+                format!("setting sysctl {key} to {value}"),
+                libc::ENOENT,
+            )),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_map_to_proc_paths_with_slashes_for_dots_in_names() {
+        assert_eq!(
+            path_of("net.ipv4.conf.vif1/0.rp_filter"),
+            PathBuf::from("/proc/sys/net/ipv4/conf/vif1.0/rp_filter")
+        );
+        assert_eq!(normalize("4096\t87380  6291456\n"), "4096 87380 6291456");
+    }
+}

@@ -1,0 +1,370 @@
+//! The diff of the host around IPVS: modules to load, sysctls to set, bridges to create and
+//! bring up, ports to enslave, addresses to add. Pure, like the IPVS diff. Nothing is ever
+//! removed: what the config does not declare becomes a note.
+
+use super::change::{Action, Attrs, Change, Kind, Reason};
+use super::{Operation, Step};
+use crate::kernel::links::{Link, LinkOp};
+use crate::kernel::modules::ModuleState;
+use crate::state::host::{BridgeWant, HostActual, HostDesired, PublicWant, normalized};
+use serde_json::Value;
+
+/// The host part of a plan; it goes before the IPVS part.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct HostPlan {
+    pub changes: Vec<Change>,
+    pub steps: Vec<Step>,
+    pub errors: Vec<String>,
+    pub notes: Vec<String>,
+}
+
+impl HostPlan {
+    fn change(&mut self, change: Change, ops: Vec<(Operation, Option<Operation>)>) {
+        self.changes.push(change);
+        let index = self.changes.len() - 1;
+        for (op, undo) in ops {
+            self.steps.push(Step {
+                op,
+                undo,
+                change: index,
+            });
+        }
+    }
+}
+
+fn attrs(pairs: &[(&'static str, Value)]) -> Attrs {
+    Attrs(pairs.to_vec())
+}
+
+fn link_op(op: LinkOp) -> Operation {
+    Operation::Link(op)
+}
+
+pub fn diff_host(want: &HostDesired, have: &HostActual) -> HostPlan {
+    let mut plan = HostPlan::default();
+    modules(want, have, &mut plan);
+    sysctls(want, have, &mut plan);
+    for b in &want.bridges {
+        bridge(b, have, &mut plan);
+    }
+    for p in &want.public {
+        public(p, have, &mut plan);
+    }
+    plan
+}
+
+fn modules(want: &HostDesired, have: &HostActual, plan: &mut HostPlan) {
+    for name in &want.modules {
+        match have.modules.get(name) {
+            Some(ModuleState::Loaded) => {}
+            Some(ModuleState::Available) => plan.change(
+                Change {
+                    kind: Kind::KernelModule,
+                    id: name.clone(),
+                    parent: None,
+                    forward: None,
+                    action: Action::Create,
+                    reason: Reason::MissingInKernel,
+                    before: None,
+                    after: Some(attrs(&[("state", "loaded".into())])),
+                },
+                vec![(Operation::LoadModule(name.clone()), None)],
+            ),
+            Some(ModuleState::Missing) | None => {
+                let what = match name.strip_prefix("ip_vs_") {
+                    Some(s) => format!("; the scheduler {s} cannot be used here: choose another"),
+                    None => String::new(),
+                };
+                plan.errors.push(format!(
+                    "kernel module {name} is not available for kernel {}: `modprobe {name}` would fail{what}",
+                    have.release
+                ));
+            }
+        }
+    }
+}
+
+fn sysctls(want: &HostDesired, have: &HostActual, plan: &mut HostPlan) {
+    for s in &want.sysctls {
+        let current = have.sysctls.get(&s.key).cloned().flatten();
+        let value = normalized(&s.value);
+        if current.as_deref() == Some(value.as_str()) {
+            continue;
+        }
+        let undo = current.clone().map(|old| Operation::Sysctl {
+            key: s.key.clone(),
+            value: old,
+        });
+        plan.change(
+            Change {
+                kind: Kind::Sysctl,
+                id: s.key.clone(),
+                parent: None,
+                forward: None,
+                action: Action::Update,
+                reason: Reason::NotAsDeclared,
+                before: Some(attrs(&[(
+                    "value",
+                    current.map_or(Value::Null, Value::from),
+                )])),
+                after: Some(attrs(&[("value", value.clone().into())])),
+            },
+            vec![(
+                Operation::Sysctl {
+                    key: s.key.clone(),
+                    value,
+                },
+                undo,
+            )],
+        );
+    }
+}
+
+fn master_name(have: &HostActual, link: &Link) -> Value {
+    link.master
+        .and_then(|m| have.links.by_index(m))
+        .map_or(Value::Null, |m| Value::from(m.name.clone()))
+}
+
+fn bridge(b: &BridgeWant, have: &HostActual, plan: &mut HostPlan) {
+    let existing = have.links.by_name(&b.name);
+    match existing {
+        Some(l) if l.kind.as_deref() != Some("bridge") => {
+            plan.errors.push(format!(
+                "{} exists but is {} link, not a bridge: rename the bridge in the config or remove the link",
+                b.name,
+                l.kind.as_deref().map_or("a physical".to_string(), |k| format!("a {k}"))
+            ));
+            return;
+        }
+        None => plan.change(
+            Change {
+                kind: Kind::Bridge,
+                id: b.name.clone(),
+                parent: None,
+                forward: None,
+                action: Action::Create,
+                reason: Reason::MissingInKernel,
+                before: None,
+                after: Some(attrs(&[("up", true.into())])),
+            },
+            vec![
+                (
+                    link_op(LinkOp::CreateBridge {
+                        name: b.name.clone(),
+                    }),
+                    Some(link_op(LinkOp::DeleteLink {
+                        name: b.name.clone(),
+                    })),
+                ),
+                // Deleting the bridge undoes this too.
+                (
+                    link_op(LinkOp::SetUp {
+                        name: b.name.clone(),
+                        up: true,
+                    }),
+                    None,
+                ),
+            ],
+        ),
+        Some(l) if !l.up => plan.change(
+            Change {
+                kind: Kind::Bridge,
+                id: b.name.clone(),
+                parent: None,
+                forward: None,
+                action: Action::Update,
+                reason: Reason::NotAsDeclared,
+                before: Some(attrs(&[("up", false.into())])),
+                after: Some(attrs(&[("up", true.into())])),
+            },
+            vec![(
+                link_op(LinkOp::SetUp {
+                    name: b.name.clone(),
+                    up: true,
+                }),
+                Some(link_op(LinkOp::SetUp {
+                    name: b.name.clone(),
+                    up: false,
+                })),
+            )],
+        ),
+        Some(_) => {}
+    }
+
+    // The guests' gateway address.
+    let addrs = have.links.addresses_of(&b.name);
+    let want_addr = b.address.addr;
+    match addrs.iter().find(|a| a.addr == want_addr) {
+        Some(a) if a.prefix_len != b.address.prefix_len => plan.errors.push(format!(
+            "{} has {}/{}, the config says /{}: change it by hand (portfwd does not remove addresses)",
+            b.name, a.addr, a.prefix_len, b.address.prefix_len
+        )),
+        Some(_) => {}
+        None => add_address(plan, &b.name, want_addr, b.address.prefix_len, Some(&b.name)),
+    }
+    let extra: Vec<String> = addrs
+        .iter()
+        .filter(|a| a.addr != want_addr && !is_link_local(a.addr))
+        .map(|a| format!("{}/{}", a.addr, a.prefix_len))
+        .collect();
+    if !extra.is_empty() {
+        plan.notes.push(format!(
+            "bridge {} also has {} (not in the config; left as {})",
+            b.name,
+            extra.join(", "),
+            if extra.len() == 1 {
+                "it is"
+            } else {
+                "they are"
+            }
+        ));
+    }
+
+    let bridge_index = existing.map(|l| l.index);
+    for port in &b.ports {
+        let Some(link) = have.links.by_name(port) else {
+            plan.errors.push(format!(
+                "port {port} of bridge {} does not exist on this host",
+                b.name
+            ));
+            continue;
+        };
+        if link.kind.as_deref() == Some("bridge") {
+            plan.errors.push(format!(
+                "port {port} of bridge {} is itself a bridge; a bridge cannot be a bridge port",
+                b.name
+            ));
+            continue;
+        }
+        let enslaved = bridge_index.is_some() && link.master == bridge_index;
+        if enslaved && link.up {
+            continue;
+        }
+        let old_master = master_name(have, link);
+        let mut ops = Vec::new();
+        if !enslaved {
+            ops.push((
+                link_op(LinkOp::SetMaster {
+                    name: port.clone(),
+                    master: Some(b.name.clone()),
+                }),
+                Some(link_op(LinkOp::SetMaster {
+                    name: port.clone(),
+                    master: old_master.as_str().map(str::to_string),
+                })),
+            ));
+        }
+        if !link.up {
+            ops.push((
+                link_op(LinkOp::SetUp {
+                    name: port.clone(),
+                    up: true,
+                }),
+                Some(link_op(LinkOp::SetUp {
+                    name: port.clone(),
+                    up: false,
+                })),
+            ));
+        }
+        plan.change(
+            Change {
+                kind: Kind::BridgePort,
+                id: port.clone(),
+                parent: Some(b.name.clone()),
+                forward: None,
+                action: Action::Update,
+                reason: Reason::NotAsDeclared,
+                before: Some(attrs(&[("master", old_master), ("up", link.up.into())])),
+                after: Some(attrs(&[
+                    ("master", b.name.clone().into()),
+                    ("up", true.into()),
+                ])),
+            },
+            ops,
+        );
+    }
+    if let Some(index) = bridge_index {
+        let others: Vec<&str> = have
+            .links
+            .links
+            .iter()
+            .filter(|l| l.master == Some(index) && !b.ports.contains(&l.name))
+            .map(|l| l.name.as_str())
+            .collect();
+        if !others.is_empty() {
+            plan.notes.push(format!(
+                "bridge {} also has the port{} {} (not in the config, e.g. added by the hypervisor; left as {})",
+                b.name,
+                if others.len() == 1 { "" } else { "s" },
+                others.join(", "),
+                if others.len() == 1 { "it is" } else { "they are" }
+            ));
+        }
+    }
+}
+
+fn is_link_local(addr: std::net::IpAddr) -> bool {
+    match addr {
+        std::net::IpAddr::V6(a) => (a.segments()[0] & 0xffc0) == 0xfe80,
+        std::net::IpAddr::V4(a) => a.is_link_local(),
+    }
+}
+
+fn add_address(
+    plan: &mut HostPlan,
+    link: &str,
+    addr: std::net::IpAddr,
+    prefix_len: u8,
+    parent: Option<&str>,
+) {
+    plan.change(
+        Change {
+            kind: Kind::Address,
+            id: format!("{addr}/{prefix_len}"),
+            parent: parent.map(str::to_string),
+            forward: None,
+            action: Action::Create,
+            reason: Reason::MissingInKernel,
+            before: None,
+            after: Some(attrs(&[("interface", link.into())])),
+        },
+        vec![(
+            link_op(LinkOp::AddAddress {
+                name: link.to_string(),
+                addr,
+                prefix_len,
+            }),
+            Some(link_op(LinkOp::DelAddress {
+                name: link.to_string(),
+                addr,
+                prefix_len,
+            })),
+        )],
+    );
+}
+
+fn public(p: &PublicWant, have: &HostActual, plan: &mut HostPlan) {
+    if let Some(holder) = have.links.holder_of(p.addr) {
+        if let Some(want) = &p.interface
+            && *want != holder.name
+        {
+            plan.notes.push(format!(
+                "public address {} is on {}, not on {want} as the config says (left as it is)",
+                p.addr, holder.name
+            ));
+        }
+        return;
+    }
+    match &p.interface {
+        None => plan.errors.push(format!(
+            "{} is not an address of this host: add it, or give \"interface\" in the config so that portfwd adds it",
+            p.addr
+        )),
+        Some(name) if have.links.by_name(name).is_none() => plan.errors.push(format!(
+            "public address {}: interface {name} does not exist on this host",
+            p.addr
+        )),
+        Some(name) => add_address(plan, name, p.addr, p.prefix_len, None),
+    }
+}

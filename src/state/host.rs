@@ -1,0 +1,204 @@
+//! The host around IPVS: kernel modules, sysctls, bridges and addresses. What the config asks
+//! for ([`HostDesired`]) and what the kernel has of it ([`HostActual`]). portfwd creates and
+//! changes these but never removes them: other bridges, ports the hypervisor adds and extra
+//! addresses are reported and left alone.
+
+use crate::config::endpoint::Cidr;
+use crate::config::model::{Config, Method, Named};
+use crate::kernel::KernelError;
+use crate::kernel::links::{LinkTable, Links};
+use crate::kernel::modules::{ModuleState, Modules};
+use crate::kernel::sysctl::{self, Sysctl};
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+
+/// Why portfwd wants a sysctl.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SysctlOrigin {
+    /// Derived from the forwards, e.g. IPv4 masq forwards need `net.ipv4.ip_forward=1`.
+    Derived(&'static str),
+    /// From the config's `sysctl` object.
+    Config,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SysctlWant {
+    pub key: String,
+    pub value: String,
+    pub origin: SysctlOrigin,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BridgeWant {
+    pub name: String,
+    pub address: Cidr,
+    pub ports: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PublicWant {
+    pub addr: IpAddr,
+    /// Where to add it when missing; without it a missing address is an error.
+    pub interface: Option<String>,
+    pub prefix_len: u8,
+}
+
+/// What the config asks of the host, in the order apply creates it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct HostDesired {
+    /// `ip_vs` and `ip_vs_<scheduler>` for every scheduler in use.
+    pub modules: Vec<String>,
+    pub sysctls: Vec<SysctlWant>,
+    pub bridges: Vec<BridgeWant>,
+    pub public: Vec<PublicWant>,
+}
+
+pub const IP_FORWARD: &str = "net.ipv4.ip_forward";
+pub const IPV6_FORWARDING: &str = "net.ipv6.conf.all.forwarding";
+
+pub fn from_config(config: &Config) -> HostDesired {
+    let mut modules = Vec::new();
+    if !config.forwards.is_empty() {
+        modules.push("ip_vs".to_string());
+    }
+    for f in &config.forwards {
+        let m = format!("ip_vs_{}", f.scheduler.name());
+        if !modules.contains(&m) {
+            modules.push(m);
+        }
+    }
+    let mut sysctls: Vec<SysctlWant> = Vec::new();
+    let masq = |v4: bool| {
+        config
+            .forwards
+            .iter()
+            .any(|f| f.method == Method::Masq && f.listen.addr.is_ipv4() == v4)
+    };
+    if masq(true) {
+        sysctls.push(SysctlWant {
+            key: IP_FORWARD.into(),
+            value: "1".into(),
+            origin: SysctlOrigin::Derived("IPv4 masq forwards route replies through this host"),
+        });
+    }
+    if masq(false) {
+        sysctls.push(SysctlWant {
+            key: IPV6_FORWARDING.into(),
+            value: "1".into(),
+            origin: SysctlOrigin::Derived("IPv6 masq forwards route replies through this host"),
+        });
+    }
+    for s in &config.sysctl {
+        let want = SysctlWant {
+            key: s.key.clone(),
+            value: s.value.clone(),
+            origin: SysctlOrigin::Config,
+        };
+        // The config's own value wins over a derived one (validation warns about it).
+        match sysctls.iter_mut().find(|w| w.key == s.key) {
+            Some(existing) => *existing = want,
+            None => sysctls.push(want),
+        }
+    }
+    HostDesired {
+        modules,
+        sysctls,
+        bridges: config
+            .bridges
+            .iter()
+            .map(|b| BridgeWant {
+                name: b.name.clone(),
+                address: b.address,
+                ports: b.ports.clone(),
+            })
+            .collect(),
+        public: config
+            .public
+            .iter()
+            .map(|p| PublicWant {
+                addr: p.address,
+                interface: p.interface.clone(),
+                prefix_len: p
+                    .prefix_len
+                    .unwrap_or(if p.address.is_ipv4() { 32 } else { 128 }),
+            })
+            .collect(),
+    }
+}
+
+/// What the host has of what the config asks for.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct HostActual {
+    pub modules: BTreeMap<String, ModuleState>,
+    /// Each wanted key's value; `None` when the key does not exist.
+    pub sysctls: BTreeMap<String, Option<String>>,
+    pub links: LinkTable,
+    /// The running kernel's release, for messages.
+    pub release: String,
+}
+
+/// Reads what `want` needs to know from the kernel.
+pub fn read(
+    want: &HostDesired,
+    links: &mut dyn Links,
+    sysctl: &mut dyn Sysctl,
+    modules: &mut dyn Modules,
+) -> Result<HostActual, KernelError> {
+    let mut actual = HostActual {
+        links: links.read()?,
+        release: modules.release(),
+        ..HostActual::default()
+    };
+    for m in &want.modules {
+        actual.modules.insert(m.clone(), modules.state(m));
+    }
+    for s in &want.sysctls {
+        actual.sysctls.insert(s.key.clone(), sysctl.read(&s.key)?);
+    }
+    Ok(actual)
+}
+
+/// The facts about the declared resources, one per line, for checking that an undo put the
+/// host back as it was (module loads are not undone, so modules are left out).
+pub fn observe(want: &HostDesired, actual: &HostActual) -> Vec<String> {
+    let mut lines = Vec::new();
+    for (key, value) in &actual.sysctls {
+        lines.push(format!(
+            "sysctl {key} = {}",
+            value.as_deref().unwrap_or("(absent)")
+        ));
+    }
+    let mut names: Vec<&str> = Vec::new();
+    for b in &want.bridges {
+        names.push(&b.name);
+        names.extend(b.ports.iter().map(String::as_str));
+    }
+    names.extend(want.public.iter().filter_map(|p| p.interface.as_deref()));
+    names.sort_unstable();
+    names.dedup();
+    for name in names {
+        match actual.links.by_name(name) {
+            None => lines.push(format!("link {name} absent")),
+            Some(l) => {
+                let master = l
+                    .master
+                    .and_then(|m| actual.links.by_index(m))
+                    .map_or("none", |m| m.name.as_str());
+                lines.push(format!(
+                    "link {name} kind {} up {} master {master}",
+                    l.kind.as_deref().unwrap_or("device"),
+                    l.up
+                ));
+                for a in actual.links.addresses_of(name) {
+                    lines.push(format!("address {}/{} on {name}", a.addr, a.prefix_len));
+                }
+            }
+        }
+    }
+    lines
+}
+
+/// The sysctl value text of a normalized want (so `"1"` and `1` compare equal).
+pub fn normalized(value: &str) -> String {
+    sysctl::normalize(value)
+}
