@@ -6,6 +6,9 @@ pub mod apply;
 pub mod cli;
 pub mod config;
 pub mod doctor;
+// `gen` is a reserved word in Rust 2024; the folder keeps the layout's name.
+#[path = "gen/mod.rs"]
+pub mod generate;
 pub mod kernel;
 pub mod plan;
 pub mod state;

@@ -52,8 +52,16 @@ pub enum Command {
         #[arg(default_value = "-")]
         file: PathBuf,
     },
+    /// Generate files for other tools from the config (e.g. Debian's ipvsadm init script).
+    Gen {
+        #[command(subcommand)]
+        target: GenTarget,
+    },
     /// Print the JSON Schema of the config format.
     Schema,
+    /// Print the man page (roff), for packaging.
+    #[command(hide = true)]
+    Manpage,
     /// Print a shell completion script (e.g. `portfwd completions bash > /etc/bash_completion.d/portfwd`).
     Completions {
         /// The shell to complete for.
@@ -77,6 +85,29 @@ pub struct ValidateArgs {
     /// Print the result as one JSON document on standard output.
     #[arg(long)]
     pub json: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum GenTarget {
+    /// Debian without portfwd at boot: etc/ipvsadm.rules, etc/default/ipvsadm,
+    /// etc/sysctl.d/60-portfwd.conf, etc/modules-load.d/portfwd.conf and one
+    /// etc/network/interfaces.d/portfwd-BRIDGE per bridge, under DIR.
+    Debian(GenDebianArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct GenDebianArgs {
+    #[command(flatten)]
+    pub config: ConfigArg,
+
+    /// The root to write under (`/` for the host itself).
+    #[arg(short = 'o', long = "out-dir", value_name = "DIR")]
+    pub out_dir: PathBuf,
+
+    /// Write nothing: compare with the files under DIR, print a unified diff for each that
+    /// differs, and exit 2 when any does (0 when all match).
+    #[arg(long)]
+    pub check: bool,
 }
 
 #[derive(Debug, Args)]

@@ -6,6 +6,7 @@ pub mod apply;
 pub mod args;
 pub mod debug_restore;
 pub mod doctor;
+pub mod gen_debian;
 pub mod plan;
 pub mod show;
 pub mod style;
@@ -34,6 +35,19 @@ pub fn main() -> i32 {
         Command::Doctor(args) => doctor::run(args, out, err),
         Command::Show(args) => show::run(args, err),
         Command::DebugRestore { file } => debug_restore::run(file, err),
+        Command::Gen {
+            target: args::GenTarget::Debian(args),
+        } => gen_debian::run(args, out, err),
+        Command::Manpage => {
+            let man = clap_mangen::Man::new(Cli::command());
+            match man.render(&mut std::io::stdout()) {
+                Ok(()) => 0,
+                Err(e) => {
+                    eprintln!("{} cannot write the man page: {e}", err.red("error:"));
+                    1
+                }
+            }
+        }
         Command::Schema => {
             print!("{}", crate::config::schema::schema_json());
             0

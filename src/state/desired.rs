@@ -37,6 +37,32 @@ impl Desired {
         key.addr().is_some_and(|a| self.managed.contains(&a))
     }
 
+    /// The declared services as a table (no counters), e.g. to render as ipvsadm rules.
+    pub fn to_table(&self) -> Table {
+        let mut table = Table::default();
+        for (key, want) in &self.services {
+            let dests = want
+                .dests
+                .iter()
+                .map(|(k, d)| {
+                    let entry = super::ipvs::DestEntry {
+                        dest: d.clone(),
+                        counters: Default::default(),
+                        stats: Default::default(),
+                    };
+                    (*k, entry)
+                })
+                .collect();
+            let entry = super::ipvs::ServiceEntry {
+                service: want.service.clone(),
+                stats: Default::default(),
+                dests,
+            };
+            table.services.insert(*key, entry);
+        }
+        table
+    }
+
     /// The managed part of `table` as a desired state (used to check that an undo restored
     /// the table, or that an apply reached its goal).
     pub fn from_table(table: &Table, managed: &BTreeSet<IpAddr>) -> Desired {

@@ -182,6 +182,16 @@ fn ipvsadm_order(table: &Table) -> Vec<(&ServiceEntry, Vec<&DestEntry>)> {
 
 /// Exactly what `ipvsadm -S -n` prints for this table.
 pub fn ipvsadm_save(table: &Table) -> String {
+    save(table, false)
+}
+
+/// Rules for `ipvsadm -R` that restore the whole table: `ipvsadm -S -n`'s text plus
+/// `-x`/`-y` on destinations with thresholds, which `-S` leaves out but `-R` reads.
+pub fn ipvsadm_restore_rules(table: &Table) -> String {
+    save(table, true)
+}
+
+fn save(table: &Table, thresholds: bool) -> String {
     let mut out = String::new();
     for (entry, dests) in ipvsadm_order(table) {
         let s = &entry.service;
@@ -226,6 +236,13 @@ pub fn ipvsadm_save(table: &Table) -> String {
                     };
                     out.push_str(csum);
                 }
+            }
+            if thresholds && (dest.upper_threshold != 0 || dest.lower_threshold != 0) {
+                let _ = write!(
+                    out,
+                    " -x {} -y {}",
+                    dest.upper_threshold, dest.lower_threshold
+                );
             }
             out.push('\n');
         }
