@@ -1,0 +1,304 @@
+# NixOS module: services.portfwd keeps the kernel's IPVS table (and the host around it) in
+# line with the settings, re-applying incrementally on every `nixos-rebuild switch`.
+{ config, lib, pkgs, ... }:
+
+let
+  inherit (lib) mkOption mkEnableOption mkIf mkDefault types literalExpression;
+
+  cfg = config.services.portfwd;
+  json = pkgs.formats.json { };
+
+  schedulers = [ "rr" "wrr" "lc" "wlc" "lblc" "lblcr" "dh" "sh" "sed" "nq" "fo" "ovf" "mh" "twos" ];
+
+  publicType = types.submodule {
+    freeformType = json.type;
+    options = {
+      address = mkOption {
+        type = types.str;
+        example = "203.0.113.10";
+        description = "A public IPv4 or IPv6 address of this host, without prefix length. portfwd manages the IPVS services on it.";
+      };
+      interface = mkOption {
+        type = types.nullOr types.str;
+        default = null;
+        example = "eth0";
+        description = "The interface that carries the address; portfwd adds the address there when it is missing.";
+      };
+      prefix_len = mkOption {
+        type = types.nullOr (types.ints.between 1 128);
+        default = null;
+        description = "Prefix length used when portfwd adds the address (32 or 128 when null). Needs `interface`.";
+      };
+    };
+  };
+
+  bridgeType = types.submodule {
+    freeformType = json.type;
+    options = {
+      name = mkOption {
+        type = types.strMatching "[^/:[:space:]]{1,15}";
+        example = "br1";
+        description = "The bridge's interface name.";
+      };
+      address = mkOption {
+        type = types.strMatching "[0-9A-Fa-f:.]+/[0-9]{1,3}";
+        example = "10.0.0.1/24";
+        description = "The host's address on the bridge with prefix length: the guests' gateway.";
+      };
+      ports = mkOption {
+        type = types.listOf types.str;
+        default = [ ];
+        example = [ "eth1" ];
+        description = "Interfaces to enslave to the bridge.";
+      };
+    };
+  };
+
+  backendType = types.either types.str (types.submodule {
+    freeformType = json.type;
+    options = {
+      address = mkOption {
+        type = types.str;
+        example = "10.0.0.2:22";
+        description = "`ADDR:PORT`, `ADDR:FIRST-LAST` or a bare `ADDR` (the listen port(s)).";
+      };
+      weight = mkOption {
+        type = types.ints.between 0 65535;
+        default = 1;
+        description = "Scheduling weight; 0 quiesces the backend.";
+      };
+      upper_threshold = mkOption {
+        type = types.ints.unsigned;
+        default = 0;
+        description = "Connection limit; 0 means none.";
+      };
+      lower_threshold = mkOption {
+        type = types.ints.unsigned;
+        default = 0;
+        description = "Below this many connections an overloaded backend gets new ones again.";
+      };
+    };
+  });
+
+  forwardType = types.submodule {
+    freeformType = json.type;
+    options = {
+      name = mkOption {
+        type = types.strMatching "[A-Za-z0-9_][A-Za-z0-9._-]{0,63}";
+        example = "domu-ssh";
+        description = "A unique name for the forward.";
+      };
+      protocol = mkOption {
+        type = types.enum [ "tcp" "udp" "sctp" ];
+        default = "tcp";
+        description = "The transport protocol.";
+      };
+      listen = mkOption {
+        type = types.str;
+        example = "203.0.113.10:2222";
+        description = "`ADDR:PORT` or `ADDR:FIRST-LAST` (IPv6 as `[2001:db8::1]:443`); ADDR must be one of the public addresses.";
+      };
+      backends = mkOption {
+        type = types.listOf backendType;
+        default = [ ];
+        example = [ "10.0.0.2:22" ];
+        description = "The real servers.";
+      };
+      scheduler = mkOption {
+        type = types.enum schedulers;
+        default = "wlc";
+        description = "The IPVS scheduler (kernel module `ip_vs_NAME`).";
+      };
+      method = mkOption {
+        type = types.enum [ "masq" "route" "tunnel" ];
+        default = "masq";
+        description = "NAT (masq), direct routing or IP-in-IP tunnel.";
+      };
+      persistence = mkOption {
+        type = types.nullOr (types.ints.between 1 2147483);
+        default = null;
+        description = "Persistence timeout in seconds.";
+      };
+      persistence_netmask = mkOption {
+        type = types.nullOr (types.either types.str types.ints.unsigned);
+        default = null;
+        description = "Netmask (IPv4 dotted or prefix length) whose clients share a persistence entry.";
+      };
+      scheduler_flags = mkOption {
+        type = types.listOf (types.enum [ "sh-fallback" "sh-port" "mh-fallback" "mh-port" ]);
+        default = [ ];
+        description = "Scheduler flags for `sh` and `mh`.";
+      };
+    };
+  };
+
+  # The config format refuses null for optional fields: leave them out.
+  clean = v:
+    if builtins.isAttrs v then lib.mapAttrs (_: clean) (lib.filterAttrs (_: x: x != null) v)
+    else if builtins.isList v then map clean v
+    else v;
+
+  settings = clean cfg.settings;
+  forwards = cfg.settings.forwards;
+  bridges = cfg.settings.bridges;
+  publicAddresses = map (p: p.address) cfg.settings.public;
+
+  listenAddress = f:
+    let m = builtins.match "\\[([^]]*)]:.*|([^:]*):.*" f.listen;
+    in if m == null then null else if builtins.elemAt m 0 != null then builtins.elemAt m 0 else builtins.elemAt m 1;
+  isIPv6 = addr: lib.hasInfix ":" addr;
+  masqOn = v6: lib.any (f: f.method == "masq" && listenAddress f != null && isIPv6 (listenAddress f) == v6) forwards;
+
+  configFile = json.generate "portfwd.json" settings;
+  # `portfwd validate` at build time: a bad config fails `nixos-rebuild`, not the boot.
+  validatedConfig = pkgs.runCommand "portfwd.json" { nativeBuildInputs = [ cfg.package ]; } ''
+    portfwd validate -c ${configFile}
+    cp ${configFile} $out
+  '';
+
+  applyCommand = lib.concatStringsSep " " ([
+    (lib.getExe cfg.package)
+    "apply"
+    "--auto-approve"
+    "-c"
+    "${validatedConfig}"
+  ] ++ lib.optionals (cfg.drainSeconds != null) [ "--drain" (toString cfg.drainSeconds) ]);
+
+  bridgeAddress = b:
+    let parts = lib.splitString "/" b.address;
+    in { address = builtins.head parts; prefixLength = lib.toInt (lib.last parts); };
+  duplicates = names: lib.unique (lib.filter (n: lib.count (x: x == n) names > 1) names);
+in
+{
+  options.services.portfwd = {
+    enable = mkEnableOption "portfwd, declarative port forwarding with Linux IPVS";
+
+    package = mkOption {
+      type = types.package;
+      default = pkgs.portfwd or (pkgs.callPackage ./package.nix { });
+      defaultText = literalExpression "pkgs.portfwd";
+      description = "The portfwd package to use.";
+    };
+
+    settings = mkOption {
+      type = types.submodule {
+        freeformType = json.type;
+        options = {
+          public = mkOption {
+            type = types.listOf publicType;
+            default = [ ];
+            description = "The host's public addresses; portfwd manages the IPVS services on these only.";
+          };
+          bridges = mkOption {
+            type = types.listOf bridgeType;
+            default = [ ];
+            description = "Bridges that connect the guests to the host.";
+          };
+          forwards = mkOption {
+            type = types.listOf forwardType;
+            default = [ ];
+            description = "The port forwards, one IPVS virtual service per listen port.";
+          };
+        };
+      };
+      default = { };
+      example = literalExpression ''
+        {
+          public = [ { address = "203.0.113.10"; interface = "eth0"; } ];
+          bridges = [ { name = "br1"; address = "10.0.0.1/24"; ports = [ "eth1" ]; } ];
+          forwards = [ { name = "domu-ssh"; listen = "203.0.113.10:2222"; backends = [ "10.0.0.2:22" ]; scheduler = "rr"; } ];
+        }
+      '';
+      description = ''
+        The portfwd config (docs/config.md of portfwd), written as JSON. Other top-level
+        fields of the format (`safety`, `sysctl`) pass through as they are.
+      '';
+    };
+
+    manageBridges = mkOption {
+      type = types.bool;
+      default = false;
+      description = ''
+        Whether portfwd itself creates the bridges, their addresses and ports. When false
+        (the default), the module declares them the NixOS way, as `networking.bridges` and
+        `networking.interfaces.<bridge>` addresses, and portfwd finds them in place.
+      '';
+    };
+
+    drainSeconds = mkOption {
+      type = types.nullOr types.ints.unsigned;
+      default = null;
+      example = 30;
+      description = "When set, a removed backend first gets weight 0 and is deleted once its connections end or after this many seconds (`portfwd apply --drain`).";
+    };
+
+    generatedConfig = mkOption {
+      type = types.str;
+      internal = true;
+      readOnly = true;
+      description = "The JSON text of the generated config (for tests and debugging).";
+    };
+  };
+
+  config = mkIf cfg.enable {
+    services.portfwd.generatedConfig = builtins.toJSON settings;
+
+    assertions = [
+      {
+        assertion = lib.all (f: lib.elem (listenAddress f) publicAddresses) forwards;
+        message = "services.portfwd: every forward's listen address must be one of settings.public: "
+          + lib.concatMapStringsSep ", " (f: "${f.name} listens on ${f.listen}")
+          (lib.filter (f: !(lib.elem (listenAddress f) publicAddresses)) forwards);
+      }
+      {
+        assertion = duplicates (map (f: f.name) forwards) == [ ];
+        message = "services.portfwd: forward names must be unique; repeated: ${toString (duplicates (map (f: f.name) forwards))}";
+      }
+      {
+        assertion = duplicates (map (b: b.name) bridges) == [ ];
+        message = "services.portfwd: bridge names must be unique; repeated: ${toString (duplicates (map (b: b.name) bridges))}";
+      }
+      {
+        assertion = duplicates (lib.concatMap (b: b.ports) bridges) == [ ];
+        message = "services.portfwd: an interface can be the port of one bridge only; repeated: ${toString (duplicates (lib.concatMap (b: b.ports) bridges))}";
+      }
+    ];
+
+    boot.kernelModules = [ "ip_vs" ] ++ map (s: "ip_vs_${s}") (lib.unique (map (f: f.scheduler) forwards));
+
+    boot.kernel.sysctl = lib.mkMerge [
+      (mkIf (masqOn false) { "net.ipv4.ip_forward" = mkDefault 1; })
+      (mkIf (masqOn true) { "net.ipv6.conf.all.forwarding" = mkDefault 1; })
+    ];
+
+    environment.systemPackages = [ cfg.package ];
+    # `portfwd plan` and `portfwd show -c` find the config where they look by default.
+    environment.etc."portfwd/portfwd.json".source = validatedConfig;
+
+    networking.bridges = mkIf (!cfg.manageBridges) (lib.listToAttrs (map
+      (b: lib.nameValuePair b.name { interfaces = b.ports; })
+      bridges));
+    networking.interfaces = mkIf (!cfg.manageBridges) (lib.listToAttrs (map
+      (b: lib.nameValuePair b.name (if isIPv6 b.address
+      then { ipv6.addresses = [ (bridgeAddress b) ]; }
+      else { ipv4.addresses = [ (bridgeAddress b) ]; }))
+      bridges));
+
+    systemd.services.portfwd = {
+      description = "Declarative port forwarding with IPVS (portfwd)";
+      documentation = [ "man:portfwd(1)" ];
+      wantedBy = [ "multi-user.target" ];
+      wants = [ "network-online.target" ];
+      after = [ "network-online.target" ];
+      # A changed config restarts the unit: `nixos-rebuild switch` re-applies, incrementally.
+      restartTriggers = [ validatedConfig ];
+      path = [ pkgs.kmod ];
+      serviceConfig = {
+        Type = "oneshot";
+        RemainAfterExit = true;
+        ExecStart = applyCommand;
+        ExecReload = applyCommand;
+      };
+    };
+  };
+}

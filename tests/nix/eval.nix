@@ -1,0 +1,130 @@
+# Evaluates nix/module.nix with nixpkgs' real lib.evalModules, the real assertions and sysctl
+# modules and the real systemd service type, plus the stubs of stubs.nix. Returns the names
+# of the checks that failed and the JSON configs the module generates (tests/nix/run feeds
+# them to the real `portfwd validate`).
+{ nixpkgs }:
+let
+  lib = import (nixpkgs + "/lib");
+  stubs = import ./stubs.nix { inherit lib nixpkgs; };
+
+  eval = extra: (lib.evalModules {
+    modules = [
+      ../../nix/module.nix
+      (nixpkgs + "/nixos/modules/misc/assertions.nix")
+      (nixpkgs + "/nixos/modules/config/sysctl.nix")
+      stubs.module
+    ] ++ extra;
+  }).config;
+
+  failedAssertions = c: map (a: a.message) (lib.filter (a: !a.assertion) c.assertions);
+  # Whether evaluating `expr` fully succeeds (type errors and throws fail it).
+  evaluates = expr: (builtins.tryEval (builtins.deepSeq expr expr)).success;
+
+  classic = {
+    services.portfwd = {
+      enable = true;
+      settings = {
+        public = [{ address = "203.0.113.10"; interface = "eth0"; }];
+        bridges = [{ name = "br1"; address = "10.0.0.1/24"; ports = [ "eth1" ]; }];
+        forwards = [
+          { name = "domu-ssh"; listen = "203.0.113.10:2222"; backends = [ "10.0.0.2:22" ]; scheduler = "rr"; }
+          {
+            name = "web";
+            listen = "203.0.113.10:80";
+            backends = [{ address = "10.0.0.3"; weight = 3; } "10.0.0.4"];
+            persistence = 300;
+          }
+        ];
+        sysctl."net.ipv4.vs.expire_nodest_conn" = 1;
+      };
+    };
+  };
+  c = eval [ classic ];
+  unit = c.systemd.services.portfwd;
+  validated = builtins.head unit.restartTriggers;
+
+  managed = eval [ classic { services.portfwd.manageBridges = true; } ];
+  draining = eval [ classic { services.portfwd.drainSeconds = 30; } ];
+  overridden = eval [ classic { boot.kernel.sysctl."net.ipv4.ip_forward" = 0; } ];
+  disabled = eval [{ services.portfwd.settings = classic.services.portfwd.settings; }];
+
+  ipv6 = eval [{
+    services.portfwd = {
+      enable = true;
+      settings = {
+        public = [{ address = "2001:db8::10"; }];
+        bridges = [{ name = "br6"; address = "fd00::1/64"; }];
+        forwards = [{ name = "web6"; listen = "[2001:db8::10]:443"; backends = [ "[fd00::5]" ]; scheduler = "mh"; scheduler_flags = [ "mh-port" ]; }];
+      };
+    };
+  }];
+
+  withSettings = settings: eval [{ services.portfwd = { enable = true; inherit settings; }; }];
+  badScheduler = withSettings {
+    public = [{ address = "203.0.113.10"; }];
+    forwards = [{ name = "x"; listen = "203.0.113.10:80"; scheduler = "bogus"; }];
+  };
+  badWeight = withSettings {
+    public = [{ address = "203.0.113.10"; }];
+    forwards = [{ name = "x"; listen = "203.0.113.10:80"; backends = [{ address = "10.0.0.2"; weight = 70000; }]; }];
+  };
+  badBridgeName = withSettings { bridges = [{ name = "a-bridge-name-too-long"; address = "10.0.0.1/24"; }]; };
+  strangerListen = withSettings {
+    public = [{ address = "203.0.113.10"; }];
+    forwards = [{ name = "x"; listen = "198.51.100.1:80"; }];
+  };
+  twice = withSettings {
+    public = [{ address = "203.0.113.10"; }];
+    forwards = [
+      { name = "x"; listen = "203.0.113.10:80"; }
+      { name = "x"; listen = "203.0.113.10:81"; }
+    ];
+    bridges = [
+      { name = "br1"; address = "10.0.0.1/24"; ports = [ "eth1" ]; }
+      { name = "br2"; address = "10.1.0.1/24"; ports = [ "eth1" ]; }
+    ];
+  };
+
+  checks = {
+    "kernel modules: ip_vs and one per scheduler" = c.boot.kernelModules == [ "ip_vs" "ip_vs_rr" "ip_vs_wlc" ];
+    "sysctl: IPv4 forwarding for masq forwards" = c.boot.kernel.sysctl."net.ipv4.ip_forward" == 1;
+    "sysctl: no IPv6 forwarding without IPv6 forwards" = !(c.boot.kernel.sysctl ? "net.ipv6.conf.all.forwarding");
+    "sysctl: forwarding is only a default" = overridden.boot.kernel.sysctl."net.ipv4.ip_forward" == 0;
+    "sysctl: real sysctl.nix still sets its own" = c.boot.kernel.sysctl."kernel.kptr_restrict" == 1;
+    "unit: oneshot" = unit.serviceConfig.Type == "oneshot";
+    "unit: RemainAfterExit" = unit.serviceConfig.RemainAfterExit;
+    "unit: after and wants network-online" = lib.elem "network-online.target" unit.after && lib.elem "network-online.target" unit.wants;
+    "unit: wanted by multi-user" = lib.elem "multi-user.target" unit.wantedBy;
+    "unit: ExecStart applies the validated config" =
+      builtins.match "/nix/store/[^ ]*-portfwd-stub/bin/portfwd apply --auto-approve -c /nix/store/[^ ]*-portfwd[.]json" unit.serviceConfig.ExecStart != null;
+    "unit: ExecReload is ExecStart" = unit.serviceConfig.ExecReload == unit.serviceConfig.ExecStart;
+    "unit: restarted when the config changes" = builtins.length unit.restartTriggers == 1;
+    "unit: modprobe on its path" = lib.any (p: (p.name or "") == "kmod-stub") unit.path;
+    "build: portfwd validate runs on the generated file" = lib.hasInfix "portfwd validate -c /nix/store/" validated.stubScript;
+    "etc: /etc/portfwd/portfwd.json is the validated config" = toString c.environment.etc."portfwd/portfwd.json".source == "${validated}";
+    "package in systemPackages" = lib.any (p: (p.name or "") == "portfwd-stub") c.environment.systemPackages;
+    "bridges: declared the NixOS way" = c.networking.bridges.br1.interfaces == [ "eth1" ];
+    "bridges: gateway address" = c.networking.interfaces.br1.ipv4.addresses == [{ address = "10.0.0.1"; prefixLength = 24; }];
+    "bridges: left to portfwd with manageBridges" = managed.networking.bridges == { } && managed.networking.interfaces == { };
+    "drain: --drain passed on" = lib.hasSuffix " --drain 30" draining.systemd.services.portfwd.serviceConfig.ExecStart;
+    "no assertion fails for a good config" = failedAssertions c == [ ];
+    "disabled: no unit" = !(disabled.systemd.services ? portfwd);
+    "disabled: no modules" = disabled.boot.kernelModules == [ ];
+    "ipv6: IPv6 forwarding" = ipv6.boot.kernel.sysctl."net.ipv6.conf.all.forwarding" == 1 && !(ipv6.boot.kernel.sysctl ? "net.ipv4.ip_forward");
+    "ipv6: bridge address" = ipv6.networking.interfaces.br6.ipv6.addresses == [{ address = "fd00::1"; prefixLength = 64; }];
+    "rejected: unknown scheduler" = !(evaluates badScheduler.services.portfwd.generatedConfig);
+    "rejected: weight out of range" = !(evaluates badWeight.services.portfwd.generatedConfig);
+    "rejected: bridge name too long" = !(evaluates badBridgeName.services.portfwd.generatedConfig);
+    "assertion: listen outside public" = lib.any (lib.hasInfix "x listens on 198.51.100.1:80") (failedAssertions strangerListen);
+    "assertion: duplicate forward names" = lib.any (lib.hasInfix "forward names must be unique; repeated: x") (failedAssertions twice);
+    "assertion: a port on two bridges" = lib.any (lib.hasInfix "repeated: eth1") (failedAssertions twice);
+  };
+in
+{
+  failures = lib.attrNames (lib.filterAttrs (_: ok: ok != true) checks);
+  count = builtins.length (lib.attrNames checks);
+  configs = {
+    classic = c.services.portfwd.generatedConfig;
+    ipv6 = ipv6.services.portfwd.generatedConfig;
+  };
+}
