@@ -8,10 +8,13 @@ pub mod system;
 pub mod transaction;
 
 use crate::kernel::KernelError;
-use crate::plan::Plan;
+use crate::kernel::ipvs::Op;
 use crate::plan::diff::diff;
 use crate::plan::host_diff::diff_host;
+use crate::plan::{Operation, Plan};
 use crate::state::desired::Desired;
+use crate::state::ipvs::ServiceKey;
+use std::collections::BTreeSet;
 use std::time::Duration;
 pub use system::{Before, HostKernel, System};
 pub use transaction::Outcome;
@@ -70,17 +73,36 @@ pub fn apply(
     {
         report.drain_failures = drain::finish(system.ipvs, split, timeout, options.poll, say);
     }
-    report.verify = Some(verify(system, desired, before));
+    report.verify = Some(verify(system, desired, before, plan));
     report
 }
 
-/// What still differs from the config, read back from the kernel.
+/// What still differs from the config, read back from the kernel: the services the plan
+/// touched, or the whole table when that is most of it (one dump is cheaper than many gets).
 fn verify(
     system: &mut System,
     desired: &Desired,
     before: &Before,
+    plan: &Plan,
 ) -> Result<Vec<String>, KernelError> {
-    let now = system.ipvs.read()?;
+    let touched = touched_services(plan);
+    let largest = desired.services.len().max(before.ipvs.services.len());
+    let part;
+    let (now, desired) = if touched.len() * 4 > largest {
+        (system.ipvs.read()?, desired)
+    } else {
+        let keys: Vec<ServiceKey> = touched.iter().copied().collect();
+        part = Desired {
+            managed: desired.managed.clone(),
+            services: desired
+                .services
+                .iter()
+                .filter(|(k, _)| touched.contains(k))
+                .map(|(k, v)| (*k, v.clone()))
+                .collect(),
+        };
+        (system.ipvs.read_services(&keys)?, &part)
+    };
     let mut rest: Vec<String> = Vec::new();
     if let Some((want, _)) = before.host
         && let Some(host) = system.read_host(want)
@@ -89,6 +111,20 @@ fn verify(
     }
     rest.extend(diff(desired, &now).changes.iter().map(|c| c.subject()));
     Ok(rest)
+}
+
+/// The services a plan's IPVS steps touch.
+fn touched_services(plan: &Plan) -> BTreeSet<ServiceKey> {
+    plan.steps
+        .iter()
+        .filter_map(|s| match &s.op {
+            Operation::Ipvs(Op::NewService(svc) | Op::SetService(svc)) => Some(svc.key),
+            Operation::Ipvs(
+                Op::DelService(k) | Op::NewDest(k, _) | Op::SetDest(k, _) | Op::DelDest(k, _),
+            ) => Some(*k),
+            _ => None,
+        })
+        .collect()
 }
 
 #[cfg(test)]

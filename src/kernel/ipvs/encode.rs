@@ -109,6 +109,16 @@ pub fn dump_services(family: u16) -> Result<Vec<u8>, String> {
     request(family, NlmF::DUMP, IPVS_CMD_GET_SERVICE, vec![])
 }
 
+/// GET_SERVICE for one service (ESRCH when there is none).
+pub fn get_service(family: u16, key: &ServiceKey) -> Result<Vec<u8>, String> {
+    request(
+        family,
+        NlmF::ACK,
+        IPVS_CMD_GET_SERVICE,
+        vec![service_key_attr(key)?],
+    )
+}
+
 pub fn dump_dests(family: u16, key: &ServiceKey) -> Result<Vec<u8>, String> {
     request(
         family,

@@ -65,6 +65,15 @@ pub trait Ipvs {
     /// Runs `ops` in order; one result per op. A failed op does not stop later ones (the
     /// caller decides what to undo).
     fn execute(&mut self, ops: &[Op]) -> Vec<Result<(), KernelError>>;
+
+    /// Just the services `keys` (those that exist) with their destinations: what a check
+    /// after a small change reads instead of the whole table.
+    fn read_services(&mut self, keys: &[ServiceKey]) -> Result<Table, KernelError> {
+        let mut table = self.read()?;
+        let wanted: std::collections::HashSet<&ServiceKey> = keys.iter().collect();
+        table.services.retain(|k, _| wanted.contains(k));
+        Ok(table)
+    }
 }
 
 /// IPVS through a generic netlink socket.
@@ -159,16 +168,9 @@ impl NetlinkIpvs {
     }
 }
 
-impl Ipvs for NetlinkIpvs {
-    fn read(&mut self) -> Result<Table, KernelError> {
-        let action = "listing IPVS services";
-        let records = self.request(action, encode::dump_services(self.family))?;
-        let mut table = Table::default();
-        for record in &records {
-            let entry = decode::service(record.genl_attrs())
-                .map_err(|e| KernelError::protocol(action, e))?;
-            table.services.insert(entry.service.key, entry);
-        }
+impl NetlinkIpvs {
+    /// Adds the destinations of every service of `table`, one dump each.
+    fn read_dests(&mut self, table: &mut Table) -> Result<(), KernelError> {
         for entry in table.services.values_mut() {
             let key = entry.service.key;
             let action = format!("listing the destinations of service {key}");
@@ -178,6 +180,41 @@ impl Ipvs for NetlinkIpvs {
                 entry.dests.insert(dest.dest.key, dest);
             }
         }
+        Ok(())
+    }
+}
+
+impl Ipvs for NetlinkIpvs {
+    fn read_services(&mut self, keys: &[ServiceKey]) -> Result<Table, KernelError> {
+        let mut table = Table::default();
+        for key in keys {
+            let action = format!("reading service {key}");
+            let records = match self.request(&action, encode::get_service(self.family, key)) {
+                Ok(r) => r,
+                // No such service.
+                Err(e) if e.errno_value() == Some(libc::ESRCH) => continue,
+                Err(e) => return Err(e),
+            };
+            for record in records {
+                let entry = decode::service(record.genl_attrs())
+                    .map_err(|e| KernelError::protocol(&action, e))?;
+                table.services.insert(entry.service.key, entry);
+            }
+        }
+        self.read_dests(&mut table)?;
+        Ok(table)
+    }
+
+    fn read(&mut self) -> Result<Table, KernelError> {
+        let action = "listing IPVS services";
+        let records = self.request(action, encode::dump_services(self.family))?;
+        let mut table = Table::default();
+        for record in &records {
+            let entry = decode::service(record.genl_attrs())
+                .map_err(|e| KernelError::protocol(action, e))?;
+            table.services.insert(entry.service.key, entry);
+        }
+        self.read_dests(&mut table)?;
         Ok(table)
     }
 
