@@ -148,9 +148,14 @@ fn ipvs_apply(ipvs: &mut MemoryIpvs, want: &Desired, before: &Table, plan: &Plan
     apply(&mut system, want, &before, plan, OPTIONS, &mut |_| {})
 }
 
+fn never() -> bool {
+    false
+}
+
 const OPTIONS: Options = Options {
     drain: None,
     poll: Duration::from_millis(1),
+    stop: never,
 };
 
 proptest! {

@@ -58,6 +58,7 @@ pub fn finish(
     split: &Split,
     timeout: Duration,
     poll: Duration,
+    stop: fn() -> bool,
     say: &mut dyn FnMut(String),
 ) -> Vec<KernelError> {
     let deadline = Instant::now() + timeout;
@@ -65,6 +66,13 @@ pub fn finish(
     let mut failures = Vec::new();
     let mut last_report = String::new();
     while !pending.is_empty() {
+        if stop() {
+            say(format!(
+                "interrupted: {} destination(s) stay at weight 0 (no new connections); apply again to remove them",
+                pending.len()
+            ));
+            return failures;
+        }
         let table = match ipvs.read() {
             Ok(t) => t,
             Err(e) => {

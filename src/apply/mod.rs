@@ -3,6 +3,7 @@
 //! Asking the user and taking the lock are the CLI's part.
 
 pub mod drain;
+pub mod interrupt;
 pub mod lock;
 pub mod system;
 pub mod transaction;
@@ -26,6 +27,8 @@ pub struct Options {
     pub drain: Option<Duration>,
     /// How often draining looks at the connection counts.
     pub poll: Duration,
+    /// Asked between batches: true stops and rolls back ([`interrupt::requested`]).
+    pub stop: fn() -> bool,
 }
 
 /// What an apply did.
@@ -59,7 +62,7 @@ pub fn apply(
         .drain
         .map(|_| drain::split(&plan.steps, before.ipvs));
     let steps = split.as_ref().map_or(&plan.steps, |s| &s.now);
-    let outcome = transaction::run(system, steps, before, desired);
+    let outcome = transaction::run(system, steps, before, desired, options.stop);
     let mut report = Report {
         outcome,
         drain_failures: Vec::new(),
@@ -71,7 +74,8 @@ pub fn apply(
     if let (Some(split), Some(timeout)) = (&split, options.drain)
         && !(split.dests.is_empty() && split.services.is_empty())
     {
-        report.drain_failures = drain::finish(system.ipvs, split, timeout, options.poll, say);
+        report.drain_failures =
+            drain::finish(system.ipvs, split, timeout, options.poll, options.stop, say);
     }
     report.verify = Some(verify(system, desired, before, plan));
     report

@@ -38,9 +38,14 @@ fn ipvs_apply(
     apply(&mut system, want, &before, plan, options, say)
 }
 
+fn never() -> bool {
+    false
+}
+
 const OPTIONS: Options = Options {
     drain: None,
     poll: Duration::from_millis(1),
+    stop: never,
 };
 
 fn apply_to(ipvs: &mut MemoryIpvs, want: &Desired) -> (Plan, Report) {
@@ -200,6 +205,51 @@ fn every_possible_failure_point_rolls_back_to_the_start() {
         );
         assert_eq!(ipvs.table, start, "failing write {fail_at}");
     }
+}
+
+#[test]
+fn a_stop_request_before_a_batch_rolls_back_what_was_done() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    // Stop on the second question: the first batch (129 services' worth) is done by then.
+    static ASKED: AtomicUsize = AtomicUsize::new(0);
+    fn second_time() -> bool {
+        ASKED.fetch_add(1, Ordering::SeqCst) >= 1
+    }
+    let forwards: Vec<String> = (0..100)
+        .map(|i| {
+            format!(
+                r#"{{"name":"f{i}","listen":"203.0.113.10:{}","backends":["10.0.0.2"]}}"#,
+                1000 + i
+            )
+        })
+        .collect();
+    let want = desired(&format!(
+        r#"{{"public":[{{"address":"203.0.113.10"}}],"forwards":[{}]}}"#,
+        forwards.join(",")
+    ));
+    let mut ipvs = MemoryIpvs::new(Table::default());
+    let plan = diff(&want, &Table::default());
+    assert_eq!(plan.steps.len(), 200);
+    let options = Options {
+        stop: second_time,
+        ..OPTIONS
+    };
+    let report = ipvs_apply(
+        &mut ipvs,
+        &want,
+        &Table::default(),
+        &plan,
+        options,
+        &mut |_| {},
+    );
+    match &report.outcome {
+        Outcome::RolledBack { failures, undone } => {
+            assert!(failures[0].to_string().contains("stopped by a signal"));
+            assert_eq!(*undone, 128);
+        }
+        other => panic!("expected a rollback, got {other:?}"),
+    }
+    assert_eq!(ipvs.table, Table::default());
 }
 
 /// Fails the writes whose numbers are listed, counting from 0.

@@ -57,12 +57,26 @@ fn groups(steps: &[Step]) -> Vec<&[Step]> {
 
 /// Runs `steps`. `before` is what the steps were planned from (for the check after an
 /// undo); `managed` says which services count.
-pub fn run(system: &mut System, steps: &[Step], before: &Before, managed: &Desired) -> Outcome {
+/// `stop` is asked before each batch: true stops and rolls back (a signal arrived).
+pub fn run(
+    system: &mut System,
+    steps: &[Step],
+    before: &Before,
+    managed: &Desired,
+    stop: fn() -> bool,
+) -> Outcome {
     // The undo of each step that took effect, in the order they took effect.
     let mut done: Vec<Operation> = Vec::new();
     let mut removed_dests: HashSet<(ServiceKey, DestKey)> = HashSet::new();
     let mut failures = Vec::new();
     for group in groups(steps) {
+        if stop() {
+            failures.push(KernelError::protocol(
+                "applying the plan",
+                "stopped by a signal (SIGINT, SIGTERM or SIGHUP) before the next step",
+            ));
+            break;
+        }
         let ops: Vec<Operation> = group.iter().map(|s| s.op.clone()).collect();
         for (step, result) in group.iter().zip(system.execute(&ops)) {
             if let Err(e) = result {

@@ -29,6 +29,20 @@ pub fn run(args: &ApplyArgs, out: Painter, err: Painter) -> i32 {
 
 /// Errors are returned as their message; an empty message means it was printed already.
 fn apply(args: &ApplyArgs, out: Painter, err: Painter) -> Result<(), String> {
+    // As root, act only on files nobody else could have changed (ssh's StrictModes).
+    let input = args.planfile.clone().unwrap_or_else(|| config_path(args));
+    if input.as_os_str() != crate::config::STDIN_NAME {
+        if let Some(target) = crate::config::trust::symlink_target(&input) {
+            eprintln!("note: {} is a symlink to {target}", input.display());
+        }
+        let problems = crate::config::trust::problems(&input);
+        if !problems.is_empty() {
+            return Err(format!(
+                "refusing to apply: {}; fix the permissions (e.g. chown root: and chmod 644), nothing was changed",
+                problems.join("; ")
+            ));
+        }
+    }
     let saved = match &args.planfile {
         Some(path) => Some(PlanFile::load(path)?),
         None => None,
@@ -39,7 +53,10 @@ fn apply(args: &ApplyArgs, out: Painter, err: Painter) -> Result<(), String> {
             file.config_text.clone().into_bytes(),
             err,
         ),
-        None => plan::load(&config_path(args), err),
+        None => {
+            let (loaded, text) = crate::config::load_with_text(&config_path(args));
+            plan::from_loaded(loaded, text, err)
+        }
     }
     .ok_or_else(String::new)?;
 
@@ -126,9 +143,12 @@ fn apply(args: &ApplyArgs, out: Painter, err: Painter) -> Result<(), String> {
         }
     }
 
+    // From here on a signal rolls the apply back instead of cutting it in half.
+    apply::interrupt::install();
     let options = Options {
         drain: args.drain.map(Duration::from_secs),
         poll: Duration::from_secs(1),
+        stop: apply::interrupt::requested,
     };
     let mut system = System {
         ipvs: &mut ipvs,

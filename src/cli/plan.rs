@@ -41,8 +41,19 @@ impl Loaded {
 /// Reads and checks the config at `path`; prints its problems (warnings too) to standard
 /// error. `None` when it is invalid.
 pub fn load(path: &Path, err: Painter) -> Option<Loaded> {
+    warn_untrusted(path, err);
     let (loaded, text) = config::load_with_text(path);
     from_loaded(loaded, text, err)
+}
+
+/// Warns about a file someone else could have changed (apply refuses it instead).
+pub fn warn_untrusted(path: &Path, err: Painter) {
+    if path.as_os_str() == config::STDIN_NAME {
+        return;
+    }
+    for p in config::trust::problems(path) {
+        eprintln!("{} {p}; `portfwd apply` refuses it", err.yellow("warning:"));
+    }
 }
 
 /// Checks config text (e.g. from a plan file).
@@ -51,7 +62,8 @@ pub fn from_text(source: String, text: Vec<u8>, err: Painter) -> Option<Loaded> 
     from_loaded(loaded, text, err)
 }
 
-fn from_loaded(loaded: config::Loaded, text: Vec<u8>, err: Painter) -> Option<Loaded> {
+/// Checks a config already read (apply checks the file's permissions itself, as errors).
+pub fn from_loaded(loaded: config::Loaded, text: Vec<u8>, err: Painter) -> Option<Loaded> {
     for d in &loaded.diagnostics {
         eprintln!("{}", super::validate::render(&loaded.source, d, err));
     }
@@ -188,7 +200,7 @@ pub fn run(args: &PlanArgs, out: Painter, err: Painter) -> i32 {
         print!("{}", human::render(&plan, &guards, &cx, out));
     }
     if let Some(path) = &args.out {
-        let file = PlanFile {
+        let mut file = PlanFile {
             format: planfile::FORMAT.to_string(),
             portfwd_version: env!("CARGO_PKG_VERSION").to_string(),
             config_source: loaded.source.clone(),
@@ -196,6 +208,7 @@ pub fn run(args: &PlanArgs, out: Painter, err: Painter) -> i32 {
             state_fingerprint: plan.fingerprint.clone(),
             host_planned: host.is_some(),
             plan: serde_json::to_value(&doc).unwrap_or_default(),
+            checksum: String::new(),
         };
         if let Err(e) = file.save(path) {
             eprintln!("{} {e}", err.red("error:"));

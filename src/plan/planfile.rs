@@ -26,10 +26,30 @@ pub struct PlanFile {
     pub host_planned: bool,
     /// The `plan --json` document, for review; apply checks that it would do the same.
     pub plan: serde_json::Value,
+    /// FNV-1a over everything above: a file edited by hand is refused (this detects
+    /// accidents, it is no signature).
+    #[serde(default)]
+    pub checksum: String,
 }
 
 impl PlanFile {
-    pub fn save(&self, path: &Path) -> Result<(), String> {
+    /// The checksum of the file's content.
+    fn compute_checksum(&self) -> String {
+        let text = format!(
+            "{}\n{}\n{}\n{}\n{}\n{}\n{}",
+            self.format,
+            self.portfwd_version,
+            self.config_source,
+            self.config_text,
+            self.state_fingerprint,
+            self.host_planned,
+            self.plan
+        );
+        super::fingerprint::checksum(text.as_bytes())
+    }
+
+    pub fn save(&mut self, path: &Path) -> Result<(), String> {
+        self.checksum = self.compute_checksum();
         let text = serde_json::to_string_pretty(self)
             .map_err(|e| format!("cannot encode the plan: {e}"))?;
         // Write beside the target and rename, so a reader never sees half a plan.
@@ -46,12 +66,22 @@ impl PlanFile {
             return Err(format!("{name} is larger than {MAX_BYTES} bytes"));
         }
         let text = std::fs::read(path).map_err(|e| format!("cannot read {name}: {e}"))?;
-        let file: PlanFile = serde_json::from_slice(&text)
+        Self::from_slice(&text, &name.to_string())
+    }
+
+    /// Reads and checks a plan file's bytes; `name` names it in errors.
+    pub fn from_slice(text: &[u8], name: &str) -> Result<PlanFile, String> {
+        let file: PlanFile = serde_json::from_slice(text)
             .map_err(|e| format!("{name} is not a portfwd plan file: {e}"))?;
         if file.format != FORMAT {
             return Err(format!(
                 "{name} has format {:?}; this portfwd reads {FORMAT:?}",
                 file.format
+            ));
+        }
+        if file.checksum != file.compute_checksum() {
+            return Err(format!(
+                "{name} was changed after `portfwd plan --out` wrote it (its checksum does not match): make a new plan"
             ));
         }
         if file.portfwd_version != env!("CARGO_PKG_VERSION") {

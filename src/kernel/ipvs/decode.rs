@@ -11,11 +11,22 @@ use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 /// The attributes of one nested attribute (or a message), by type; the last one wins.
-fn collect(buf: &[u8]) -> Result<BTreeMap<u16, &[u8]>, String> {
-    let mut map = BTreeMap::new();
+/// IPVS attribute types are small numbers: a fixed table, no allocation per record.
+struct Attrs<'a>([Option<&'a [u8]>; 32]);
+
+impl<'a> Attrs<'a> {
+    fn get(&self, kind: &u16) -> Option<&&'a [u8]> {
+        self.0.get(usize::from(*kind)).and_then(Option::as_ref)
+    }
+}
+
+fn collect(buf: &[u8]) -> Result<Attrs<'_>, String> {
+    let mut map = Attrs([None; 32]);
     for a in attributes(buf) {
         let (kind, payload) = a?;
-        map.insert(kind, payload);
+        if let Some(slot) = map.0.get_mut(usize::from(kind)) {
+            *slot = Some(payload);
+        }
     }
     Ok(map)
 }
@@ -56,7 +67,7 @@ fn string_of(payload: &[u8]) -> String {
     String::from_utf8_lossy(&payload[..end]).into_owned()
 }
 
-fn required<'a>(map: &BTreeMap<u16, &'a [u8]>, kind: u16, name: &str) -> Result<&'a [u8], String> {
+fn required<'a>(map: &Attrs<'a>, kind: u16, name: &str) -> Result<&'a [u8], String> {
     map.get(&kind)
         .copied()
         .ok_or_else(|| format!("missing {name}"))
@@ -77,7 +88,7 @@ fn addr_of(payload: &[u8], family: Family, name: &str) -> Result<IpAddr, String>
     }
 }
 
-fn stats_of(map: &BTreeMap<u16, &[u8]>, stats: u16, stats64: u16) -> Result<Stats, String> {
+fn stats_of(map: &Attrs<'_>, stats: u16, stats64: u16) -> Result<Stats, String> {
     let Some(payload) = map.get(&stats64).or_else(|| map.get(&stats)) else {
         return Ok(Stats::default());
     };

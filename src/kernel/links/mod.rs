@@ -2,7 +2,7 @@
 //! operation at a time (create a bridge, bring a link up, enslave a port, add an address).
 //! [`Links`] is the seam the engine uses; [`RtnlLinks`] is the real kernel.
 
-mod decode;
+pub mod decode;
 mod encode;
 pub mod memory;
 

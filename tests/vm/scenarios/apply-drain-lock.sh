@@ -30,6 +30,9 @@ for _ in $(seq 50); do grep -q two /tmp/from-server && break; sleep 0.1; done
 expect_eq "the draining backend still serves its connection" "one
 two" "$(cat /tmp/from-server)"
 
+# plan never takes the lock: it answers while the apply holds it.
+expect_rc "plan while an apply holds the lock" 2 timeout 20 portfwd plan -c /tmp/b.json --detailed-exitcode
+
 # Meanwhile another apply cannot get in.
 expect_rc "second apply while the first holds the lock" 1 portfwd apply -c /tmp/b.json --auto-approve --lock-timeout 1
 expect_in "lock message" "$out" "another portfwd apply holds /run/portfwd.lock (pid $drainer)"

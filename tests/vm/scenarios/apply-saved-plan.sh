@@ -13,7 +13,11 @@ chmod 755 /usr/local/bin/portfwd
 su -s /bin/sh tester -c 'portfwd plan -c /tmp/ci-config.json --from /tmp/empty.snapshot.json --out /tmp/ci.plan' > /tmp/ci.out 2>&1 || fail "unprivileged offline plan: $(cat /tmp/ci.out)"
 cat /tmp/ci.out
 rm /tmp/ci-config.json
-expect_rc "apply the CI plan" 0 portfwd apply /tmp/ci.plan
+# root acts only on files nobody else can change: a plan file owned by tester is refused.
+expect_rc "a plan file owned by another user" 1 portfwd apply /tmp/ci.plan
+expect_in "refused" "$out" 'is owned by another user (uid 1000)'
+cp /tmp/ci.plan /tmp/ci-root.plan
+expect_rc "apply the CI plan" 0 portfwd apply /tmp/ci-root.plan
 expect_eq "after the CI plan" "-A -t 203.0.113.10:80 -s wlc
 -a -t 203.0.113.10:80 -r 10.0.0.2:80 -m -w 1" "$(ipvsadm -S -n)"
 
