@@ -56,7 +56,7 @@ impl System<'_> {
 
     fn run_host(&mut self, op: &Operation) -> Result<(), KernelError> {
         let Some(h) = &mut self.host else {
-            return Err(KernelError::protocol(
+            return Err(KernelError::other(
                 op.to_string(),
                 "this apply has no access to the host's links, sysctls and modules",
             ));

@@ -71,7 +71,7 @@ pub fn run(
     let mut failures = Vec::new();
     for group in groups(steps) {
         if stop() {
-            failures.push(KernelError::protocol(
+            failures.push(KernelError::other(
                 "applying the plan",
                 "stopped by a signal (SIGINT, SIGTERM or SIGHUP) before the next step",
             ));

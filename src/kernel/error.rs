@@ -43,6 +43,15 @@ impl KernelError {
         }
     }
 
+    /// A failure that is neither an errno nor a bad reply (a helper program, a signal).
+    pub fn other(action: impl Into<String>, what: impl Into<String>) -> Self {
+        KernelError {
+            action: action.into(),
+            kind: ErrorKind::Io(what.into()),
+            hint: None,
+        }
+    }
+
     pub fn protocol(action: impl Into<String>, what: impl Into<String>) -> Self {
         KernelError {
             action: action.into(),

@@ -106,7 +106,7 @@ impl Modules for SystemModules {
             return Ok(());
         }
         let stderr = String::from_utf8_lossy(&out.stderr).trim().to_string();
-        Err(KernelError::protocol(
+        Err(KernelError::other(
             action,
             if stderr.is_empty() {
                 format!("modprobe exited with {}", out.status)
@@ -139,7 +139,7 @@ impl Modules for MemoryModules {
     fn load(&mut self, name: &str) -> Result<(), KernelError> {
         self.loads.push(name.to_string());
         match self.state(name) {
-            ModuleState::Missing => Err(KernelError::protocol(
+            ModuleState::Missing => Err(KernelError::other(
                 format!("loading kernel module {name} (`modprobe {name}`)"),
                 format!("module {name} not found"),
             )),

@@ -4,7 +4,7 @@
 public_host
 awk 'BEGIN {
     printf "{\"public\":[{\"address\":\"203.0.113.10\"}],\"forwards\":["
-    for (i = 0; i < 1500; i++) printf "%s{\"name\":\"f%d\",\"listen\":\"203.0.113.10:%d\",\"backends\":[\"10.2.0.1\"]}", (i ? "," : ""), i, 10000 + i
+    for (i = 0; i < 1000; i++) printf "%s{\"name\":\"f%d\",\"listen\":\"203.0.113.10:%d\",\"backends\":[\"10.2.0.1\"]}", (i ? "," : ""), i, 10000 + i
     printf "]}\n"
 }' > /tmp/rel-big.json
 chmod 644 /tmp/rel-big.json
@@ -23,7 +23,7 @@ interrupt() {
     tail -n 3 /tmp/rel.out
     if [ "$rc" = 0 ]; then
         # The apply finished before the signal arrived: then the table is complete.
-        expect_eq "complete table" 1500 "$(ipvsadm -S -n | grep -c '^-A')"
+        expect_eq "complete table" 1000 "$(ipvsadm -S -n | grep -c '^-A')"
         echo "note: $1 arrived after the last batch"
     else
         expect_eq "exit code after $1" 1 "$rc"
@@ -62,4 +62,4 @@ portfwd plan -c /tmp/rel-small.json --out /tmp/rel.plan > /dev/null
 sed -i 's/10.0.0.2/10.0.0.9/' /tmp/rel.plan
 expect_rc "a plan file edited by hand" 1 portfwd apply /tmp/rel.plan
 expect_in "checksum" "$out" 'was changed after `portfwd plan --out` wrote it'
-expect_eq "nothing changed by the refusals" 1500 "$(ipvsadm -S -n | grep -c '^-A')"
+expect_eq "nothing changed by the refusals" 1000 "$(ipvsadm -S -n | grep -c '^-A')"
