@@ -63,3 +63,20 @@ sed -i 's/10.0.0.2/10.0.0.9/' /tmp/rel.plan
 expect_rc "a plan file edited by hand" 1 portfwd apply /tmp/rel.plan
 expect_in "checksum" "$out" 'was changed after `portfwd plan --out` wrote it'
 expect_eq "nothing changed by the refusals" 1000 "$(ipvsadm -S -n | grep -c '^-A')"
+
+# An address the kernel refuses (IPv6 is off on the interface): refused midway, undone.
+$IP link add dummy6 type dummy
+$IP link set dummy6 up
+echo 1 > /proc/sys/net/ipv6/conf/dummy6/disable_ipv6
+ipvsadm -C
+before="$(ipvsadm -S -n)"
+cat > /tmp/rel-v6.json <<'JSON'
+{"public":[{"address":"203.0.113.10"},{"address":"2001:db8::99","interface":"dummy6"}],
+ "bridges":[{"name":"br7","address":"10.7.0.1/24"}],
+ "forwards":[{"name":"v6","listen":"[2001:db8::99]:443","backends":["[fd00::5]"]}]}
+JSON
+expect_rc "an address the kernel refuses" 1 portfwd apply -c /tmp/rel-v6.json --auto-approve
+expect_in "names the address" "$out" 'adding address 2001:db8::99/128 to dummy6'
+expect_in "rolled back" "$out" 'was rolled back'
+if $IP link show br7 2>/dev/null; then fail "br7 was left behind"; fi
+expect_eq "IPVS unchanged" "$before" "$(ipvsadm -S -n)"
