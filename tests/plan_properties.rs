@@ -5,8 +5,8 @@
 use portfwd::apply::{Before, Options, Outcome, Report, System, apply};
 use portfwd::kernel::ipvs::Ipvs;
 use portfwd::kernel::ipvs::memory::MemoryIpvs;
+use portfwd::plan::Plan;
 use portfwd::plan::diff::diff;
-use portfwd::plan::{Operation, Plan};
 use portfwd::state::desired::{Desired, DesiredService};
 use portfwd::state::ipvs::{
     Dest, DestCounters, DestEntry, DestKey, IPPROTO_TCP, IPPROTO_UDP, Method, Service,
@@ -174,13 +174,8 @@ proptest! {
         prop_assert!(diff(&want, &now).is_empty());
         prop_assert_eq!(unmanaged(&now, &want), unmanaged(&start, &want));
         for step in &plan.steps {
-            use portfwd::kernel::ipvs::Op;
-            let key = match &step.op {
-                Operation::Ipvs(Op::NewService(s) | Op::SetService(s)) => s.key,
-                Operation::Ipvs(
-                    Op::DelService(k) | Op::NewDest(k, _) | Op::SetDest(k, _) | Op::DelDest(k, _),
-                ) => *k,
-                other => panic!("an IPVS-only plan has a host step: {other}"),
+            let Some(key) = step.op.ipvs_service() else {
+                panic!("an IPVS-only plan has a host step: {}", step.op);
             };
             prop_assert!(want.manages(&key), "a step touches unmanaged {}", key);
         }

@@ -9,10 +9,9 @@ pub mod system;
 pub mod transaction;
 
 use crate::kernel::KernelError;
-use crate::kernel::ipvs::Op;
+use crate::plan::Plan;
 use crate::plan::diff::diff;
 use crate::plan::host_diff::diff_host;
-use crate::plan::{Operation, Plan};
 use crate::state::desired::Desired;
 use crate::state::ipvs::ServiceKey;
 use std::collections::BTreeSet;
@@ -121,13 +120,7 @@ fn verify(
 fn touched_services(plan: &Plan) -> BTreeSet<ServiceKey> {
     plan.steps
         .iter()
-        .filter_map(|s| match &s.op {
-            Operation::Ipvs(Op::NewService(svc) | Op::SetService(svc)) => Some(svc.key),
-            Operation::Ipvs(
-                Op::DelService(k) | Op::NewDest(k, _) | Op::SetDest(k, _) | Op::DelDest(k, _),
-            ) => Some(*k),
-            _ => None,
-        })
+        .filter_map(|s| s.op.ipvs_service())
         .collect()
 }
 

@@ -1,9 +1,10 @@
 //! Guards: plans that are valid but probably a mistake. `plan` shows them as warnings;
 //! `apply` refuses unless the named flag overrides them.
 
-use super::Plan;
 use super::change::{Action, Kind};
+use super::{Operation, Plan};
 use crate::config::model::Safety;
+use crate::kernel::ipvs::Op;
 use crate::kernel::listeners::Listener;
 use crate::state::desired::Desired;
 use crate::state::ipvs::{ServiceKey, SocketText, Table, protocol_name};
@@ -99,23 +100,23 @@ fn left_without_backends(desired: &Desired, actual: &Table) -> Vec<Guard> {
 /// packets before the local socket sees them (e.g. sshd on 22 of the public address).
 fn shadowing(plan: &Plan, desired: &Desired, listeners: &[Listener]) -> Vec<Guard> {
     let mut guards = Vec::new();
-    for (key, want) in &desired.services {
+    let created = plan.steps.iter().filter_map(|s| match &s.op {
+        Operation::Ipvs(Op::NewService(service)) => Some(service.key),
+        _ => None,
+    });
+    for key in created {
         let ServiceKey::Tuple {
             protocol,
             addr,
             port,
-        } = *key
+        } = key
         else {
             continue;
         };
-        let id = key.to_string();
-        let created = plan
-            .changes
-            .iter()
-            .any(|c| c.kind == Kind::IpvsService && c.action == Action::Create && c.id == id);
-        if !created {
-            continue;
-        }
+        let forward = desired
+            .services
+            .get(&key)
+            .map_or("", |s| s.forward.as_str());
         if let Some(l) = listeners
             .iter()
             .find(|l| l.protocol == protocol && l.port == port && l.covers(addr))
@@ -123,8 +124,7 @@ fn shadowing(plan: &Plan, desired: &Desired, listeners: &[Listener]) -> Vec<Guar
             guards.push(Guard {
                 rule: "shadowing",
                 message: format!(
-                    "forward \"{}\" would capture {id}, where the host itself listens ({} {}): connections to it would reach the backends instead",
-                    want.forward,
+                    "forward \"{forward}\" would capture {key}, where the host itself listens ({} {}): connections to it would reach the backends instead",
                     protocol_name(l.protocol),
                     SocketText(l.addr, l.port)
                 ),

@@ -6,7 +6,8 @@ use super::change::{Action, Attrs, Change, Kind, Reason};
 use super::{Operation, Step};
 use crate::kernel::links::{Link, LinkOp};
 use crate::kernel::modules::ModuleState;
-use crate::state::host::{BridgeWant, HostActual, HostDesired, PublicWant, normalized};
+use crate::kernel::sysctl::normalize;
+use crate::state::host::{BridgeWant, HostActual, HostDesired, PublicWant};
 use serde_json::Value;
 
 /// The host part of a plan; it goes before the IPVS part.
@@ -87,7 +88,7 @@ fn modules(want: &HostDesired, have: &HostActual, plan: &mut HostPlan) {
 fn sysctls(want: &HostDesired, have: &HostActual, plan: &mut HostPlan) {
     for s in &want.sysctls {
         let current = have.sysctls.get(&s.key).cloned().flatten();
-        let value = normalized(&s.value);
+        let value = normalize(&s.value);
         if current.as_deref() == Some(value.as_str()) {
             continue;
         }

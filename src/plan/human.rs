@@ -119,6 +119,11 @@ fn groups<'a>(plan: &'a Plan, forwards: &[String]) -> Vec<(String, Vec<&'a Chang
     groups
 }
 
+/// The service a change belongs to: its own id for a service, its parent for a destination.
+fn service_of(c: &Change) -> &str {
+    c.parent.as_deref().unwrap_or(&c.id)
+}
+
 /// One forward's changes, each service followed by its destinations. The diff keeps the
 /// changes of one service together, so runs of the same service id are its changes.
 fn render_group(out: &mut String, changes: &[&Change], cx: &Context, p: Painter) {
@@ -128,7 +133,6 @@ fn render_group(out: &mut String, changes: &[&Change], cx: &Context, p: Painter)
         }
         return;
     }
-    let service_of = |c: &Change| c.parent.clone().unwrap_or_else(|| c.id.clone());
     let mut start = 0;
     while start < changes.len() {
         let id = service_of(changes[start]);
@@ -176,11 +180,7 @@ fn render_change(out: &mut String, c: &Change, indent: usize, cx: &Context, p: P
     }
     match c.action {
         Action::Create => {
-            let brief = c
-                .after
-                .as_ref()
-                .map(|a| brief(c.kind, a))
-                .unwrap_or_default();
+            let brief = brief_of(c.kind, &c.after);
             if brief.is_empty() {
                 let _ = writeln!(out, "{head}");
             } else {
@@ -188,11 +188,7 @@ fn render_change(out: &mut String, c: &Change, indent: usize, cx: &Context, p: P
             }
         }
         Action::Delete => {
-            let brief = c
-                .before
-                .as_ref()
-                .map(|a| brief(c.kind, a))
-                .unwrap_or_default();
+            let brief = brief_of(c.kind, &c.before);
             let drain = match (cx.drain, c.kind) {
                 (Some(secs), Kind::IpvsDestination) => {
                     format!("; drained first: weight 0 for up to {secs} s")
@@ -208,6 +204,10 @@ fn render_change(out: &mut String, c: &Change, indent: usize, cx: &Context, p: P
             }
         }
     }
+}
+
+fn brief_of(kind: Kind, attrs: &Option<Attrs>) -> String {
+    attrs.as_ref().map(|a| brief(kind, a)).unwrap_or_default()
 }
 
 /// The attributes worth a glance, on one line: `scheduler rr, persistence 300 s`.

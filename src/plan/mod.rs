@@ -52,6 +52,19 @@ pub enum Operation {
     Ipvs(Op),
 }
 
+impl Operation {
+    /// The IPVS service an operation acts on; `None` for host operations.
+    pub fn ipvs_service(&self) -> Option<crate::state::ipvs::ServiceKey> {
+        match self {
+            Operation::Ipvs(Op::NewService(s) | Op::SetService(s)) => Some(s.key),
+            Operation::Ipvs(
+                Op::DelService(k) | Op::NewDest(k, _) | Op::SetDest(k, _) | Op::DelDest(k, _),
+            ) => Some(*k),
+            _ => None,
+        }
+    }
+}
+
 impl fmt::Display for Operation {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
@@ -119,18 +132,10 @@ impl Plan {
         for step in &mut self.steps {
             step.change += offset;
         }
-        let mut changes = first.changes;
-        changes.append(&mut self.changes);
-        self.changes = changes;
-        let mut steps = first.steps;
-        steps.append(&mut self.steps);
-        self.steps = steps;
-        let mut errors = first.errors;
-        errors.append(&mut self.errors);
-        self.errors = errors;
-        let mut notes = first.notes;
-        notes.append(&mut self.notes);
-        self.notes = notes;
+        self.changes.splice(0..0, first.changes);
+        self.steps.splice(0..0, first.steps);
+        self.errors.splice(0..0, first.errors);
+        self.notes.splice(0..0, first.notes);
     }
 
     pub fn summary(&self) -> Summary {

@@ -8,7 +8,7 @@ use crate::config::model::{Config, Method, Named};
 use crate::kernel::KernelError;
 use crate::kernel::links::{LinkTable, Links};
 use crate::kernel::modules::{ModuleState, Modules};
-use crate::kernel::sysctl::{self, Sysctl};
+use crate::kernel::sysctl::Sysctl;
 use std::collections::BTreeMap;
 use std::net::IpAddr;
 
@@ -196,9 +196,4 @@ pub fn observe(want: &HostDesired, actual: &HostActual) -> Vec<String> {
         }
     }
     lines
-}
-
-/// The sysctl value text of a normalized want (so `"1"` and `1` compare equal).
-pub fn normalized(value: &str) -> String {
-    sysctl::normalize(value)
 }

@@ -2,7 +2,7 @@
 //! malformed one that we need is an error naming it, never a panic.
 
 use super::consts::*;
-use crate::kernel::netlink::attributes;
+use crate::kernel::netlink::{attr_string, attributes};
 use crate::state::ipvs::{
     Dest, DestCounters, DestEntry, DestKey, Family, Method, Service, ServiceEntry, ServiceKey,
     Stats, Tunnel, TunnelType, flags,
@@ -57,14 +57,6 @@ fn u64_of(payload: &[u8]) -> u64 {
         .map(u64::from_ne_bytes)
         .or_else(|_| u32_of(payload, "").map(u64::from))
         .unwrap_or(0)
-}
-
-fn string_of(payload: &[u8]) -> String {
-    let end = payload
-        .iter()
-        .position(|b| *b == 0)
-        .unwrap_or(payload.len());
-    String::from_utf8_lossy(&payload[..end]).into_owned()
 }
 
 fn required<'a>(map: &Attrs<'a>, kind: u16, name: &str) -> Result<&'a [u8], String> {
@@ -164,7 +156,7 @@ pub fn service(record: &[u8]) -> Result<ServiceEntry, String> {
         key,
         scheduler: svc
             .get(&IPVS_SVC_ATTR_SCHED_NAME)
-            .map(|p| string_of(p))
+            .map(|p| attr_string(p))
             .unwrap_or_default(),
         flags: flag_bits,
         timeout: match svc.get(&IPVS_SVC_ATTR_TIMEOUT) {
@@ -174,7 +166,7 @@ pub fn service(record: &[u8]) -> Result<ServiceEntry, String> {
         netmask,
         pe_name: svc
             .get(&IPVS_SVC_ATTR_PE_NAME)
-            .map(|p| string_of(p))
+            .map(|p| attr_string(p))
             .filter(|s| !s.is_empty()),
     };
     Ok(ServiceEntry {

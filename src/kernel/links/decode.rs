@@ -1,7 +1,7 @@
 //! rtnetlink replies: `ifinfomsg` and `ifaddrmsg` records, every length checked.
 
 use super::{Address, Link};
-use crate::kernel::netlink::attributes;
+use crate::kernel::netlink::{attr_string, attributes, u32_at};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 const IFINFOMSG_LEN: usize = 16;
@@ -13,19 +13,6 @@ const IFLA_INFO_KIND: u16 = 1;
 const IFA_ADDRESS: u16 = 1;
 const IFA_LOCAL: u16 = 2;
 const IFF_UP: u32 = 1;
-
-fn u32_at(b: &[u8], at: usize) -> Option<u32> {
-    Some(u32::from_ne_bytes(b.get(at..at + 4)?.try_into().ok()?))
-}
-
-/// A NUL-terminated (or not) attribute string.
-fn text(payload: &[u8]) -> String {
-    let end = payload
-        .iter()
-        .position(|b| *b == 0)
-        .unwrap_or(payload.len());
-    String::from_utf8_lossy(&payload[..end]).into_owned()
-}
 
 pub fn link(payload: &[u8]) -> Result<Link, String> {
     if payload.len() < IFINFOMSG_LEN {
@@ -43,7 +30,7 @@ pub fn link(payload: &[u8]) -> Result<Link, String> {
     for a in attributes(&payload[IFINFOMSG_LEN..]) {
         let (kind, value) = a?;
         match kind {
-            IFLA_IFNAME => link.name = text(value),
+            IFLA_IFNAME => link.name = attr_string(value),
             IFLA_MASTER => {
                 let m = u32_at(value, 0).ok_or("invalid IFLA_MASTER")?;
                 link.master = (m != 0).then_some(m);
@@ -52,7 +39,7 @@ pub fn link(payload: &[u8]) -> Result<Link, String> {
                 for inner in attributes(value) {
                     let (k, v) = inner?;
                     if k == IFLA_INFO_KIND {
-                        link.kind = Some(text(v));
+                        link.kind = Some(attr_string(v));
                     }
                 }
             }

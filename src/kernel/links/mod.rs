@@ -188,17 +188,15 @@ impl RtnlLinks {
                 name,
                 addr,
                 prefix_len,
-            } => {
-                let index = self.index_of(name, &action)?;
-                encode::address(true, index, *addr, *prefix_len)
             }
-            LinkOp::DelAddress {
+            | LinkOp::DelAddress {
                 name,
                 addr,
                 prefix_len,
             } => {
                 let index = self.index_of(name, &action)?;
-                encode::address(false, index, *addr, *prefix_len)
+                let add = matches!(op, LinkOp::AddAddress { .. });
+                encode::address(add, index, *addr, *prefix_len)
             }
         };
         self.request(&action, built).map(|_| ())
