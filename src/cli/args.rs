@@ -9,7 +9,8 @@ pub const DEFAULT_CONFIG: &str = "/etc/portfwd/portfwd.json";
 /// Declarative port forwarding with Linux IPVS.
 ///
 /// portfwd reads one JSON file describing the host's public addresses, its guest bridges and
-/// the port forwards, and keeps the kernel's IPVS table in line with it.
+/// the port forwards, and keeps the kernel in line with it: the IPVS table, and the bridges,
+/// addresses, sysctls and modules around it.
 #[derive(Debug, Parser)]
 #[command(name = "portfwd", version, propagate_version = true)]
 pub struct Cli {
