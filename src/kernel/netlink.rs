@@ -4,18 +4,12 @@
 //! checked, so no kernel reply can make us panic.
 
 use super::error::KernelError;
-use neli::ToBytes;
 use neli::consts::genl::{CtrlAttr, CtrlCmd};
-use neli::consts::nl::{GenlId, NlmF};
+use neli::consts::nl::GenlId;
 use neli::consts::socket::{Msg, NlFamily};
-use neli::genl::{
-    AttrTypeBuilder, Genlmsghdr, GenlmsghdrBuilder, Nlattr, NlattrBuilder, NoUserHeader,
-};
-use neli::nl::{NlPayload, NlmsghdrBuilder};
 use neli::socket::NlSocket;
-use neli::types::{Buffer, GenlBuffer};
 use neli::utils::Groups;
-use std::io::Cursor;
+use std::fmt;
 
 pub const NLMSG_ERROR: u16 = 2;
 pub const NLMSG_DONE: u16 = 3;
@@ -29,6 +23,23 @@ const NLA_TYPE_MASK: u16 = 0x3fff;
 pub const BATCH: usize = 128;
 const RECV_BUF: usize = 1 << 20;
 const SOCKET_RCVBUF: usize = 8 << 20;
+/// The kernel's skb_shared_info on x86_64 and arm64 (17 fragments), as NLMSG_GOODSIZE
+/// subtracts it.
+const SKB_SHARED_INFO: usize = 320;
+
+/// How many bytes to offer each `recv` at first. The kernel sizes every dump step's buffer
+/// to the largest `recv` length the socket has seen (up to 32 KiB) and, with init_on_alloc
+/// (on by default in Debian's kernels), zeroes all of it: offering 1 MiB made each of the
+/// thousands of destination dumps zero 32 KiB. Offering NLMSG_GOODSIZE (a page less the
+/// skb overhead) keeps each step at one page. A reply bigger than that (another page size or
+/// skb layout, or a family that asks for bigger dump buffers) is seen through MSG_TRUNC, and
+/// the request is sent again on a fresh socket that offers the whole buffer.
+fn small_recv_len() -> usize {
+    // SAFETY: sysconf has no preconditions.
+    let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
+    let page = usize::try_from(page).unwrap_or(4096).clamp(4096, 8192);
+    page - SKB_SHARED_INFO
+}
 
 /// One parsed netlink message from a reply datagram.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -128,57 +139,97 @@ pub fn attributes(buf: &[u8]) -> impl Iterator<Item = Result<(u16, &[u8]), Strin
     })
 }
 
-/// Builds one attribute with neli.
-pub fn attr<P>(kind: u16, payload: P) -> Result<Nlattr<u16, Buffer>, String>
-where
-    P: neli::Size + ToBytes,
-{
-    let ty = AttrTypeBuilder::default()
-        .nla_type(kind)
-        .build()
-        .map_err(|e| e.to_string())?;
-    NlattrBuilder::default()
-        .nla_type(ty)
-        .nla_payload(payload)
-        .build()
-        .map_err(|e| e.to_string())
+pub const NLM_F_REQUEST: u16 = 0x1;
+pub const NLM_F_ACK: u16 = 0x4;
+pub const NLM_F_DUMP: u16 = 0x300;
+const NLA_F_NESTED: u16 = 0x8000;
+
+/// Builds one generic netlink request in a single buffer: the headers, then attributes
+/// written in place, a nest's length patched when it is closed. (neli's builders allocate
+/// for every attribute, which showed in a profile of reading thousands of services.)
+pub struct GenlWriter {
+    buf: Vec<u8>,
+    /// An attribute or the message outgrew its 16- or 32-bit length field.
+    too_long: bool,
 }
 
-/// Builds a nested attribute holding `children` (neli sets NLA_F_NESTED).
-pub fn nested(kind: u16, children: &[Nlattr<u16, Buffer>]) -> Result<Nlattr<u16, Buffer>, String> {
-    let mut outer = attr(kind, Vec::<u8>::new())?;
-    for child in children {
-        outer = outer.nest(child).map_err(|e| e.to_string())?;
+impl GenlWriter {
+    /// A request of generic `family` running `cmd`; `flags` besides NLM_F_REQUEST. The
+    /// sequence number is left 0 for the socket to set.
+    pub fn new(family: u16, flags: u16, cmd: u8, version: u8) -> Self {
+        let mut buf = Vec::with_capacity(128);
+        buf.extend_from_slice(&0u32.to_ne_bytes()); // length, set by finish
+        buf.extend_from_slice(&family.to_ne_bytes());
+        buf.extend_from_slice(&(NLM_F_REQUEST | flags).to_ne_bytes());
+        buf.extend_from_slice(&0u32.to_ne_bytes()); // seq
+        buf.extend_from_slice(&0u32.to_ne_bytes()); // port id: the kernel's
+        buf.extend_from_slice(&[cmd, version, 0, 0]);
+        GenlWriter {
+            buf,
+            too_long: false,
+        }
     }
-    Ok(outer)
-}
 
-/// Serializes one generic netlink request.
-pub fn encode_request(
-    family: u16,
-    flags: NlmF,
-    seq: u32,
-    cmd: u8,
-    version: u8,
-    attrs: Vec<Nlattr<u16, Buffer>>,
-) -> Result<Vec<u8>, String> {
-    let genl: Genlmsghdr<u8, u16, NoUserHeader> = GenlmsghdrBuilder::default()
-        .cmd(cmd)
-        .version(version)
-        .attrs(attrs.into_iter().collect::<GenlBuffer<u16, Buffer>>())
-        .build()
-        .map_err(|e| e.to_string())?;
-    let msg = NlmsghdrBuilder::default()
-        .nl_type(family)
-        .nl_flags(NlmF::REQUEST | flags)
-        .nl_seq(seq)
-        .nl_pid(0)
-        .nl_payload(NlPayload::Payload(genl))
-        .build()
-        .map_err(|e| e.to_string())?;
-    let mut cursor = Cursor::new(Vec::new());
-    msg.to_bytes(&mut cursor).map_err(|e| e.to_string())?;
-    Ok(cursor.into_inner())
+    /// Appends one attribute, padded to 4 bytes.
+    pub fn put(&mut self, kind: u16, payload: &[u8]) -> &mut Self {
+        let len = 4 + payload.len();
+        self.too_long |= len > usize::from(u16::MAX);
+        self.buf.extend_from_slice(&(len as u16).to_ne_bytes());
+        self.buf.extend_from_slice(&kind.to_ne_bytes());
+        self.buf.extend_from_slice(payload);
+        self.pad();
+        self
+    }
+
+    pub fn put_u16(&mut self, kind: u16, value: u16) -> &mut Self {
+        self.put(kind, &value.to_ne_bytes())
+    }
+
+    pub fn put_u32(&mut self, kind: u16, value: u32) -> &mut Self {
+        self.put(kind, &value.to_ne_bytes())
+    }
+
+    /// A NUL-terminated string, as the kernel's NLA_NUL_STRING policy wants.
+    pub fn put_str(&mut self, kind: u16, value: &str) -> &mut Self {
+        let len = 4 + value.len() + 1;
+        self.too_long |= len > usize::from(u16::MAX);
+        self.buf.extend_from_slice(&(len as u16).to_ne_bytes());
+        self.buf.extend_from_slice(&kind.to_ne_bytes());
+        self.buf.extend_from_slice(value.as_bytes());
+        self.buf.push(0);
+        self.pad();
+        self
+    }
+
+    /// Opens a nested attribute; close it with [`Self::end_nested`] and what this returned.
+    pub fn begin_nested(&mut self, kind: u16) -> usize {
+        let at = self.buf.len();
+        self.buf.extend_from_slice(&0u16.to_ne_bytes());
+        self.buf
+            .extend_from_slice(&(kind | NLA_F_NESTED).to_ne_bytes());
+        at
+    }
+
+    pub fn end_nested(&mut self, at: usize) {
+        let len = self.buf.len() - at;
+        self.too_long |= len > usize::from(u16::MAX);
+        self.buf[at..at + 2].copy_from_slice(&(len as u16).to_ne_bytes());
+    }
+
+    /// The finished request.
+    pub fn finish(mut self) -> Result<Vec<u8>, String> {
+        let len = u32::try_from(self.buf.len()).map_err(|_| "request too long".to_string())?;
+        if self.too_long {
+            return Err("an attribute is longer than netlink allows".into());
+        }
+        self.buf[..4].copy_from_slice(&len.to_ne_bytes());
+        Ok(self.buf)
+    }
+
+    fn pad(&mut self) {
+        let padded = align4(self.buf.len());
+        self.buf.resize(padded, 0);
+    }
 }
 
 /// An owned record from a dump or a reply: its message type and the bytes after the
@@ -192,45 +243,98 @@ pub struct Record {
 impl Record {
     /// The attributes of a generic netlink record (after its 4-byte genl header).
     pub fn genl_attrs(&self) -> &[u8] {
-        self.payload.get(GENL_HDRLEN..).unwrap_or(&[])
+        genl_attrs(&self.payload)
     }
 }
 
-/// A request for [`NetlinkSocket::pipeline`]: its bytes (with a placeholder seq that the socket
-/// overwrites) and what it does, for messages.
-pub struct Request {
-    pub bytes: Vec<u8>,
-    pub action: String,
+/// The attributes of a generic netlink message's payload (after its 4-byte genl header).
+pub fn genl_attrs(payload: &[u8]) -> &[u8] {
+    payload.get(GENL_HDRLEN..).unwrap_or(&[])
+}
+
+/// The records answering one request, kept in the socket's reused buffers until the next
+/// request: thousands of dumps cost no allocation each.
+pub struct Replies<'a> {
+    data: &'a [u8],
+    spans: &'a [(u16, usize, usize)],
+}
+
+impl<'a> Replies<'a> {
+    /// Each record's message type and payload (the bytes after the netlink header).
+    pub fn iter(&self) -> impl Iterator<Item = (u16, &'a [u8])> + 'a {
+        let data = self.data;
+        self.spans
+            .iter()
+            .map(move |&(kind, from, to)| (kind, &data[from..to]))
+    }
+
+    pub fn to_records(&self) -> Vec<Record> {
+        self.iter()
+            .map(|(kind, payload)| Record {
+                kind,
+                payload: payload.to_vec(),
+            })
+            .collect()
+    }
 }
 
 /// A netlink socket of one protocol.
 pub struct NetlinkSocket {
     sock: NlSocket,
+    family: NlFamily,
     seq: u32,
     buf: Vec<u8>,
+    /// How much of `buf` each `recv` offers (see [`small_recv_len`]).
+    recv_len: usize,
+    /// The last reply's records: payload bytes and (type, start, end) in them.
+    reply_data: Vec<u8>,
+    reply_spans: Vec<(u16, usize, usize)>,
 }
 
 impl NetlinkSocket {
-    /// A generic netlink socket (IPVS).
+    /// A generic netlink socket (IPVS) for many small dumps: page-sized receives.
     pub fn generic() -> Result<Self, KernelError> {
-        Self::connect(NlFamily::Generic, "opening a generic netlink socket")
+        Self::connect(NlFamily::Generic, small_recv_len())
     }
 
-    /// An rtnetlink socket (links, addresses).
+    /// A generic netlink socket for one large dump (all services): the dump walks the
+    /// kernel's table from the start for every buffer it fills, so fewer, larger buffers.
+    pub fn generic_bulk() -> Result<Self, KernelError> {
+        Self::connect(NlFamily::Generic, RECV_BUF)
+    }
+
+    /// An rtnetlink socket (links, addresses): a few dumps whose messages may be larger than
+    /// a page (rtnetlink raises its dump buffers to fit a link), so the whole buffer.
     pub fn route() -> Result<Self, KernelError> {
-        Self::connect(NlFamily::Route, "opening an rtnetlink socket")
+        Self::connect(NlFamily::Route, RECV_BUF)
     }
 
-    fn connect(family: NlFamily, action: &str) -> Result<Self, KernelError> {
-        let sock = NlSocket::connect(family, None, Groups::empty())
-            .map_err(|e| KernelError::io(action, &e))?;
-        // Best effort: bounded by net.core.rmem_max; batches are sized for the default too.
-        let _ = sock.set_recv_buffer_size(SOCKET_RCVBUF);
+    fn connect(family: NlFamily, recv_len: usize) -> Result<Self, KernelError> {
         Ok(NetlinkSocket {
-            sock,
+            sock: Self::open(family)?,
+            family,
             seq: 1,
             buf: vec![0; RECV_BUF],
+            recv_len,
+            reply_data: Vec::new(),
+            reply_spans: Vec::new(),
         })
+    }
+
+    fn open(family: NlFamily) -> Result<NlSocket, KernelError> {
+        let sock = NlSocket::connect(family, None, Groups::empty())
+            .map_err(|e| KernelError::io("opening a netlink socket", &e))?;
+        // Best effort: bounded by net.core.rmem_max; batches are sized for the default too.
+        let _ = sock.set_recv_buffer_size(SOCKET_RCVBUF);
+        Ok(sock)
+    }
+
+    /// After a truncated reply: a fresh socket (the old one's unread replies go with it) that
+    /// offers the whole buffer to every `recv` from now on.
+    fn reopen_large(&mut self) -> Result<(), KernelError> {
+        self.sock = Self::open(self.family)?;
+        self.recv_len = RECV_BUF;
+        Ok(())
     }
 
     pub fn next_seq(&mut self) -> u32 {
@@ -238,38 +342,35 @@ impl NetlinkSocket {
         self.seq
     }
 
-    fn send(&self, bytes: &[u8], action: &str) -> Result<(), KernelError> {
+    fn send(&self, bytes: &[u8], action: &dyn fmt::Display) -> Result<(), KernelError> {
         self.sock
             .send(bytes, Msg::empty())
             .map(|_| ())
-            .map_err(|e| KernelError::io(action, &e))
+            .map_err(|e| KernelError::io(action.to_string(), &e))
     }
 
-    /// Receives one datagram into the internal buffer and returns its length.
-    fn recv(&mut self, action: &str) -> Result<usize, KernelError> {
+    /// Receives one datagram into the internal buffer and returns its whole length, which
+    /// is more than `recv_len` when the datagram did not fit (its tail is lost).
+    fn recv(&mut self, action: &dyn fmt::Display) -> Result<usize, KernelError> {
         self.sock
-            .recv(&mut self.buf[..], Msg::empty())
+            .recv(&mut self.buf[..self.recv_len], Msg::TRUNC)
             .map(|(n, _)| n)
-            .map_err(|e| KernelError::io(action, &e))
+            .map_err(|e| KernelError::io(action.to_string(), &e))
     }
 
     /// Resolves a generic netlink family's id through nlctrl.
     pub fn resolve_family(&mut self, name: &str) -> Result<u16, KernelError> {
         let action = format!("looking up the {name} family");
-        let request = attr(u16::from(CtrlAttr::FamilyName), name)
-            .and_then(|family_name| {
-                encode_request(
-                    u16::from(GenlId::Ctrl),
-                    NlmF::ACK,
-                    0,
-                    u8::from(CtrlCmd::Getfamily),
-                    2,
-                    vec![family_name],
-                )
-            })
-            .map_err(|e| KernelError::protocol(&action, e))?;
-        for record in self.exchange(request, &action)? {
-            for a in attributes(record.genl_attrs()) {
+        let mut w = GenlWriter::new(
+            u16::from(GenlId::Ctrl),
+            NLM_F_ACK,
+            u8::from(CtrlCmd::Getfamily),
+            2,
+        );
+        w.put_str(u16::from(CtrlAttr::FamilyName), name);
+        let request = w.finish().map_err(|e| KernelError::protocol(&action, e))?;
+        for (_, payload) in self.exchange(request, &action)?.iter() {
+            for a in attributes(genl_attrs(payload)) {
                 let (kind, payload) = a.map_err(|e| KernelError::protocol(&action, e))?;
                 if kind == u16::from(CtrlAttr::FamilyId) {
                     return u16_at(payload, 0).ok_or_else(|| {
@@ -283,29 +384,67 @@ impl NetlinkSocket {
 
     /// Sends one request and collects the records answering it until its end: the ACK of a
     /// doit request or the NLMSG_DONE of a dump; a negative status is the request's error.
+    /// A reply that did not fit a small receive is asked for again with the whole buffer
+    /// (only a read's reply can be that large: an ACK is the size of its request).
+    /// `action` (what the request does, for errors) is only formatted on failure.
     pub fn exchange(
         &mut self,
         mut request: Vec<u8>,
-        action: &str,
-    ) -> Result<Vec<Record>, KernelError> {
+        action: &dyn fmt::Display,
+    ) -> Result<Replies<'_>, KernelError> {
+        if !self.exchange_once(&mut request, action)? {
+            if self.recv_len == RECV_BUF {
+                return Err(KernelError::protocol(
+                    action.to_string(),
+                    "a reply larger than the receive buffer",
+                ));
+            }
+            self.reopen_large()?;
+            if !self.exchange_once(&mut request, action)? {
+                return Err(KernelError::protocol(
+                    action.to_string(),
+                    "a reply larger than the receive buffer",
+                ));
+            }
+        }
+        Ok(Replies {
+            data: &self.reply_data,
+            spans: &self.reply_spans,
+        })
+    }
+
+    /// One try of [`Self::exchange`], keeping the records in `reply_*`; false when a
+    /// datagram was truncated.
+    fn exchange_once(
+        &mut self,
+        request: &mut [u8],
+        action: &dyn fmt::Display,
+    ) -> Result<bool, KernelError> {
+        self.reply_data.clear();
+        self.reply_spans.clear();
         let seq = self.next_seq();
-        set_seq(&mut request, seq);
-        self.send(&request, action)?;
-        let mut records = Vec::new();
+        set_seq(request, seq);
+        self.send(request, action)?;
         loop {
             let n = self.recv(action)?;
-            for m in parse_messages(&self.buf[..n]).map_err(|e| KernelError::protocol(action, e))? {
+            if n > self.recv_len {
+                return Ok(false);
+            }
+            let messages = parse_messages(&self.buf[..n])
+                .map_err(|e| KernelError::protocol(action.to_string(), e))?;
+            for m in messages {
                 if m.seq != seq {
                     continue;
                 }
                 match m.body {
-                    Body::Data(payload) => records.push(Record {
-                        kind: m.kind,
-                        payload: payload.to_vec(),
-                    }),
-                    Body::Done(0) | Body::Error(0) => return Ok(records),
+                    Body::Data(payload) => {
+                        let from = self.reply_data.len();
+                        self.reply_data.extend_from_slice(payload);
+                        self.reply_spans.push((m.kind, from, self.reply_data.len()));
+                    }
+                    Body::Done(0) | Body::Error(0) => return Ok(true),
                     Body::Done(e) | Body::Error(e) => {
-                        return Err(KernelError::errno(action, e.saturating_neg()));
+                        return Err(KernelError::errno(action.to_string(), e.saturating_neg()));
                     }
                     Body::Other => {}
                 }
@@ -315,41 +454,57 @@ impl NetlinkSocket {
 
     /// Sends requests (each with NLM_F_ACK) many per `send`, and returns one result per
     /// request, in order. The kernel executes every request even when an earlier one fails.
-    pub fn pipeline(&mut self, requests: &mut [Request]) -> Vec<Result<(), KernelError>> {
+    /// `action_of(i)` says what request `i` does, for its error.
+    pub fn pipeline(
+        &mut self,
+        requests: &mut [Vec<u8>],
+        action_of: &dyn Fn(usize) -> String,
+    ) -> Vec<Result<(), KernelError>> {
         let mut results: Vec<Option<Result<(), KernelError>>> = vec![None; requests.len()];
+        let mut buffer = Vec::new();
         for (chunk_index, chunk) in requests.chunks_mut(BATCH).enumerate() {
             let base = chunk_index * BATCH;
             let first_seq = self.seq.wrapping_add(1);
-            let mut buffer = Vec::with_capacity(chunk.iter().map(|r| r.bytes.len()).sum());
+            buffer.clear();
             for request in chunk.iter_mut() {
                 let seq = self.next_seq();
-                set_seq(&mut request.bytes, seq);
-                buffer.extend_from_slice(&request.bytes);
+                set_seq(request, seq);
+                buffer.extend_from_slice(request);
             }
             let count = chunk.len();
-            if let Err(e) = self.send(&buffer, "sending a batch of netlink requests") {
-                for (i, r) in chunk.iter().enumerate() {
-                    results[base + i] = Some(Err(KernelError {
-                        action: r.action.clone(),
-                        ..e.clone()
-                    }));
+            let fail_rest = |results: &mut [Option<Result<(), KernelError>>], e: &KernelError| {
+                for (i, slot) in results[base..base + count].iter_mut().enumerate() {
+                    if slot.is_none() {
+                        *slot = Some(Err(KernelError {
+                            action: action_of(base + i),
+                            ..e.clone()
+                        }));
+                    }
                 }
+            };
+            if let Err(e) = self.send(&buffer, &"sending a batch of netlink requests") {
+                fail_rest(&mut results, &e);
                 continue;
             }
             let mut pending = count;
             while pending > 0 {
-                let n = match self.recv("reading netlink acknowledgements") {
+                let action = "reading netlink acknowledgements";
+                let received = self.recv(&action).and_then(|n| {
+                    if n > self.recv_len {
+                        // An ACK is the size of its request, far below a page: not expected.
+                        Err(KernelError::protocol(
+                            action,
+                            "an acknowledgement larger than the receive buffer",
+                        ))
+                    } else {
+                        Ok(n)
+                    }
+                });
+                let n = match received {
                     Ok(n) => n,
                     Err(e) => {
                         // ENOBUFS: ACKs were dropped, though the kernel ran the requests.
-                        for (i, r) in chunk.iter().enumerate() {
-                            if results[base + i].is_none() {
-                                results[base + i] = Some(Err(KernelError {
-                                    action: r.action.clone(),
-                                    ..e.clone()
-                                }));
-                            }
-                        }
+                        fail_rest(&mut results, &e);
                         break;
                     }
                 };
@@ -363,11 +518,10 @@ impl NetlinkSocket {
                     if offset >= count || results[base + offset].is_some() {
                         continue;
                     }
-                    let action = &chunk[offset].action;
                     results[base + offset] = Some(if code == 0 {
                         Ok(())
                     } else {
-                        Err(KernelError::errno(action.clone(), -code))
+                        Err(KernelError::errno(action_of(base + offset), -code))
                     });
                     pending -= 1;
                 }
@@ -375,14 +529,9 @@ impl NetlinkSocket {
         }
         results
             .into_iter()
-            .zip(requests.iter())
-            .map(|(r, req)| {
-                r.unwrap_or_else(|| {
-                    Err(KernelError::protocol(
-                        req.action.clone(),
-                        "no acknowledgement",
-                    ))
-                })
+            .enumerate()
+            .map(|(i, r)| {
+                r.unwrap_or_else(|| Err(KernelError::protocol(action_of(i), "no acknowledgement")))
             })
             .collect()
     }
@@ -402,8 +551,10 @@ mod tests {
     #[test]
     fn requests_have_the_uapi_layout() {
         // nlmsghdr (16) + genlmsghdr (4) + one u16 attribute padded to 8.
-        let bytes = encode_request(0x1d, NlmF::ACK, 7, 4, 1, vec![attr(1, 2u16).expect("attr")])
-            .expect("encodes");
+        let mut w = GenlWriter::new(0x1d, NLM_F_ACK, 4, 1);
+        w.put_u16(1, 2);
+        let mut bytes = w.finish().expect("encodes");
+        set_seq(&mut bytes, 7);
         let mut expected = Vec::new();
         expected.extend_from_slice(&28u32.to_ne_bytes()); // length
         expected.extend_from_slice(&0x1du16.to_ne_bytes()); // family id
@@ -417,11 +568,72 @@ mod tests {
 
     #[test]
     fn nested_attributes_set_the_nested_flag() {
-        let outer = nested(1, &[attr(2, 6u16).expect("child")]).expect("nested");
-        let bytes = encode_request(0x1d, NlmF::ACK, 1, 1, 1, vec![outer]).expect("encodes");
+        let mut w = GenlWriter::new(0x1d, NLM_F_ACK, 1, 1);
+        let at = w.begin_nested(1);
+        w.put_u16(2, 6);
+        w.end_nested(at);
+        let bytes = w.finish().expect("encodes");
         let attrs = &bytes[20..];
         assert_eq!(&attrs[..4], &[12, 0, 1, 0x80]);
         assert_eq!(&attrs[4..12], &[6, 0, 2, 0, 6, 0, 0, 0]);
+    }
+
+    /// The same request through neli's builders, an independent encoder: nested
+    /// attributes, odd-length payloads and a string.
+    #[test]
+    fn the_writer_encodes_as_neli_does() {
+        use neli::ToBytes;
+        use neli::consts::nl::NlmF;
+        use neli::genl::{AttrTypeBuilder, GenlmsghdrBuilder, Nlattr, NlattrBuilder, NoUserHeader};
+        use neli::nl::{NlPayload, NlmsghdrBuilder};
+        use neli::types::{Buffer, GenlBuffer};
+
+        fn attr<P: neli::Size + ToBytes>(kind: u16, payload: P) -> Nlattr<u16, Buffer> {
+            let ty = AttrTypeBuilder::default()
+                .nla_type(kind)
+                .build()
+                .expect("type");
+            NlattrBuilder::default()
+                .nla_type(ty)
+                .nla_payload(payload)
+                .build()
+                .expect("attr")
+        }
+        let mut outer = attr(1, Vec::<u8>::new());
+        for child in [attr(2, 6u16), attr(3, [1u8, 2, 3]), attr(4, "wlc")] {
+            outer = outer.nest(&child).expect("nest");
+        }
+        let attrs = [outer, attr(5, 0xdead_beefu32)];
+        let genl = GenlmsghdrBuilder::<u8, u16, NoUserHeader>::default()
+            .cmd(5)
+            .version(1)
+            .attrs(attrs.into_iter().collect::<GenlBuffer<u16, Buffer>>())
+            .build()
+            .expect("genl");
+        let msg = NlmsghdrBuilder::default()
+            .nl_type(0x1d_u16)
+            .nl_flags(NlmF::REQUEST | NlmF::ACK)
+            .nl_seq(0)
+            .nl_pid(0)
+            .nl_payload(NlPayload::Payload(genl))
+            .build()
+            .expect("msg");
+        let mut cursor = std::io::Cursor::new(Vec::new());
+        msg.to_bytes(&mut cursor).expect("bytes");
+
+        let mut w = GenlWriter::new(0x1d, NLM_F_ACK, 5, 1);
+        let at = w.begin_nested(1);
+        w.put_u16(2, 6).put(3, &[1, 2, 3]).put_str(4, "wlc");
+        w.end_nested(at);
+        w.put_u32(5, 0xdead_beef);
+        assert_eq!(w.finish().expect("encodes"), cursor.into_inner());
+    }
+
+    #[test]
+    fn an_attribute_too_long_for_its_length_field_is_an_error() {
+        let mut w = GenlWriter::new(0x1d, NLM_F_ACK, 1, 1);
+        w.put(1, &vec![0; 70_000]);
+        assert!(w.finish().is_err());
     }
 
     #[test]

@@ -5,6 +5,7 @@
 //!   raw-ipvs write RULES   adds the `-A -t ADDR:PORT -s SCHED` / `-a -t ADDR:PORT -r ADDR:PORT -m -w W`
 //!                          lines of an ipvsadm rules file (IPv4 TCP masq only)
 //!   raw-ipvs read          one GET_SERVICE dump, then one GET_DEST dump per service
+//!                          (RAW_IPVS_RECV=3776: destinations over a 2nd socket, page-sized receives)
 //!   raw-ipvs time CMD...   runs CMD; prints "ms=N rss_kb=N" (wall time, peak RSS) to stderr
 
 use std::io::{BufRead, BufReader};
@@ -42,13 +43,18 @@ fn die(what: &str) -> ! {
 }
 
 impl Nl {
-    fn open() -> Nl {
+    fn open(rx_len: usize) -> Nl {
         // SAFETY: plain socket calls with valid arguments.
         let fd = unsafe { libc::socket(libc::AF_NETLINK, libc::SOCK_RAW, NETLINK_GENERIC) };
         if fd < 0 {
             die("socket");
         }
-        Nl { fd, seq: 0, buf: Vec::with_capacity(256), rx: vec![0; 1 << 20] }
+        Nl {
+            fd,
+            seq: 0,
+            buf: Vec::with_capacity(256),
+            rx: vec![0; rx_len],
+        }
     }
 
     /// Starts a message in the reused buffer: nlmsghdr + genlmsghdr.
@@ -57,7 +63,8 @@ impl Nl {
         self.buf.clear();
         self.buf.extend_from_slice(&[0; 4]);
         self.buf.extend_from_slice(&family.to_ne_bytes());
-        self.buf.extend_from_slice(&(NLM_F_REQUEST | flags).to_ne_bytes());
+        self.buf
+            .extend_from_slice(&(NLM_F_REQUEST | flags).to_ne_bytes());
         self.buf.extend_from_slice(&self.seq.to_ne_bytes());
         self.buf.extend_from_slice(&[0; 4]);
         self.buf.extend_from_slice(&[cmd, 1, 0, 0]);
@@ -102,7 +109,8 @@ impl Nl {
             let mut at = 0;
             let n = n as usize;
             while at + 16 <= n {
-                let mlen = u32::from_ne_bytes(self.rx[at..at + 4].try_into().unwrap_or([0; 4])) as usize;
+                let mlen =
+                    u32::from_ne_bytes(self.rx[at..at + 4].try_into().unwrap_or([0; 4])) as usize;
                 let kind = u16::from_ne_bytes([self.rx[at + 4], self.rx[at + 5]]);
                 if mlen < 16 || at + mlen > n {
                     eprintln!("raw-ipvs: bad reply");
@@ -110,7 +118,9 @@ impl Nl {
                 }
                 match kind {
                     NLMSG_ERROR => {
-                        let code = i32::from_ne_bytes(self.rx[at + 16..at + 20].try_into().unwrap_or([0; 4]));
+                        let code = i32::from_ne_bytes(
+                            self.rx[at + 16..at + 20].try_into().unwrap_or([0; 4]),
+                        );
                         if code != 0 {
                             eprintln!("raw-ipvs: kernel error {}", -code);
                             exit(1);
@@ -168,7 +178,7 @@ fn service_key(nl: &mut Nl, vip: SocketAddrV4) {
 }
 
 fn write(path: &str) {
-    let mut nl = Nl::open();
+    let mut nl = Nl::open(1 << 20);
     let fam = family(&mut nl);
     let file = std::fs::File::open(path).unwrap_or_else(|_| die(path));
     for line in BufReader::new(file).lines().map_while(Result::ok) {
@@ -218,8 +228,13 @@ fn write(path: &str) {
     }
 }
 
+/// RAW_IPVS_RECV=N: the destination dumps go over a second socket that offers N bytes to
+/// each recv (default: the same socket, 1 MiB, as most clients do). The kernel sizes each
+/// dump buffer to the largest recv the socket has seen (up to 32 KiB) and zeroes it
+/// (init_on_alloc), so page-sized receives are cheaper per destination dump, while the one
+/// services dump wants large buffers (the kernel walks its table from the start for each).
 fn read() {
-    let mut nl = Nl::open();
+    let mut nl = Nl::open(1 << 20);
     let fam = family(&mut nl);
     // Each service's nested attribute block, kept to ask for its destinations.
     let mut services: Vec<Vec<u8>> = Vec::new();
@@ -232,6 +247,12 @@ fn read() {
         }
     });
     let mut dests = 0usize;
+    if let Some(n) = std::env::var("RAW_IPVS_RECV")
+        .ok()
+        .and_then(|v| v.parse().ok())
+    {
+        nl = Nl::open(n);
+    }
     for s in &services {
         nl.begin(fam, NLM_F_DUMP, CMD_GET_DEST);
         let at = nl.nest_begin(ATTR_SERVICE);

@@ -1,14 +1,9 @@
-//! Requests to the IPVS family, built from the state model with neli.
+//! Requests to the IPVS family, built from the state model.
 
 use super::consts::*;
-use crate::kernel::netlink::{attr, encode_request, nested};
+use crate::kernel::netlink::{GenlWriter, NLM_F_ACK, NLM_F_DUMP};
 use crate::state::ipvs::{Dest, DestKey, Family, Service, ServiceKey, flags};
-use neli::consts::nl::NlmF;
-use neli::genl::Nlattr;
-use neli::types::Buffer;
 use std::net::IpAddr;
-
-type Attr = Nlattr<u16, Buffer>;
 
 fn af(family: Family) -> u16 {
     match family {
@@ -28,182 +23,168 @@ fn addr_bytes(addr: IpAddr) -> [u8; 16] {
 }
 
 /// The attributes that identify a service.
-fn service_key_attrs(key: &ServiceKey) -> Result<Vec<Attr>, String> {
-    let mut attrs = vec![attr(IPVS_SVC_ATTR_AF, af(key.family()))?];
+fn service_key_attrs(w: &mut GenlWriter, key: &ServiceKey) {
+    w.put_u16(IPVS_SVC_ATTR_AF, af(key.family()));
     match key {
         ServiceKey::Tuple {
             protocol,
             addr,
             port,
         } => {
-            attrs.push(attr(IPVS_SVC_ATTR_PROTOCOL, *protocol)?);
-            attrs.push(attr(IPVS_SVC_ATTR_ADDR, addr_bytes(*addr))?);
-            attrs.push(attr(IPVS_SVC_ATTR_PORT, port.to_be_bytes())?);
+            w.put_u16(IPVS_SVC_ATTR_PROTOCOL, *protocol)
+                .put(IPVS_SVC_ATTR_ADDR, &addr_bytes(*addr))
+                .put(IPVS_SVC_ATTR_PORT, &port.to_be_bytes());
         }
-        ServiceKey::Fwmark { mark, .. } => attrs.push(attr(IPVS_SVC_ATTR_FWMARK, *mark)?),
+        ServiceKey::Fwmark { mark, .. } => {
+            w.put_u32(IPVS_SVC_ATTR_FWMARK, *mark);
+        }
     }
-    Ok(attrs)
 }
 
-fn service_key_attr(key: &ServiceKey) -> Result<Attr, String> {
-    nested(IPVS_CMD_ATTR_SERVICE, &service_key_attrs(key)?)
+fn service_key_attr(w: &mut GenlWriter, key: &ServiceKey) {
+    let at = w.begin_nested(IPVS_CMD_ATTR_SERVICE);
+    service_key_attrs(w, key);
+    w.end_nested(at);
 }
 
 /// The full service, as NEW_SERVICE and SET_SERVICE need it.
-fn service_attr(service: &Service) -> Result<Attr, String> {
-    let mut attrs = service_key_attrs(&service.key)?;
-    attrs.push(attr(IPVS_SVC_ATTR_SCHED_NAME, service.scheduler.as_str())?);
+fn service_attr(w: &mut GenlWriter, service: &Service) {
+    let at = w.begin_nested(IPVS_CMD_ATTR_SERVICE);
+    service_key_attrs(w, &service.key);
+    w.put_str(IPVS_SVC_ATTR_SCHED_NAME, &service.scheduler);
     // struct ip_vs_flags { flags, mask }: every bit but HASHED is ours to set.
     let mut flag_bytes = [0u8; 8];
     flag_bytes[..4].copy_from_slice(&(service.flags & !flags::HASHED).to_ne_bytes());
     flag_bytes[4..].copy_from_slice(&(!flags::HASHED).to_ne_bytes());
-    attrs.push(attr(IPVS_SVC_ATTR_FLAGS, flag_bytes)?);
-    attrs.push(attr(IPVS_SVC_ATTR_TIMEOUT, service.timeout)?);
+    w.put(IPVS_SVC_ATTR_FLAGS, &flag_bytes)
+        .put_u32(IPVS_SVC_ATTR_TIMEOUT, service.timeout);
     // IPv4: a netmask in network order; IPv6: a prefix length as a plain u32.
     let netmask = match service.key.family() {
         Family::V4 => service.netmask.to_be_bytes(),
         Family::V6 => service.netmask.to_ne_bytes(),
     };
-    attrs.push(attr(IPVS_SVC_ATTR_NETMASK, netmask)?);
+    w.put(IPVS_SVC_ATTR_NETMASK, &netmask);
     if let Some(pe) = &service.pe_name {
-        attrs.push(attr(IPVS_SVC_ATTR_PE_NAME, pe.as_str())?);
+        w.put_str(IPVS_SVC_ATTR_PE_NAME, pe);
     }
-    nested(IPVS_CMD_ATTR_SERVICE, &attrs)
+    w.end_nested(at);
 }
 
-fn dest_key_attrs(key: &DestKey) -> Result<Vec<Attr>, String> {
-    Ok(vec![
-        attr(IPVS_DEST_ATTR_ADDR, addr_bytes(key.addr))?,
-        attr(IPVS_DEST_ATTR_PORT, key.port.to_be_bytes())?,
-        attr(IPVS_DEST_ATTR_ADDR_FAMILY, af(Family::of(key.addr)))?,
-    ])
+fn dest_key_attrs(w: &mut GenlWriter, key: &DestKey) {
+    w.put(IPVS_DEST_ATTR_ADDR, &addr_bytes(key.addr))
+        .put(IPVS_DEST_ATTR_PORT, &key.port.to_be_bytes())
+        .put_u16(IPVS_DEST_ATTR_ADDR_FAMILY, af(Family::of(key.addr)));
 }
 
-fn dest_attr(dest: &Dest) -> Result<Attr, String> {
-    let mut attrs = dest_key_attrs(&dest.key)?;
-    attrs.push(attr(IPVS_DEST_ATTR_FWD_METHOD, dest.method.to_kernel())?);
-    attrs.push(attr(IPVS_DEST_ATTR_WEIGHT, dest.weight)?);
-    attrs.push(attr(IPVS_DEST_ATTR_U_THRESH, dest.upper_threshold)?);
-    attrs.push(attr(IPVS_DEST_ATTR_L_THRESH, dest.lower_threshold)?);
+fn dest_attr(w: &mut GenlWriter, dest: &Dest) {
+    let at = w.begin_nested(IPVS_CMD_ATTR_DEST);
+    dest_key_attrs(w, &dest.key);
+    w.put_u32(IPVS_DEST_ATTR_FWD_METHOD, dest.method.to_kernel())
+        .put_u32(IPVS_DEST_ATTR_WEIGHT, dest.weight)
+        .put_u32(IPVS_DEST_ATTR_U_THRESH, dest.upper_threshold)
+        .put_u32(IPVS_DEST_ATTR_L_THRESH, dest.lower_threshold);
     if let Some(t) = dest.tunnel {
-        attrs.push(attr(IPVS_DEST_ATTR_TUN_TYPE, t.kind.to_kernel())?);
-        attrs.push(attr(IPVS_DEST_ATTR_TUN_PORT, t.port.to_be_bytes())?);
-        attrs.push(attr(IPVS_DEST_ATTR_TUN_FLAGS, t.flags)?);
+        w.put(IPVS_DEST_ATTR_TUN_TYPE, &[t.kind.to_kernel()])
+            .put(IPVS_DEST_ATTR_TUN_PORT, &t.port.to_be_bytes())
+            .put_u16(IPVS_DEST_ATTR_TUN_FLAGS, t.flags);
     }
-    nested(IPVS_CMD_ATTR_DEST, &attrs)
+    w.end_nested(at);
 }
 
-fn request(family: u16, flags: NlmF, cmd: u8, attrs: Vec<Attr>) -> Result<Vec<u8>, String> {
-    encode_request(family, flags, 0, cmd, IPVS_GENL_VERSION, attrs)
+/// A request with the attributes `body` writes.
+fn request(
+    family: u16,
+    flags: u16,
+    cmd: u8,
+    body: impl FnOnce(&mut GenlWriter),
+) -> Result<Vec<u8>, String> {
+    let mut w = GenlWriter::new(family, flags, cmd, IPVS_GENL_VERSION);
+    body(&mut w);
+    w.finish()
 }
 
 pub fn get_info(family: u16) -> Result<Vec<u8>, String> {
-    request(family, NlmF::ACK, IPVS_CMD_GET_INFO, vec![])
+    request(family, NLM_F_ACK, IPVS_CMD_GET_INFO, |_| {})
 }
 
 pub fn get_config(family: u16) -> Result<Vec<u8>, String> {
-    request(family, NlmF::ACK, IPVS_CMD_GET_CONFIG, vec![])
+    request(family, NLM_F_ACK, IPVS_CMD_GET_CONFIG, |_| {})
 }
 
 pub fn dump_services(family: u16) -> Result<Vec<u8>, String> {
-    request(family, NlmF::DUMP, IPVS_CMD_GET_SERVICE, vec![])
+    request(family, NLM_F_DUMP, IPVS_CMD_GET_SERVICE, |_| {})
 }
 
 /// GET_SERVICE for one service (ESRCH when there is none).
 pub fn get_service(family: u16, key: &ServiceKey) -> Result<Vec<u8>, String> {
-    request(
-        family,
-        NlmF::ACK,
-        IPVS_CMD_GET_SERVICE,
-        vec![service_key_attr(key)?],
-    )
+    request(family, NLM_F_ACK, IPVS_CMD_GET_SERVICE, |w| {
+        service_key_attr(w, key)
+    })
 }
 
 pub fn dump_dests(family: u16, key: &ServiceKey) -> Result<Vec<u8>, String> {
-    request(
-        family,
-        NlmF::DUMP,
-        IPVS_CMD_GET_DEST,
-        vec![service_key_attr(key)?],
-    )
+    request(family, NLM_F_DUMP, IPVS_CMD_GET_DEST, |w| {
+        service_key_attr(w, key)
+    })
 }
 
 pub fn new_service(family: u16, service: &Service) -> Result<Vec<u8>, String> {
-    request(
-        family,
-        NlmF::ACK,
-        IPVS_CMD_NEW_SERVICE,
-        vec![service_attr(service)?],
-    )
+    request(family, NLM_F_ACK, IPVS_CMD_NEW_SERVICE, |w| {
+        service_attr(w, service)
+    })
 }
 
 pub fn set_service(family: u16, service: &Service) -> Result<Vec<u8>, String> {
-    request(
-        family,
-        NlmF::ACK,
-        IPVS_CMD_SET_SERVICE,
-        vec![service_attr(service)?],
-    )
+    request(family, NLM_F_ACK, IPVS_CMD_SET_SERVICE, |w| {
+        service_attr(w, service)
+    })
 }
 
 pub fn del_service(family: u16, key: &ServiceKey) -> Result<Vec<u8>, String> {
-    request(
-        family,
-        NlmF::ACK,
-        IPVS_CMD_DEL_SERVICE,
-        vec![service_key_attr(key)?],
-    )
+    request(family, NLM_F_ACK, IPVS_CMD_DEL_SERVICE, |w| {
+        service_key_attr(w, key)
+    })
 }
 
 pub fn new_dest(family: u16, service: &ServiceKey, dest: &Dest) -> Result<Vec<u8>, String> {
-    request(
-        family,
-        NlmF::ACK,
-        IPVS_CMD_NEW_DEST,
-        vec![service_key_attr(service)?, dest_attr(dest)?],
-    )
+    request(family, NLM_F_ACK, IPVS_CMD_NEW_DEST, |w| {
+        service_key_attr(w, service);
+        dest_attr(w, dest);
+    })
 }
 
 pub fn set_dest(family: u16, service: &ServiceKey, dest: &Dest) -> Result<Vec<u8>, String> {
-    request(
-        family,
-        NlmF::ACK,
-        IPVS_CMD_SET_DEST,
-        vec![service_key_attr(service)?, dest_attr(dest)?],
-    )
+    request(family, NLM_F_ACK, IPVS_CMD_SET_DEST, |w| {
+        service_key_attr(w, service);
+        dest_attr(w, dest);
+    })
 }
 
 pub fn del_dest(family: u16, service: &ServiceKey, dest: &DestKey) -> Result<Vec<u8>, String> {
-    let inner = nested(IPVS_CMD_ATTR_DEST, &dest_key_attrs(dest)?)?;
-    request(
-        family,
-        NlmF::ACK,
-        IPVS_CMD_DEL_DEST,
-        vec![service_key_attr(service)?, inner],
-    )
+    request(family, NLM_F_ACK, IPVS_CMD_DEL_DEST, |w| {
+        service_key_attr(w, service);
+        let at = w.begin_nested(IPVS_CMD_ATTR_DEST);
+        dest_key_attrs(w, dest);
+        w.end_nested(at);
+    })
 }
 
 pub fn flush(family: u16) -> Result<Vec<u8>, String> {
-    request(family, NlmF::ACK, IPVS_CMD_FLUSH, vec![])
+    request(family, NLM_F_ACK, IPVS_CMD_FLUSH, |_| {})
 }
 
 pub fn zero(family: u16, service: Option<&ServiceKey>) -> Result<Vec<u8>, String> {
-    let attrs = match service {
-        Some(key) => vec![service_key_attr(key)?],
-        None => vec![],
-    };
-    request(family, NlmF::ACK, IPVS_CMD_ZERO, attrs)
+    request(family, NLM_F_ACK, IPVS_CMD_ZERO, |w| {
+        if let Some(key) = service {
+            service_key_attr(w, key);
+        }
+    })
 }
 
 pub fn set_config(family: u16, tcp: u32, tcp_fin: u32, udp: u32) -> Result<Vec<u8>, String> {
-    request(
-        family,
-        NlmF::ACK,
-        IPVS_CMD_SET_CONFIG,
-        vec![
-            attr(IPVS_CMD_ATTR_TIMEOUT_TCP, tcp)?,
-            attr(IPVS_CMD_ATTR_TIMEOUT_TCP_FIN, tcp_fin)?,
-            attr(IPVS_CMD_ATTR_TIMEOUT_UDP, udp)?,
-        ],
-    )
+    request(family, NLM_F_ACK, IPVS_CMD_SET_CONFIG, |w| {
+        w.put_u32(IPVS_CMD_ATTR_TIMEOUT_TCP, tcp)
+            .put_u32(IPVS_CMD_ATTR_TIMEOUT_TCP_FIN, tcp_fin)
+            .put_u32(IPVS_CMD_ATTR_TIMEOUT_UDP, udp);
+    })
 }

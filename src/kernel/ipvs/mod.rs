@@ -7,7 +7,7 @@ pub mod encode;
 pub mod memory;
 
 use super::error::KernelError;
-use super::netlink::{NetlinkSocket, Request};
+use super::netlink::{NetlinkSocket, genl_attrs};
 use crate::state::ipvs::{Dest, DestKey, Service, ServiceKey, Table, Timeouts};
 use std::fmt;
 
@@ -76,9 +76,12 @@ pub trait Ipvs {
     }
 }
 
-/// IPVS through a generic netlink socket.
+/// IPVS through generic netlink: one socket for requests and the per-service destination
+/// dumps (small receives), one opened on demand for the dump of all services (large
+/// receives); see `NetlinkSocket::generic_bulk`.
 pub struct NetlinkIpvs {
     socket: NetlinkSocket,
+    bulk: Option<NetlinkSocket>,
     family: u16,
 }
 
@@ -96,21 +99,29 @@ impl NetlinkIpvs {
                 }
                 e
             })?;
-        Ok(NetlinkIpvs { socket, family })
+        Ok(NetlinkIpvs {
+            socket,
+            bulk: None,
+            family,
+        })
     }
 
-    fn encode(&self, action: &str, built: Result<Vec<u8>, String>) -> Result<Vec<u8>, KernelError> {
-        built.map_err(|e| KernelError::protocol(action, format!("cannot encode the request: {e}")))
-    }
-
-    /// Sends one request and returns its records once the kernel has acknowledged it.
-    fn request(
-        &mut self,
-        action: &str,
+    fn encode(
+        action: &dyn fmt::Display,
         built: Result<Vec<u8>, String>,
-    ) -> Result<Vec<super::netlink::Record>, KernelError> {
-        let request = self.encode(action, built)?;
-        self.socket.exchange(request, action)
+    ) -> Result<Vec<u8>, KernelError> {
+        built.map_err(|e| {
+            KernelError::protocol(
+                action.to_string(),
+                format!("cannot encode the request: {e}"),
+            )
+        })
+    }
+
+    /// Sends a request that expects no records.
+    fn request(&mut self, action: &str, built: Result<Vec<u8>, String>) -> Result<(), KernelError> {
+        let request = Self::encode(&action, built)?;
+        self.socket.exchange(request, &action).map(|_| ())
     }
 
     /// Sends a GET request and returns the attributes of its one reply.
@@ -119,10 +130,12 @@ impl NetlinkIpvs {
         action: &str,
         built: Result<Vec<u8>, String>,
     ) -> Result<Vec<u8>, KernelError> {
-        self.request(action, built)?
-            .into_iter()
+        let request = Self::encode(&action, built)?;
+        self.socket
+            .exchange(request, &action)?
+            .iter()
             .next()
-            .map(|r| r.genl_attrs().to_vec())
+            .map(|(_, payload)| genl_attrs(payload).to_vec())
             .ok_or_else(|| KernelError::protocol(action, "no reply"))
     }
 
@@ -148,7 +161,7 @@ impl NetlinkIpvs {
     /// Sets connection timeouts; 0 leaves one unchanged.
     pub fn set_timeouts(&mut self, t: Timeouts) -> Result<(), KernelError> {
         let built = encode::set_config(self.family, t.tcp, t.tcp_fin, t.udp);
-        self.request("setting IPVS timeouts", built).map(|_| ())
+        self.request("setting IPVS timeouts", built)
     }
 
     /// Zeroes the counters of one service, or of all.
@@ -158,29 +171,37 @@ impl NetlinkIpvs {
             None => "zeroing all IPVS counters".into(),
         };
         let built = encode::zero(self.family, service);
-        self.request(&action, built).map(|_| ())
+        self.request(&action, built)
     }
 
     /// Removes every service. Callers must have asked the user first.
     pub fn flush(&mut self) -> Result<(), KernelError> {
         let built = encode::flush(self.family);
-        self.request("flushing the IPVS table", built).map(|_| ())
+        self.request("flushing the IPVS table", built)
     }
-}
 
-impl NetlinkIpvs {
     /// Adds the destinations of every service of `table`, one dump each.
     fn read_dests(&mut self, table: &mut Table) -> Result<(), KernelError> {
         for entry in table.services.values_mut() {
             let key = entry.service.key;
-            let action = format!("listing the destinations of service {key}");
-            for record in self.request(&action, encode::dump_dests(self.family, &key))? {
-                let dest = decode::dest(record.genl_attrs(), key.family())
-                    .map_err(|e| KernelError::protocol(&action, e))?;
+            let action = DestsOf(&key);
+            let request = Self::encode(&action, encode::dump_dests(self.family, &key))?;
+            for (_, payload) in self.socket.exchange(request, &action)?.iter() {
+                let dest = decode::dest(genl_attrs(payload), key.family())
+                    .map_err(|e| KernelError::protocol(action.to_string(), e))?;
                 entry.dests.insert(dest.dest.key, dest);
             }
         }
         Ok(())
+    }
+}
+
+/// "listing the destinations of service KEY", formatted only for an error.
+struct DestsOf<'a>(&'a ServiceKey);
+
+impl fmt::Display for DestsOf<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "listing the destinations of service {}", self.0)
     }
 }
 
@@ -189,14 +210,15 @@ impl Ipvs for NetlinkIpvs {
         let mut table = Table::default();
         for key in keys {
             let action = format!("reading service {key}");
-            let records = match self.request(&action, encode::get_service(self.family, key)) {
+            let request = Self::encode(&action, encode::get_service(self.family, key))?;
+            let replies = match self.socket.exchange(request, &action) {
                 Ok(r) => r,
                 // No such service.
                 Err(e) if e.errno_value() == Some(libc::ESRCH) => continue,
                 Err(e) => return Err(e),
             };
-            for record in records {
-                let entry = decode::service(record.genl_attrs())
+            for (_, payload) in replies.iter() {
+                let entry = decode::service(genl_attrs(payload))
                     .map_err(|e| KernelError::protocol(&action, e))?;
                 table.services.insert(entry.service.key, entry);
             }
@@ -207,10 +229,14 @@ impl Ipvs for NetlinkIpvs {
 
     fn read(&mut self) -> Result<Table, KernelError> {
         let action = "listing IPVS services";
-        let records = self.request(action, encode::dump_services(self.family))?;
+        let request = Self::encode(&action, encode::dump_services(self.family))?;
+        let bulk = match &mut self.bulk {
+            Some(socket) => socket,
+            empty => empty.insert(NetlinkSocket::generic_bulk()?),
+        };
         let mut table = Table::default();
-        for record in &records {
-            let entry = decode::service(record.genl_attrs())
+        for (_, payload) in bulk.exchange(request, &action)?.iter() {
+            let entry = decode::service(genl_attrs(payload))
                 .map_err(|e| KernelError::protocol(action, e))?;
             table.services.insert(entry.service.key, entry);
         }
@@ -220,7 +246,7 @@ impl Ipvs for NetlinkIpvs {
 
     fn execute(&mut self, ops: &[Op]) -> Vec<Result<(), KernelError>> {
         let family = self.family;
-        let built: Result<Vec<Request>, KernelError> = ops
+        let built: Result<Vec<Vec<u8>>, KernelError> = ops
             .iter()
             .map(|op| {
                 let bytes = match op {
@@ -231,17 +257,13 @@ impl Ipvs for NetlinkIpvs {
                     Op::SetDest(k, d) => encode::set_dest(family, k, d),
                     Op::DelDest(k, d) => encode::del_dest(family, k, d),
                 };
-                let action = op.to_string();
-                match bytes {
-                    Ok(bytes) => Ok(Request { bytes, action }),
-                    Err(e) => Err(KernelError::protocol(action, e)),
-                }
+                bytes.map_err(|e| KernelError::protocol(op.to_string(), e))
             })
             .collect();
         match built {
             Ok(mut requests) => self
                 .socket
-                .pipeline(&mut requests)
+                .pipeline(&mut requests, &|i| ops[i].to_string())
                 .into_iter()
                 .zip(ops)
                 .map(|(result, op)| result.map_err(|e| missing_module_hint(e, op)))

@@ -152,7 +152,7 @@ impl RtnlLinks {
         let bytes = built.map_err(|e| {
             KernelError::protocol(action, format!("cannot encode the request: {e}"))
         })?;
-        self.socket.exchange(bytes, action)
+        Ok(self.socket.exchange(bytes, &action)?.to_records())
     }
 
     /// The index of the link called `name`.
