@@ -11,6 +11,8 @@ use super::model::{
     Backend, Bridge, Config, Forward, Method, Named, PersistenceNetmask, Protocol, Public, Safety,
     Scheduler, SchedulerFlag, Sysctl,
 };
+use super::path::{JsonPath, ROOT};
+use std::borrow::Cow;
 use std::net::IpAddr;
 
 pub const CONFIG_FIELDS: &[&str] = &[
@@ -40,7 +42,7 @@ pub const BACKEND_FIELDS: &[&str] = &["address", "weight", "upper_threshold", "l
 pub const MAX_PERSISTENCE: u64 = 2_147_483;
 
 /// Decodes a whole document; problems go to `diags`.
-pub fn decode(root: &Json, diags: &mut Vec<Diagnostic>) -> Config {
+pub fn decode(root: &Json<'_>, diags: &mut Vec<Diagnostic>) -> Config {
     let mut d = Decoder { diags };
     let mut config = Config {
         schema: None,
@@ -50,56 +52,42 @@ pub fn decode(root: &Json, diags: &mut Vec<Diagnostic>) -> Config {
         safety: Safety::default(),
         sysctl: Vec::new(),
     };
-    let Some(fields) = d.object(root, "", CONFIG_FIELDS) else {
+    let Some(fields) = d.object(root, &ROOT, CONFIG_FIELDS) else {
         return config;
     };
     if let Some(v) = fields.get("$schema") {
-        config.schema = d.string(v, "$schema").map(str::to_string);
+        config.schema = d.string(v, &ROOT.key("$schema")).map(str::to_string);
     }
     if let Some(v) = fields.get("public") {
-        config.public = d.indexed_list(v, "public", Decoder::public, |p, i| p.index = i);
+        config.public = d.indexed_list(v, &ROOT.key("public"), Decoder::public, |p, i| p.index = i);
     }
     if let Some(v) = fields.get("bridges") {
-        config.bridges = d.indexed_list(v, "bridges", Decoder::bridge, |b, i| b.index = i);
+        config.bridges =
+            d.indexed_list(v, &ROOT.key("bridges"), Decoder::bridge, |b, i| b.index = i);
     }
     if let Some(v) = fields.get("forwards") {
-        config.forwards = d.indexed_list(v, "forwards", Decoder::forward, |f, i| f.index = i);
+        config.forwards = d.indexed_list(v, &ROOT.key("forwards"), Decoder::forward, |f, i| {
+            f.index = i
+        });
     }
     if let Some(v) = fields.get("safety") {
-        config.safety = d.safety(v, "safety");
+        config.safety = d.safety(v, &ROOT.key("safety"));
     }
     if let Some(v) = fields.get("sysctl") {
-        config.sysctl = d.sysctls(v, "sysctl");
+        config.sysctl = d.sysctls(v, &ROOT.key("sysctl"));
     }
     config
 }
 
 /// The present fields of one JSON object, looked up by name.
 struct Fields<'a> {
-    entries: &'a [(String, Json)],
+    entries: &'a [(Cow<'a, str>, Json<'a>)],
 }
 
 impl<'a> Fields<'a> {
-    fn get(&self, key: &str) -> Option<&'a Json> {
+    fn get(&self, key: &str) -> Option<&'a Json<'a>> {
         self.entries.iter().find(|(k, _)| k == key).map(|(_, v)| v)
     }
-}
-
-/// `parent.key`, or `parent["odd key"]` when the key is not a plain word.
-pub fn child_path(parent: &str, key: &str) -> String {
-    let plain = !key.is_empty()
-        && key
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '$');
-    match (parent.is_empty(), plain) {
-        (true, true) => key.to_string(),
-        (false, true) => format!("{parent}.{key}"),
-        (_, false) => format!("{parent}[{}]", quote(key)),
-    }
-}
-
-fn index_path(parent: &str, index: usize) -> String {
-    format!("{parent}[{index}]")
 }
 
 struct Decoder<'d> {
@@ -107,15 +95,16 @@ struct Decoder<'d> {
 }
 
 impl Decoder<'_> {
-    fn error(&mut self, rule: &'static str, path: &str, message: impl Into<String>) {
-        self.diags.push(Diagnostic::error(rule, path, message));
+    fn error(&mut self, rule: &'static str, path: &JsonPath, message: impl Into<String>) {
+        self.diags
+            .push(Diagnostic::error(rule, path.to_string(), message));
     }
 
     fn errors_since(&self, mark: usize) -> bool {
         self.diags.len() > mark
     }
 
-    fn wrong_type(&mut self, path: &str, expected: &str, found: &Json) {
+    fn wrong_type(&mut self, path: &JsonPath, expected: &str, found: &Json) {
         self.error(
             "type",
             path,
@@ -124,20 +113,25 @@ impl Decoder<'_> {
     }
 
     /// Checks that `value` is an object whose keys are all in `known`.
-    fn object<'a>(&mut self, value: &'a Json, path: &str, known: &[&str]) -> Option<Fields<'a>> {
+    fn object<'a>(
+        &mut self,
+        value: &'a Json<'a>,
+        path: &JsonPath,
+        known: &[&str],
+    ) -> Option<Fields<'a>> {
         let Json::Object(entries) = value else {
             self.wrong_type(path, "an object", value);
             return None;
         };
         for (key, _) in entries {
-            if !known.contains(&key.as_str()) {
+            if !known.contains(&key.as_ref()) {
                 let hint = match closest(key, known) {
                     Some(k) => format!("; did you mean \"{k}\"?"),
                     None => format!("; known fields: {}", known.join(", ")),
                 };
                 self.error(
                     "unknown-field",
-                    &child_path(path, key),
+                    &path.key(key),
                     format!("unknown field {}{hint}", quote(key)),
                 );
             }
@@ -145,7 +139,12 @@ impl Decoder<'_> {
         Some(Fields { entries })
     }
 
-    fn required<'a>(&mut self, fields: &Fields<'a>, path: &str, key: &str) -> Option<&'a Json> {
+    fn required<'a>(
+        &mut self,
+        fields: &Fields<'a>,
+        path: &JsonPath,
+        key: &str,
+    ) -> Option<&'a Json<'a>> {
         let value = fields.get(key);
         if value.is_none() {
             self.error(
@@ -157,7 +156,7 @@ impl Decoder<'_> {
         value
     }
 
-    fn string<'a>(&mut self, value: &'a Json, path: &str) -> Option<&'a str> {
+    fn string<'a>(&mut self, value: &'a Json, path: &JsonPath) -> Option<&'a str> {
         match value {
             Json::String(s) => Some(s),
             other => {
@@ -167,7 +166,7 @@ impl Decoder<'_> {
         }
     }
 
-    fn integer(&mut self, value: &Json, path: &str, min: u64, max: u64) -> Option<u64> {
+    fn integer(&mut self, value: &Json, path: &JsonPath, min: u64, max: u64) -> Option<u64> {
         let Json::Number(n) = value else {
             self.wrong_type(path, "a whole number", value);
             return None;
@@ -189,8 +188,8 @@ impl Decoder<'_> {
     fn list<T>(
         &mut self,
         value: &Json,
-        path: &str,
-        item: fn(&mut Self, &Json, &str) -> Option<T>,
+        path: &JsonPath,
+        item: fn(&mut Self, &Json, &JsonPath) -> Option<T>,
     ) -> Vec<T> {
         let Json::Array(values) = value else {
             self.wrong_type(path, "an array", value);
@@ -199,7 +198,7 @@ impl Decoder<'_> {
         values
             .iter()
             .enumerate()
-            .filter_map(|(i, v)| item(self, v, &index_path(path, i)))
+            .filter_map(|(i, v)| item(self, v, &path.index(i)))
             .collect()
     }
 
@@ -207,8 +206,8 @@ impl Decoder<'_> {
     fn indexed_list<T>(
         &mut self,
         value: &Json,
-        path: &str,
-        item: fn(&mut Self, &Json, &str) -> Option<T>,
+        path: &JsonPath,
+        item: fn(&mut Self, &Json, &JsonPath) -> Option<T>,
         set_index: fn(&mut T, usize),
     ) -> Vec<T> {
         let Json::Array(values) = value else {
@@ -217,7 +216,7 @@ impl Decoder<'_> {
         };
         let mut kept = Vec::with_capacity(values.len());
         for (i, v) in values.iter().enumerate() {
-            if let Some(mut t) = item(self, v, &index_path(path, i)) {
+            if let Some(mut t) = item(self, v, &path.index(i)) {
                 set_index(&mut t, i);
                 kept.push(t);
             }
@@ -225,7 +224,7 @@ impl Decoder<'_> {
         kept
     }
 
-    fn interface_name(&mut self, value: &Json, path: &str) -> Option<String> {
+    fn interface_name(&mut self, value: &Json, path: &JsonPath) -> Option<String> {
         let name = self.string(value, path)?;
         match interface_name_problem(name) {
             None => Some(name.to_string()),
@@ -240,7 +239,7 @@ impl Decoder<'_> {
         }
     }
 
-    fn ip_address(&mut self, value: &Json, path: &str) -> Option<IpAddr> {
+    fn ip_address(&mut self, value: &Json, path: &JsonPath) -> Option<IpAddr> {
         let text = self.string(value, path)?;
         match text.parse::<IpAddr>() {
             Ok(addr) => Some(addr),
@@ -266,7 +265,7 @@ impl Decoder<'_> {
         }
     }
 
-    fn named<T: Named>(&mut self, value: &Json, path: &str, what: &str) -> Option<T> {
+    fn named<T: Named>(&mut self, value: &Json, path: &JsonPath, what: &str) -> Option<T> {
         let text = self.string(value, path)?;
         if let Some(v) = T::from_name(text) {
             return Some(v);
@@ -288,19 +287,19 @@ impl Decoder<'_> {
         None
     }
 
-    fn safety(&mut self, value: &Json, path: &str) -> Safety {
+    fn safety(&mut self, value: &Json, path: &JsonPath) -> Safety {
         let mut safety = Safety::default();
         let Some(fields) = self.object(value, path, SAFETY_FIELDS) else {
             return safety;
         };
         if let Some(v) = fields.get("max_remove_percent") {
-            let p = child_path(path, "max_remove_percent");
+            let p = path.key("max_remove_percent");
             if let Some(n) = self.integer(v, &p, 0, 100) {
                 safety.max_remove_percent = n as u8;
             }
         }
         if let Some(v) = fields.get("min_services") {
-            let p = child_path(path, "min_services");
+            let p = path.key("min_services");
             if let Some(n) = self.integer(v, &p, 0, u64::from(u32::MAX)) {
                 safety.min_services = n as u32;
             }
@@ -308,14 +307,14 @@ impl Decoder<'_> {
         safety
     }
 
-    fn sysctls(&mut self, value: &Json, path: &str) -> Vec<Sysctl> {
+    fn sysctls(&mut self, value: &Json, path: &JsonPath) -> Vec<Sysctl> {
         let Json::Object(entries) = value else {
             self.wrong_type(path, "an object", value);
             return Vec::new();
         };
         let mut out = Vec::new();
         for (key, v) in entries {
-            let p = child_path(path, key);
+            let p = path.key(key);
             let plain = !key.is_empty()
                 && key
                     .bytes()
@@ -370,24 +369,24 @@ impl Decoder<'_> {
                 }
             };
             out.push(Sysctl {
-                key: key.clone(),
+                key: key.to_string(),
                 value,
             });
         }
         out
     }
 
-    fn public(&mut self, value: &Json, path: &str) -> Option<Public> {
+    fn public(&mut self, value: &Json, path: &JsonPath) -> Option<Public> {
         let mark = self.diags.len();
         let fields = self.object(value, path, PUBLIC_FIELDS)?;
         let address = self
             .required(&fields, path, "address")
-            .and_then(|v| self.ip_address(v, &child_path(path, "address")));
+            .and_then(|v| self.ip_address(v, &path.key("address")));
         let interface = fields
             .get("interface")
-            .and_then(|v| self.interface_name(v, &child_path(path, "interface")));
+            .and_then(|v| self.interface_name(v, &path.key("interface")));
         let prefix_len = fields.get("prefix_len").and_then(|v| {
-            let p = child_path(path, "prefix_len");
+            let p = path.key("prefix_len");
             let max = if address.is_some_and(|a| a.is_ipv4()) {
                 32
             } else {
@@ -414,14 +413,14 @@ impl Decoder<'_> {
         })
     }
 
-    fn bridge(&mut self, value: &Json, path: &str) -> Option<Bridge> {
+    fn bridge(&mut self, value: &Json, path: &JsonPath) -> Option<Bridge> {
         let mark = self.diags.len();
         let fields = self.object(value, path, BRIDGE_FIELDS)?;
         let name = self
             .required(&fields, path, "name")
-            .and_then(|v| self.interface_name(v, &child_path(path, "name")));
+            .and_then(|v| self.interface_name(v, &path.key("name")));
         let address = self.required(&fields, path, "address").and_then(|v| {
-            let p = child_path(path, "address");
+            let p = path.key("address");
             let text = self.string(v, &p)?;
             let cidr = parse_cidr(text);
             if cidr.is_none() {
@@ -437,7 +436,7 @@ impl Decoder<'_> {
             cidr
         });
         let ports = match fields.get("ports") {
-            Some(v) => self.list(v, &child_path(path, "ports"), Decoder::interface_name),
+            Some(v) => self.list(v, &path.key("ports"), Decoder::interface_name),
             None => Vec::new(),
         };
         if self.errors_since(mark) {
@@ -451,38 +450,38 @@ impl Decoder<'_> {
         })
     }
 
-    fn forward(&mut self, value: &Json, path: &str) -> Option<Forward> {
+    fn forward(&mut self, value: &Json, path: &JsonPath) -> Option<Forward> {
         let mark = self.diags.len();
         let fields = self.object(value, path, FORWARD_FIELDS)?;
         let name = self
             .required(&fields, path, "name")
-            .and_then(|v| self.forward_name(v, &child_path(path, "name")));
+            .and_then(|v| self.forward_name(v, &path.key("name")));
         let protocol = match fields.get("protocol") {
-            Some(v) => self.named(v, &child_path(path, "protocol"), "protocol"),
+            Some(v) => self.named(v, &path.key("protocol"), "protocol"),
             None => Some(Protocol::Tcp),
         };
         let listen = self.required(&fields, path, "listen").and_then(|v| {
-            let p = child_path(path, "listen");
+            let p = path.key("listen");
             let text = self.string(v, &p)?;
             self.endpoint(text, &p, false)
         });
         let scheduler = match fields.get("scheduler") {
-            Some(v) => self.named(v, &child_path(path, "scheduler"), "scheduler"),
+            Some(v) => self.named(v, &path.key("scheduler"), "scheduler"),
             None => Some(Scheduler::Wlc),
         };
         let method = match fields.get("method") {
-            Some(v) => self.named(v, &child_path(path, "method"), "method"),
+            Some(v) => self.named(v, &path.key("method"), "method"),
             None => Some(Method::Masq),
         };
         let persistence = fields.get("persistence").and_then(|v| {
-            self.integer(v, &child_path(path, "persistence"), 1, MAX_PERSISTENCE)
+            self.integer(v, &path.key("persistence"), 1, MAX_PERSISTENCE)
                 .map(|s| s as u32)
         });
         let persistence_netmask = fields
             .get("persistence_netmask")
-            .and_then(|v| self.netmask(v, &child_path(path, "persistence_netmask")));
+            .and_then(|v| self.netmask(v, &path.key("persistence_netmask")));
         let scheduler_flags = match fields.get("scheduler_flags") {
-            Some(v) => self.list(v, &child_path(path, "scheduler_flags"), |d, v, p| {
+            Some(v) => self.list(v, &path.key("scheduler_flags"), |d, v, p| {
                 d.named::<SchedulerFlag>(v, p, "scheduler flag")
             }),
             None => Vec::new(),
@@ -490,12 +489,9 @@ impl Decoder<'_> {
         let forward_failed = self.errors_since(mark);
         // Bad backends are dropped one by one, so the forward's other checks still run.
         let backends = match fields.get("backends") {
-            Some(v) => self.indexed_list(
-                v,
-                &child_path(path, "backends"),
-                Decoder::backend,
-                |b, i| b.index = i,
-            ),
+            Some(v) => self.indexed_list(v, &path.key("backends"), Decoder::backend, |b, i| {
+                b.index = i
+            }),
             None => Vec::new(),
         };
         if forward_failed {
@@ -515,7 +511,7 @@ impl Decoder<'_> {
         })
     }
 
-    fn forward_name(&mut self, value: &Json, path: &str) -> Option<String> {
+    fn forward_name(&mut self, value: &Json, path: &JsonPath) -> Option<String> {
         let name = self.string(value, path)?;
         let valid_chars = name
             .chars()
@@ -550,7 +546,7 @@ impl Decoder<'_> {
     fn endpoint(
         &mut self,
         text: &str,
-        path: &str,
+        path: &JsonPath,
         port_optional: bool,
     ) -> Option<super::endpoint::Endpoint> {
         match parse_endpoint(text, port_optional) {
@@ -583,7 +579,7 @@ impl Decoder<'_> {
         }
     }
 
-    fn backend(&mut self, value: &Json, path: &str) -> Option<Backend> {
+    fn backend(&mut self, value: &Json, path: &JsonPath) -> Option<Backend> {
         if let Json::String(text) = value {
             return Some(Backend {
                 index: 0,
@@ -600,15 +596,13 @@ impl Decoder<'_> {
         let mark = self.diags.len();
         let fields = self.object(value, path, BACKEND_FIELDS)?;
         let address = self.required(&fields, path, "address").and_then(|v| {
-            let p = child_path(path, "address");
+            let p = path.key("address");
             let text = self.string(v, &p)?;
             self.endpoint(text, &p, true)
         });
         let mut number = |key: &str, max: u64, default: u32| match fields.get(key) {
             None => Some(default),
-            Some(v) => self
-                .integer(v, &child_path(path, key), 0, max)
-                .map(|n| n as u32),
+            Some(v) => self.integer(v, &path.key(key), 0, max).map(|n| n as u32),
         };
         let weight = number("weight", 65535, 1);
         let upper_threshold = number("upper_threshold", u64::from(u32::MAX), 0);
@@ -625,7 +619,7 @@ impl Decoder<'_> {
         })
     }
 
-    fn netmask(&mut self, value: &Json, path: &str) -> Option<PersistenceNetmask> {
+    fn netmask(&mut self, value: &Json, path: &JsonPath) -> Option<PersistenceNetmask> {
         match value {
             Json::String(text) => match netmask_prefix_len(text) {
                 Some(prefix_len) => Some(PersistenceNetmask {

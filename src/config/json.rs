@@ -1,23 +1,25 @@
 //! A JSON tree that keeps object keys in file order and refuses duplicate keys, which
-//! `serde_json::Value` would silently collapse to the last one. Syntax errors carry the
-//! line and column from serde_json; nesting is bounded by serde_json's recursion limit.
+//! `serde_json::Value` would silently collapse to the last one. Strings borrow from the
+//! text unless they hold escapes. Syntax errors carry the line and column from serde_json;
+//! nesting is bounded by serde_json's recursion limit.
 
 use serde::de::{self, Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
+use std::borrow::Cow;
 use std::collections::HashSet;
 use std::fmt;
 
-/// A parsed JSON value.
+/// A parsed JSON value, borrowing from the text it was parsed from.
 #[derive(Debug, Clone, PartialEq)]
-pub enum Json {
+pub enum Json<'a> {
     Null,
     Bool(bool),
     Number(serde_json::Number),
-    String(String),
-    Array(Vec<Json>),
-    Object(Vec<(String, Json)>),
+    String(Cow<'a, str>),
+    Array(Vec<Json<'a>>),
+    Object(Vec<(Cow<'a, str>, Json<'a>)>),
 }
 
-impl Json {
+impl Json<'_> {
     /// The JSON type's name, for "expected X, found Y" messages.
     pub fn kind(&self) -> &'static str {
         match self {
@@ -40,7 +42,7 @@ pub struct SyntaxError {
 }
 
 /// Parses JSON text.
-pub fn parse(text: &[u8]) -> Result<Json, SyntaxError> {
+pub fn parse(text: &[u8]) -> Result<Json<'_>, SyntaxError> {
     serde_json::from_slice::<Json>(text).map_err(|e| {
         // serde_json appends " at line L column C"; we report the position separately.
         let full = e.to_string();
@@ -56,52 +58,90 @@ pub fn parse(text: &[u8]) -> Result<Json, SyntaxError> {
     })
 }
 
-impl<'de> Deserialize<'de> for Json {
+impl<'de> Deserialize<'de> for Json<'de> {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         deserializer.deserialize_any(JsonVisitor)
     }
 }
 
+/// An object key, borrowed when it has no escapes (serde's own `Cow` always copies).
+struct Key<'a>(Cow<'a, str>);
+
+impl<'de> Deserialize<'de> for Key<'de> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_str(KeyVisitor)
+    }
+}
+
+struct KeyVisitor;
+
+impl<'de> Visitor<'de> for KeyVisitor {
+    type Value = Key<'de>;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("an object key")
+    }
+
+    fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Key<'de>, E> {
+        Ok(Key(Cow::Borrowed(v)))
+    }
+
+    fn visit_str<E>(self, v: &str) -> Result<Key<'de>, E> {
+        Ok(Key(Cow::Owned(v.to_string())))
+    }
+
+    fn visit_string<E>(self, v: String) -> Result<Key<'de>, E> {
+        Ok(Key(Cow::Owned(v)))
+    }
+}
+
+/// Objects up to this many keys find duplicates by scanning; larger ones through a set.
+const SCAN_KEYS: usize = 16;
+
 struct JsonVisitor;
 
 impl<'de> Visitor<'de> for JsonVisitor {
-    type Value = Json;
+    type Value = Json<'de>;
 
     fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
         f.write_str("a JSON value")
     }
 
-    fn visit_unit<E>(self) -> Result<Json, E> {
+    fn visit_unit<E>(self) -> Result<Json<'de>, E> {
         Ok(Json::Null)
     }
 
-    fn visit_bool<E>(self, v: bool) -> Result<Json, E> {
+    fn visit_bool<E>(self, v: bool) -> Result<Json<'de>, E> {
         Ok(Json::Bool(v))
     }
 
-    fn visit_i64<E>(self, v: i64) -> Result<Json, E> {
+    fn visit_i64<E>(self, v: i64) -> Result<Json<'de>, E> {
         Ok(Json::Number(v.into()))
     }
 
-    fn visit_u64<E>(self, v: u64) -> Result<Json, E> {
+    fn visit_u64<E>(self, v: u64) -> Result<Json<'de>, E> {
         Ok(Json::Number(v.into()))
     }
 
-    fn visit_f64<E: de::Error>(self, v: f64) -> Result<Json, E> {
+    fn visit_f64<E: de::Error>(self, v: f64) -> Result<Json<'de>, E> {
         serde_json::Number::from_f64(v)
             .map(Json::Number)
             .ok_or_else(|| E::custom("a number that is not finite"))
     }
 
-    fn visit_str<E>(self, v: &str) -> Result<Json, E> {
-        Ok(Json::String(v.to_string()))
+    fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Json<'de>, E> {
+        Ok(Json::String(Cow::Borrowed(v)))
     }
 
-    fn visit_string<E>(self, v: String) -> Result<Json, E> {
-        Ok(Json::String(v))
+    fn visit_str<E>(self, v: &str) -> Result<Json<'de>, E> {
+        Ok(Json::String(Cow::Owned(v.to_string())))
     }
 
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Json, A::Error> {
+    fn visit_string<E>(self, v: String) -> Result<Json<'de>, E> {
+        Ok(Json::String(Cow::Owned(v)))
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Json<'de>, A::Error> {
         let mut items = Vec::new();
         while let Some(item) = seq.next_element()? {
             items.push(item);
@@ -109,11 +149,20 @@ impl<'de> Visitor<'de> for JsonVisitor {
         Ok(Json::Array(items))
     }
 
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Json, A::Error> {
-        let mut entries: Vec<(String, Json)> = Vec::new();
-        let mut seen = HashSet::new();
-        while let Some(key) = map.next_key::<String>()? {
-            if !seen.insert(key.clone()) {
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Json<'de>, A::Error> {
+        let mut entries: Vec<(Cow<'de, str>, Json<'de>)> = Vec::new();
+        // Filled only once the object outgrows a scan.
+        let mut seen: HashSet<Cow<'de, str>> = HashSet::new();
+        while let Some(Key(key)) = map.next_key::<Key>()? {
+            let duplicate = if entries.len() < SCAN_KEYS {
+                entries.iter().any(|(k, _)| *k == key)
+            } else {
+                if seen.is_empty() {
+                    seen.extend(entries.iter().map(|(k, _)| k.clone()));
+                }
+                !seen.insert(key.clone())
+            };
+            if duplicate {
                 let shown = super::diagnostic::quote(&key);
                 return Err(de::Error::custom(format!("duplicate key {shown}")));
             }
@@ -143,6 +192,28 @@ mod tests {
         let e = parse(b"{\n  \"a\": 1,\n  \"a\": 2\n}").expect_err("duplicate");
         assert_eq!(e.message, "duplicate key \"a\"");
         assert_eq!(e.line, 3);
+    }
+
+    #[test]
+    fn duplicate_keys_in_large_objects_and_escaped_keys_are_found() {
+        let keys: Vec<String> = (0..40).map(|i| format!("\"k{i}\": {i}")).collect();
+        let text = format!("{{{}, \"k33\": 0}}", keys.join(", "));
+        let e = parse(text.as_bytes()).expect_err("duplicate");
+        assert_eq!(e.message, "duplicate key \"k33\"");
+        // The same key spelled with an escape is the same key.
+        let e = parse(br#"{"ab": 1, "a\u0062": 2}"#).expect_err("duplicate");
+        assert_eq!(e.message, "duplicate key \"ab\"");
+    }
+
+    #[test]
+    fn strings_borrow_unless_escaped() {
+        let j = parse(br#"{"plain": "x", "esc": "a\nb"}"#).expect("valid");
+        let Json::Object(entries) = j else {
+            panic!("not an object")
+        };
+        assert!(matches!(entries[0].0, Cow::Borrowed("plain")));
+        assert!(matches!(&entries[0].1, Json::String(Cow::Borrowed("x"))));
+        assert!(matches!(&entries[1].1, Json::String(Cow::Owned(s)) if s == "a\nb"));
     }
 
     #[test]

@@ -9,6 +9,7 @@ pub mod diagnostic;
 pub mod endpoint;
 pub mod json;
 pub mod model;
+pub mod path;
 pub mod schema;
 pub mod trust;
 pub mod validate;

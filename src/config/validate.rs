@@ -51,7 +51,7 @@ fn check_sysctl(config: &Config, diags: &mut Vec<Diagnostic>) {
         if s.value == "0" && needs(v4) {
             diags.push(Diagnostic::warning(
                 "forwarding-off",
-                crate::config::decode::child_path("sysctl", &s.key),
+                crate::config::path::ROOT.key("sysctl").key(&s.key).to_string(),
                 format!(
                     "{} = 0 turns off forwarding, but the masq forwards need it: replies from the backends will not reach the clients",
                     s.key
@@ -216,7 +216,7 @@ fn check_forward(
     backends_complete: bool,
     diags: &mut Vec<Diagnostic>,
 ) {
-    let path = format!("forwards[{}]", forward.index);
+    let path = ForwardPath(forward.index);
     let listen = forward.listen;
     if !config.public.iter().any(|p| p.address == listen.addr) {
         let known: Vec<String> = config
@@ -240,19 +240,19 @@ fn check_forward(
     check_backends(config, forward, &path, backends_complete, diags);
 }
 
-fn check_scheduler(forward: &Forward, path: &str, diags: &mut Vec<Diagnostic>) {
+fn check_scheduler(forward: &Forward, path: &ForwardPath, diags: &mut Vec<Diagnostic>) {
     for (j, flag) in forward.scheduler_flags.iter().enumerate() {
-        let flag_path = format!("{path}.scheduler_flags[{j}]");
+        let flag_path = || format!("{path}.scheduler_flags[{j}]");
         if forward.scheduler_flags[..j].contains(flag) {
             diags.push(Diagnostic::error(
                 "duplicate",
-                &flag_path,
+                flag_path(),
                 format!("\"{flag}\" is listed twice"),
             ));
         } else if flag.scheduler() != forward.scheduler {
             diags.push(Diagnostic::error(
                 "scheduler-flag",
-                &flag_path,
+                flag_path(),
                 format!(
                     "\"{flag}\" needs scheduler \"{}\" but the scheduler is \"{}\"",
                     flag.scheduler(),
@@ -263,7 +263,7 @@ fn check_scheduler(forward: &Forward, path: &str, diags: &mut Vec<Diagnostic>) {
     }
 }
 
-fn check_persistence(forward: &Forward, path: &str, diags: &mut Vec<Diagnostic>) {
+fn check_persistence(forward: &Forward, path: &ForwardPath, diags: &mut Vec<Diagnostic>) {
     let Some(mask) = forward.persistence_netmask else {
         return;
     };
@@ -301,7 +301,7 @@ fn check_persistence(forward: &Forward, path: &str, diags: &mut Vec<Diagnostic>)
 fn check_backends(
     config: &Config,
     forward: &Forward,
-    path: &str,
+    path: &ForwardPath,
     backends_complete: bool,
     diags: &mut Vec<Diagnostic>,
 ) {
@@ -309,12 +309,15 @@ fn check_backends(
     let Some(listen_ports) = listen.ports else {
         return;
     };
-    let mut seen: HashMap<(IpAddr, u16), usize> = HashMap::new();
+    // (address, first port, index) of each backend so far: most forwards have a few, so a
+    // scan; a set past that.
+    let mut seen: Vec<(IpAddr, u16, usize)> = Vec::new();
+    let mut seen_set: HashMap<(IpAddr, u16), usize> = HashMap::new();
     for backend in &forward.backends {
         let j = backend.index;
-        let bpath = format!("{path}.backends[{j}]");
+        let bpath = || format!("{path}.backends[{j}]");
         let addr = backend.address.addr;
-        let error = |rule, message: String| Diagnostic::error(rule, &bpath, message);
+        let error = |rule, message: String| Diagnostic::error(rule, bpath(), message);
         if let Some(problem) = not_unicast(addr) {
             diags.push(error("address", format!("{addr} {problem}")));
         }
@@ -365,7 +368,18 @@ fn check_backends(
         }
         // The kernel keys destinations by address and port; a repeat would be EEXIST.
         let first_port = ports.first;
-        if let Some(first) = seen.insert((addr, first_port), j) {
+        let earlier = if forward.backends.len() <= 16 {
+            let earlier = seen
+                .iter()
+                .rev()
+                .find(|(a, p, _)| *a == addr && *p == first_port)
+                .map(|(_, _, i)| *i);
+            seen.push((addr, first_port, j));
+            earlier
+        } else {
+            seen_set.insert((addr, first_port), j)
+        };
+        if let Some(first) = earlier {
             diags.push(error(
                 "duplicate",
                 format!(
@@ -385,7 +399,7 @@ fn check_backends(
                 .collect();
             diags.push(Diagnostic::warning(
                 "backend-outside-bridges",
-                &bpath,
+                bpath(),
                 format!(
                     "masq backend {addr} is outside every declared bridge subnet ({}); its replies must route back through this host",
                     subnets.join(", ")
@@ -415,6 +429,15 @@ fn check_backends(
                 quote(&forward.name)
             ),
         ));
+    }
+}
+
+/// `forwards[N]`, formatted only for a problem.
+struct ForwardPath(usize);
+
+impl std::fmt::Display for ForwardPath {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "forwards[{}]", self.0)
     }
 }
 
