@@ -11,26 +11,27 @@ use super::{Operation, Plan, Step, fingerprint};
 use crate::kernel::ipvs::Op;
 use crate::state::desired::{Desired, DesiredService};
 use crate::state::ipvs::{Dest, ServiceEntry, ServiceKey, Table};
+use std::collections::BTreeMap;
 
 /// Plans the changes that turn `actual` into `desired`. Services on unmanaged addresses
 /// are counted and left alone.
 pub fn diff(desired: &Desired, actual: &Table) -> Plan {
     let mut b = Builder::default();
-    for (key, want) in &desired.services {
-        match actual.services.get(key) {
+    for (_, want, have) in paired(&desired.services, &actual.services) {
+        match have {
             None => b.create_service(want),
             Some(have) => b.update_service(want, have),
         }
     }
     let mut managed = 0;
     let mut unmanaged = 0;
-    for (key, have) in &actual.services {
+    for (key, have, want) in paired(&actual.services, &desired.services) {
         if !desired.manages(key) {
             unmanaged += 1;
             continue;
         }
         managed += 1;
-        if !desired.services.contains_key(key) {
+        if want.is_none() {
             b.delete_service(have);
         }
     }
@@ -44,6 +45,20 @@ pub fn diff(desired: &Desired, actual: &Table) -> Plan {
         notes: Vec::new(),
         warnings: Vec::new(),
     }
+}
+
+/// Each entry of `left` with the entry of `right` under the same key, if any: one walk
+/// over both ordered maps instead of a lookup per key.
+fn paired<'a, K: Ord, A, B>(
+    left: &'a BTreeMap<K, A>,
+    right: &'a BTreeMap<K, B>,
+) -> impl Iterator<Item = (&'a K, &'a A, Option<&'a B>)> {
+    let mut right = right.iter().peekable();
+    left.iter().map(move |(key, a)| {
+        while right.next_if(|(k, _)| *k < key).is_some() {}
+        let b = right.next_if(|(k, _)| *k == key).map(|(_, b)| b);
+        (key, a, b)
+    })
 }
 
 #[derive(Default)]
@@ -64,10 +79,11 @@ impl Builder {
 
     fn create_service(&mut self, want: &DesiredService) {
         let key = want.service.key;
+        let id = key.to_string();
         self.push(
             Change {
                 kind: Kind::IpvsService,
-                id: key.to_string(),
+                id: id.clone(),
                 parent: None,
                 forward: Some(want.forward.clone()),
                 action: Action::Create,
@@ -79,17 +95,18 @@ impl Builder {
             Op::DelService(key),
         );
         for dest in want.dests.values() {
-            self.create_dest(want, dest);
+            self.create_dest(want, &id, dest);
         }
     }
 
-    fn create_dest(&mut self, want: &DesiredService, dest: &Dest) {
+    /// `service_id` is the service's key as text, formatted once for all its changes.
+    fn create_dest(&mut self, want: &DesiredService, service_id: &str, dest: &Dest) {
         let key = want.service.key;
         self.push(
             Change {
                 kind: Kind::IpvsDestination,
                 id: dest_id(&dest.key),
-                parent: Some(key.to_string()),
+                parent: Some(service_id.to_string()),
                 forward: Some(want.forward.clone()),
                 action: Action::Create,
                 reason: Reason::MissingInKernel,
@@ -103,14 +120,16 @@ impl Builder {
 
     fn update_service(&mut self, want: &DesiredService, have: &ServiceEntry) {
         let key = want.service.key;
-        let forward = Some(want.forward.clone());
+        let forward = || Some(want.forward.clone());
+        // Formatted only when the service has a change: a plan with nothing to do formats none.
+        let mut id: Option<String> = None;
         if want.service != have.service {
             self.push(
                 Change {
                     kind: Kind::IpvsService,
-                    id: key.to_string(),
+                    id: id.get_or_insert_with(|| key.to_string()).clone(),
                     parent: None,
-                    forward: forward.clone(),
+                    forward: forward(),
                     action: Action::Update,
                     reason: Reason::AttributesDiffer,
                     before: Some(service_attrs(&have.service)),
@@ -120,13 +139,12 @@ impl Builder {
                 Op::SetService(have.service.clone()),
             );
         }
-        for dest in want.dests.values() {
-            if !have.dests.contains_key(&dest.key) {
-                self.create_dest(want, dest);
-            }
+        for (_, dest, _) in paired(&want.dests, &have.dests).filter(|(_, _, old)| old.is_none()) {
+            let id = id.get_or_insert_with(|| key.to_string());
+            self.create_dest(want, id, dest);
         }
-        for dest in want.dests.values() {
-            let Some(old) = have.dests.get(&dest.key) else {
+        for (_, dest, old) in paired(&want.dests, &have.dests) {
+            let Some(old) = old else {
                 continue;
             };
             if old.dest != *dest {
@@ -134,8 +152,8 @@ impl Builder {
                     Change {
                         kind: Kind::IpvsDestination,
                         id: dest_id(&dest.key),
-                        parent: Some(key.to_string()),
-                        forward: forward.clone(),
+                        parent: Some(id.get_or_insert_with(|| key.to_string()).clone()),
+                        forward: forward(),
                         action: Action::Update,
                         reason: Reason::AttributesDiffer,
                         before: Some(dest_attrs(&old.dest)),
@@ -146,19 +164,25 @@ impl Builder {
                 );
             }
         }
-        for old in have.dests.values() {
-            if !want.dests.contains_key(&old.dest.key) {
-                self.delete_dest(key, &old.dest, forward.clone(), Reason::NotInConfig);
-            }
+        for (_, old, _) in paired(&have.dests, &want.dests).filter(|(_, _, new)| new.is_none()) {
+            let id = id.get_or_insert_with(|| key.to_string());
+            self.delete_dest(key, id, &old.dest, forward(), Reason::NotInConfig);
         }
     }
 
-    fn delete_dest(&mut self, key: ServiceKey, old: &Dest, forward: Option<String>, why: Reason) {
+    fn delete_dest(
+        &mut self,
+        key: ServiceKey,
+        service_id: &str,
+        old: &Dest,
+        forward: Option<String>,
+        why: Reason,
+    ) {
         self.push(
             Change {
                 kind: Kind::IpvsDestination,
                 id: dest_id(&old.key),
-                parent: Some(key.to_string()),
+                parent: Some(service_id.to_string()),
                 forward,
                 action: Action::Delete,
                 reason: why,
@@ -172,13 +196,14 @@ impl Builder {
 
     fn delete_service(&mut self, have: &ServiceEntry) {
         let key = have.service.key;
+        let id = key.to_string();
         for old in have.dests.values() {
-            self.delete_dest(key, &old.dest, None, Reason::ServiceRemoved);
+            self.delete_dest(key, &id, &old.dest, None, Reason::ServiceRemoved);
         }
         self.push(
             Change {
                 kind: Kind::IpvsService,
-                id: key.to_string(),
+                id,
                 parent: None,
                 forward: None,
                 action: Action::Delete,
