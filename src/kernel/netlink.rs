@@ -35,6 +35,13 @@ const SKB_SHARED_INFO: usize = 320;
 /// skb layout, or a family that asks for bigger dump buffers) is seen through MSG_TRUNC, and
 /// the request is sent again on a fresh socket that offers the whole buffer.
 fn small_recv_len() -> usize {
+    // For the VM test of the fallback: a length that truncates replies.
+    if let Some(n) = std::env::var("PORTFWD_TEST_RECV_LEN")
+        .ok()
+        .and_then(|v| v.parse::<usize>().ok())
+    {
+        return n.clamp(NLMSG_HDRLEN, RECV_BUF);
+    }
     // SAFETY: sysconf has no preconditions.
     let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
     let page = usize::try_from(page).unwrap_or(4096).clamp(4096, 8192);
