@@ -6,6 +6,7 @@ use crate::config::model::{Config, Method};
 use crate::kernel::links::LinkTable;
 use crate::kernel::sysctl::Sysctl;
 use crate::state::host::IP_FORWARD;
+use std::collections::HashMap;
 use std::net::IpAddr;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -150,39 +151,53 @@ pub fn check(config: &Config, facts: &Facts) -> Vec<Finding> {
     }
 
     // Every masq backend must send its replies back through this host: it should sit on a
-    // subnet the host has an address on (the host being its gateway there).
+    // subnet the host has an address on (the host being its gateway there). One finding per
+    // address, however many forwards share it.
+    let mut backends: Vec<(IpAddr, &str, usize)> = Vec::new();
+    let mut position: HashMap<IpAddr, usize> = HashMap::new();
     for f in config.forwards.iter().filter(|f| f.method == Method::Masq) {
         for b in &f.backends {
             let addr = b.address.addr;
-            // A declared bridge's subnet counts even before apply adds its address.
-            let declared = config
-                .bridges
-                .iter()
-                .find(|br| br.address.contains(addr))
-                .map(|br| br.name.clone());
-            match declared.or_else(|| on_link(&facts.links, addr)) {
-                Some(iface) => {
-                    let bridged = config.bridges.iter().any(|br| br.name == iface);
-                    if !bridged {
-                        add(
-                            Level::Info,
-                            "backend-route",
-                            format!(
-                                "masq backend {addr} of forward \"{}\" is on {iface}, which is not a declared bridge",
-                                f.name
-                            ),
-                        );
-                    }
+            match position.get(&addr) {
+                Some(&i) => backends[i].2 += 1,
+                None => {
+                    position.insert(addr, backends.len());
+                    backends.push((addr, &f.name, 1));
                 }
-                None => add(
-                    Level::Warn,
-                    "backend-route",
-                    format!(
-                        "masq backend {addr} of forward \"{}\" is on no subnet of this host: its replies return only if its route back passes through this host (otherwise clients see resets or timeouts)",
-                        f.name
-                    ),
-                ),
             }
+        }
+    }
+    for (addr, forward, uses) in backends {
+        let of = match uses {
+            1 => format!("of forward \"{forward}\""),
+            n => format!("of forward \"{forward}\" and {} more", n - 1),
+        };
+        // A declared bridge's subnet counts even before apply adds its address.
+        let declared = config
+            .bridges
+            .iter()
+            .find(|br| br.address.contains(addr))
+            .map(|br| br.name.clone());
+        match declared.or_else(|| on_link(&facts.links, addr)) {
+            Some(iface) => {
+                let bridged = config.bridges.iter().any(|br| br.name == iface);
+                if !bridged {
+                    add(
+                        Level::Info,
+                        "backend-route",
+                        format!(
+                            "masq backend {addr} {of} is on {iface}, which is not a declared bridge"
+                        ),
+                    );
+                }
+            }
+            None => add(
+                Level::Warn,
+                "backend-route",
+                format!(
+                    "masq backend {addr} {of} is on no subnet of this host: its replies return only if its route back passes through this host (otherwise clients see resets or timeouts)"
+                ),
+            ),
         }
     }
 
@@ -297,6 +312,47 @@ mod tests {
                 "warn bridge-gateway",
                 "info conn-table"
             ]
+        );
+    }
+
+    #[test]
+    fn a_backend_shared_by_many_forwards_is_one_finding() {
+        let forwards: Vec<String> = (0..300)
+            .map(|i| {
+                format!(
+                    r#"{{"name":"f{i}","listen":"203.0.113.10:{}","backends":["192.168.7.7:22","192.168.7.8:22"]}}"#,
+                    1000 + i
+                )
+            })
+            .collect();
+        let text = format!(
+            r#"{{"public":[{{"address":"203.0.113.10"}}],"forwards":[{}]}}"#,
+            forwards.join(",")
+        );
+        let config = crate::config::check("t".into(), text.as_bytes())
+            .config
+            .expect("valid");
+        let facts = Facts {
+            links: LinkTable::default(),
+            rp_filter_all: None,
+            rp_filter: Vec::new(),
+            br_netfilter_loaded: false,
+            bridge_nf_call_iptables: None,
+            ip_forward: Some(1),
+            conn_table_size: None,
+        };
+        let routes: Vec<String> = check(&config, &facts)
+            .into_iter()
+            .filter(|f| f.check == "backend-route")
+            .map(|f| f.message)
+            .collect();
+        assert_eq!(routes.len(), 2, "{routes:?}");
+        assert!(
+            routes[0].starts_with(
+                "masq backend 192.168.7.7 of forward \"f0\" and 299 more is on no subnet"
+            ),
+            "{}",
+            routes[0]
         );
     }
 }
