@@ -123,7 +123,7 @@ fn desired(services: &[(Service, BTreeMap<DestKey, Dest>)]) -> Desired {
                 forward: format!("f{}", d.services.len()),
                 forward_index: d.services.len(),
                 service: s.clone(),
-                dests: dests.clone(),
+                dests: dests.iter().map(|(k, d)| (*k, d.clone())).collect(),
             };
             d.services.insert(s.key, entry);
         }

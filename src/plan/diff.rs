@@ -11,7 +11,6 @@ use super::{Operation, Plan, Step, fingerprint};
 use crate::kernel::ipvs::Op;
 use crate::state::desired::{Desired, DesiredService};
 use crate::state::ipvs::{Dest, ServiceEntry, ServiceKey, Table};
-use std::collections::BTreeMap;
 
 /// Plans the changes that turn `actual` into `desired`. Services on unmanaged addresses
 /// are counted and left alone.
@@ -49,12 +48,12 @@ pub fn diff(desired: &Desired, actual: &Table) -> Plan {
 
 /// Each entry of `left` with the entry of `right` under the same key, if any: one walk
 /// over both ordered maps instead of a lookup per key.
-fn paired<'a, K: Ord, A, B>(
-    left: &'a BTreeMap<K, A>,
-    right: &'a BTreeMap<K, B>,
+fn paired<'a, K: Ord + 'a, A: 'a, B: 'a>(
+    left: impl IntoIterator<Item = (&'a K, &'a A)>,
+    right: impl IntoIterator<Item = (&'a K, &'a B)>,
 ) -> impl Iterator<Item = (&'a K, &'a A, Option<&'a B>)> {
-    let mut right = right.iter().peekable();
-    left.iter().map(move |(key, a)| {
+    let mut right = right.into_iter().peekable();
+    left.into_iter().map(move |(key, a)| {
         while right.next_if(|(k, _)| *k < key).is_some() {}
         let b = right.next_if(|(k, _)| *k == key).map(|(_, b)| b);
         (key, a, b)

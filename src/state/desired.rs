@@ -5,6 +5,7 @@ use super::ipvs::{
     Dest, DestKey, IPPROTO_SCTP, IPPROTO_TCP, IPPROTO_UDP, Method, Service, ServiceKey, Table,
     Tunnel, TunnelType, default_netmask, flags, tun_flags,
 };
+use super::sorted_map::SortedMap;
 use crate::config::model::{self, Config, Named, Protocol, SchedulerFlag};
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
@@ -27,7 +28,7 @@ pub struct DesiredService {
     /// The forward's position in the config, for grouping output in file order.
     pub forward_index: usize,
     pub service: Service,
-    pub dests: BTreeMap<DestKey, Dest>,
+    pub dests: SortedMap<DestKey, Dest>,
 }
 
 impl Desired {
@@ -139,7 +140,7 @@ pub fn from_config(config: &Config) -> Desired {
                 addr: forward.listen.addr,
                 port,
             };
-            let mut dests = BTreeMap::new();
+            let mut dests = SortedMap::new();
             for backend in &forward.backends {
                 let dest_port = match backend.address.ports {
                     None => port,

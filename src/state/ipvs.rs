@@ -2,6 +2,7 @@
 //! destination can carry, with the kernel's own encodings kept where they matter (flags,
 //! netmask) so nothing is lost between reading and writing.
 
+use super::sorted_map::SortedMap;
 use serde::{Deserialize, Serialize};
 use std::cmp::Ordering;
 use std::collections::BTreeMap;
@@ -473,7 +474,7 @@ pub struct DestEntry {
 pub struct ServiceEntry {
     pub service: Service,
     pub stats: Stats,
-    pub dests: BTreeMap<DestKey, DestEntry>,
+    pub dests: SortedMap<DestKey, DestEntry>,
 }
 
 /// A whole IPVS table (one network namespace), in ipvsadm's order.

@@ -7,7 +7,6 @@ use crate::state::ipvs::{
     Dest, DestCounters, DestEntry, DestKey, Family, Method, Service, ServiceEntry, ServiceKey,
     Stats, Tunnel, TunnelType, flags,
 };
-use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 /// The attributes of one nested attribute (or a message), by type; the last one wins.
@@ -172,7 +171,7 @@ pub fn service(record: &[u8]) -> Result<ServiceEntry, String> {
     Ok(ServiceEntry {
         service,
         stats: stats_of(&svc, IPVS_SVC_ATTR_STATS, IPVS_SVC_ATTR_STATS64)?,
-        dests: BTreeMap::new(),
+        dests: Default::default(),
     })
 }
 

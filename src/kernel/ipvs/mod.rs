@@ -186,11 +186,16 @@ impl NetlinkIpvs {
             let key = entry.service.key;
             let action = DestsOf(&key);
             let request = Self::encode(&action, encode::dump_dests(self.family, &key))?;
-            for (_, payload) in self.socket.exchange(request, &action)?.iter() {
-                let dest = decode::dest(genl_attrs(payload), key.family())
-                    .map_err(|e| KernelError::protocol(action.to_string(), e))?;
-                entry.dests.insert(dest.dest.key, dest);
-            }
+            entry.dests = self
+                .socket
+                .exchange(request, &action)?
+                .iter()
+                .map(|(_, payload)| {
+                    decode::dest(genl_attrs(payload), key.family())
+                        .map(|d| (d.dest.key, d))
+                        .map_err(|e| KernelError::protocol(action.to_string(), e))
+                })
+                .collect::<Result<_, _>>()?;
         }
         Ok(())
     }
