@@ -56,6 +56,7 @@ for size in $SIZES; do
         measure "$size" read portfwd-plan portfwd plan -c "/tmp/b$size.json" --detailed-exitcode
         measure "$size" read ipvsadm ipvsadm -L -n
         measure "$size" read raw raw-ipvs read
+        measure "$size" read raw-page env RAW_IPVS_RECV=3776 raw-ipvs read
         measure "$size" read proc cat /proc/net/ip_vs
     done
 

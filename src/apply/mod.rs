@@ -39,6 +39,20 @@ pub struct Report {
     /// After a complete apply: what still differs from the config when read back (empty
     /// when the kernel matches), or why it could not be read.
     pub verify: Option<Result<Vec<String>, KernelError>>,
+    /// What was read back for `verify`.
+    pub verify_scope: VerifyScope,
+}
+
+/// What an apply reads back to check its result.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum VerifyScope {
+    /// The services the apply touched, with their destinations (this many).
+    Touched(usize),
+    /// The list of services with their attributes, when the apply touched most of the
+    /// table: one dump. Destinations are then checked by the kernel's acknowledgement of
+    /// each request only; reading them back would take one dump per service, about as long
+    /// as writing them.
+    ServiceList,
 }
 
 impl Report {
@@ -66,6 +80,7 @@ pub fn apply(
         outcome,
         drain_failures: Vec::new(),
         verify: None,
+        verify_scope: scope(plan, desired, before),
     };
     if !matches!(report.outcome, Outcome::Done { .. }) {
         return report;
@@ -76,35 +91,62 @@ pub fn apply(
         report.drain_failures =
             drain::finish(system.ipvs, split, timeout, options.poll, options.stop, say);
     }
-    report.verify = Some(verify(system, desired, before, plan));
+    report.verify = Some(verify(system, desired, before, plan, report.verify_scope));
     report
 }
 
-/// What still differs from the config, read back from the kernel: the services the plan
-/// touched, or the whole table when that is most of it (one dump is cheaper than many gets).
+/// Touched services are read back whole when they are a quarter of the table or less;
+/// otherwise the service list.
+fn scope(plan: &Plan, desired: &Desired, before: &Before) -> VerifyScope {
+    let touched = touched_services(plan).len();
+    let largest = desired.services.len().max(before.ipvs.services.len());
+    if touched * 4 > largest {
+        VerifyScope::ServiceList
+    } else {
+        VerifyScope::Touched(touched)
+    }
+}
+
+/// What still differs from the config, read back from the kernel as `scope` says.
 fn verify(
     system: &mut System,
     desired: &Desired,
     before: &Before,
     plan: &Plan,
+    scope: VerifyScope,
 ) -> Result<Vec<String>, KernelError> {
-    let touched = touched_services(plan);
-    let largest = desired.services.len().max(before.ipvs.services.len());
-    let part;
-    let (now, desired) = if touched.len() * 4 > largest {
-        (system.ipvs.read()?, desired)
-    } else {
-        let keys: Vec<ServiceKey> = touched.iter().copied().collect();
-        part = Desired {
-            managed: desired.managed.clone(),
-            services: desired
+    let (now, part) = match scope {
+        VerifyScope::ServiceList => {
+            // Compared without destinations on either side.
+            let services = desired
                 .services
                 .iter()
-                .filter(|(k, _)| touched.contains(k))
-                .map(|(k, v)| (*k, v.clone()))
-                .collect(),
-        };
-        (system.ipvs.read_services(&keys)?, &part)
+                .map(|(k, v)| {
+                    let mut v = v.clone();
+                    v.dests = Default::default();
+                    (*k, v)
+                })
+                .collect();
+            let part = Desired {
+                managed: desired.managed.clone(),
+                services,
+            };
+            (system.ipvs.read_service_list()?, part)
+        }
+        VerifyScope::Touched(_) => {
+            let touched = touched_services(plan);
+            let keys: Vec<ServiceKey> = touched.iter().copied().collect();
+            let part = Desired {
+                managed: desired.managed.clone(),
+                services: desired
+                    .services
+                    .iter()
+                    .filter(|(k, _)| touched.contains(k))
+                    .map(|(k, v)| (*k, v.clone()))
+                    .collect(),
+            };
+            (system.ipvs.read_services(&keys)?, part)
+        }
     };
     let mut rest: Vec<String> = Vec::new();
     if let Some((want, _)) = before.host
@@ -112,7 +154,7 @@ fn verify(
     {
         rest.extend(diff_host(want, &host?).changes.iter().map(|c| c.subject()));
     }
-    rest.extend(diff(desired, &now).changes.iter().map(|c| c.subject()));
+    rest.extend(diff(&part, &now).changes.iter().map(|c| c.subject()));
     Ok(rest)
 }
 

@@ -276,6 +276,93 @@ impl Ipvs for FailingWrites {
     }
 }
 
+/// Another writer that acts right after each of our batches: `meddle` changes the table.
+struct Meddler {
+    inner: MemoryIpvs,
+    meddle: fn(&mut Table),
+}
+
+impl Ipvs for Meddler {
+    fn read(&mut self) -> Result<Table, KernelError> {
+        self.inner.read()
+    }
+
+    fn execute(&mut self, ops: &[crate::kernel::ipvs::Op]) -> Vec<Result<(), KernelError>> {
+        let results = self.inner.execute(ops);
+        (self.meddle)(&mut self.inner.table);
+        results
+    }
+}
+
+fn meddled_apply(want: &Desired, meddle: fn(&mut Table)) -> Report {
+    let mut ipvs = Meddler {
+        inner: MemoryIpvs::new(Table::default()),
+        meddle,
+    };
+    let before = ipvs.read().expect("memory read");
+    let plan = diff(want, &before);
+    ipvs_apply(&mut ipvs, want, &before, &plan, OPTIONS, &mut |_| {})
+}
+
+#[test]
+fn a_large_apply_reads_the_service_list_back_and_sees_a_service_changed_behind_it() {
+    let want = desired(WEB);
+    let report = meddled_apply(&want, |_| {});
+    assert_eq!(report.verify_scope, VerifyScope::ServiceList);
+    assert!(report.succeeded(), "{report:?}");
+
+    let report = meddled_apply(&want, |t| {
+        for entry in t.services.values_mut() {
+            entry.service.scheduler = "wlc".into();
+        }
+    });
+    assert!(matches!(report.outcome, Outcome::Done { .. }));
+    assert!(!report.succeeded());
+    let rest = report.verify.expect("verified").expect("read");
+    assert_eq!(rest, ["service tcp 203.0.113.10:80"]);
+}
+
+#[test]
+fn a_small_apply_reads_the_touched_services_back_with_their_destinations() {
+    // Ten services in the kernel; the apply changes one weight.
+    let forwards: Vec<String> = (0..10)
+        .map(|i| {
+            format!(
+                r#"{{"name":"f{i}","listen":"203.0.113.10:{}","backends":["10.0.0.2"]}}"#,
+                8000 + i
+            )
+        })
+        .collect();
+    let text = |weight: u32| {
+        format!(
+            r#"{{"public":[{{"address":"203.0.113.10"}}],"forwards":[{},
+                {{"name":"last","listen":"203.0.113.10:9000","backends":[{{"address":"10.0.0.2","weight":{weight}}}]}}]}}"#,
+            forwards.join(",")
+        )
+    };
+    let mut inner = MemoryIpvs::new(Table::default());
+    let (_, report) = apply_to(&mut inner, &desired(&text(1)));
+    assert!(report.succeeded(), "{report:?}");
+    let mut ipvs = Meddler {
+        inner,
+        // The weight is set back behind our back.
+        meddle: |t| {
+            for entry in t.services.values_mut() {
+                for d in entry.dests.values_mut() {
+                    d.dest.weight = 1;
+                }
+            }
+        },
+    };
+    let want = desired(&text(7));
+    let before = ipvs.read().expect("memory read");
+    let plan = diff(&want, &before);
+    let report = ipvs_apply(&mut ipvs, &want, &before, &plan, OPTIONS, &mut |_| {});
+    assert_eq!(report.verify_scope, VerifyScope::Touched(1));
+    let rest = report.verify.expect("verified").expect("read");
+    assert_eq!(rest, ["destination 10.0.0.2:9000 of tcp 203.0.113.10:9000"]);
+}
+
 #[test]
 fn a_failing_undo_says_what_remains() {
     let want = desired(WEB);

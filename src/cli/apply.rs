@@ -4,7 +4,7 @@
 use super::args::{ApplyArgs, DEFAULT_CONFIG};
 use super::plan::{self, Loaded};
 use super::style::Painter;
-use crate::apply::{self, Before, HostKernel, Options, Outcome, System, lock};
+use crate::apply::{self, Before, HostKernel, Options, Outcome, System, VerifyScope, lock};
 use crate::kernel::ipvs::{Ipvs, NetlinkIpvs};
 use crate::kernel::links::RtnlLinks;
 use crate::kernel::modules::SystemModules;
@@ -240,8 +240,17 @@ fn report_outcome(
             }
             match &report.verify {
                 Some(Ok(rest)) if rest.is_empty() && report.drain_failures.is_empty() => {
+                    let checked = match report.verify_scope {
+                        VerifyScope::Touched(n) => format!(
+                            "the {n} service{} it touched {} read back and {} the config",
+                            if n == 1 { "" } else { "s" },
+                            if n == 1 { "was" } else { "were" },
+                            if n == 1 { "matches" } else { "match" },
+                        ),
+                        VerifyScope::ServiceList => "each was acknowledged by the kernel; the service list was read back and matches the config".to_string(),
+                    };
                     println!(
-                        "{} {} added, {} changed, {} removed ({operations} kernel operations; the table was read back and matches the config).",
+                        "{} {} added, {} changed, {} removed ({operations} kernel operations; {checked}).",
                         out.green("Apply complete:"),
                         summary.add,
                         summary.change,

@@ -160,11 +160,12 @@ fn render_change(out: &mut String, c: &Change, indent: usize, cx: &Context, p: P
         Action::Update => p.yellow(c.action.marker()),
         Action::Delete | Action::Replace => p.red(c.action.marker()),
     };
-    let pad = " ".repeat(indent);
-    let head = match c.kind {
+    // Written straight into `out`: a plan from an empty table has a line per destination.
+    let pad = &"        "[..indent.min(8)];
+    let _ = match c.kind {
         // A port is named with its bridge: `port vif1.0 of br1`.
-        Kind::BridgePort => format!("{pad}{marker} {}", c.subject()),
-        _ => format!("{pad}{marker} {} {}", c.kind.noun(), c.id),
+        Kind::BridgePort => write!(out, "{pad}{marker} {}", c.subject()),
+        _ => write!(out, "{pad}{marker} {} {}", c.kind.noun(), c.id),
     };
     if c.kind == Kind::Sysctl {
         let value = |a: &Option<Attrs>| {
@@ -175,30 +176,23 @@ fn render_change(out: &mut String, c: &Change, indent: usize, cx: &Context, p: P
                     v => text(&v),
                 })
         };
-        let _ = writeln!(out, "{head} = {} -> {}", value(&c.before), value(&c.after));
+        let _ = writeln!(out, " = {} -> {}", value(&c.before), value(&c.after));
         return;
     }
     match c.action {
         Action::Create => {
-            let brief = brief_of(c.kind, &c.after);
-            if brief.is_empty() {
-                let _ = writeln!(out, "{head}");
-            } else {
-                let _ = writeln!(out, "{head} ({brief})");
-            }
+            write_brief(out, c.kind, &c.after);
+            out.push('\n');
         }
         Action::Delete => {
-            let brief = brief_of(c.kind, &c.before);
-            let drain = match (cx.drain, c.kind) {
-                (Some(secs), Kind::IpvsDestination) => {
-                    format!("; drained first: weight 0 for up to {secs} s")
-                }
-                _ => String::new(),
-            };
-            let _ = writeln!(out, "{head} ({brief}){drain}");
+            write_brief(out, c.kind, &c.before);
+            if let (Some(secs), Kind::IpvsDestination) = (cx.drain, c.kind) {
+                let _ = write!(out, "; drained first: weight 0 for up to {secs} s");
+            }
+            out.push('\n');
         }
         Action::Update | Action::Replace => {
-            let _ = writeln!(out, "{head}");
+            out.push('\n');
             for (name, old, new) in c.changed_attrs() {
                 let _ = writeln!(out, "{pad}      {name}: {} -> {}", text(&old), text(&new));
             }
@@ -206,45 +200,72 @@ fn render_change(out: &mut String, c: &Change, indent: usize, cx: &Context, p: P
     }
 }
 
-fn brief_of(kind: Kind, attrs: &Option<Attrs>) -> String {
-    attrs.as_ref().map(|a| brief(kind, a)).unwrap_or_default()
-}
-
-/// The attributes worth a glance, on one line: `scheduler rr, persistence 300 s`.
-fn brief(kind: Kind, attrs: &Attrs) -> String {
-    let mut parts = Vec::new();
+/// ` (scheduler rr, persistence 300 s)`: the attributes worth a glance, on one line; nothing
+/// when none is.
+fn write_brief(out: &mut String, kind: Kind, attrs: &Option<Attrs>) {
+    let Some(attrs) = attrs else {
+        return;
+    };
+    let mut first = true;
     for (name, value) in &attrs.0 {
-        let shown = match (kind, *name, value) {
-            (_, _, Value::Null) => continue,
-            (Kind::Bridge, "up", _) | (Kind::KernelModule, _, _) => continue,
-            (Kind::Address, "interface", v) => format!("on {}", text(v)),
-            (_, _, Value::Array(a)) if a.is_empty() => continue,
-            (Kind::IpvsService, "persistence_netmask", _)
-                if attrs.get("persistence") == Some(&Value::Null) =>
-            {
-                continue;
+        let skip = match (kind, *name, value) {
+            (_, _, Value::Null) => true,
+            (Kind::Bridge, "up", _) | (Kind::KernelModule, _, _) => true,
+            (_, _, Value::Array(a)) => a.is_empty(),
+            (Kind::IpvsService, "persistence_netmask", _) => {
+                attrs.get("persistence") == Some(&Value::Null)
             }
-            (Kind::IpvsService, "persistence", v) => format!("persistence {} s", text(v)),
-            (Kind::IpvsDestination, "method", v) => text(v),
-            (Kind::IpvsDestination, "upper_threshold" | "lower_threshold", Value::Number(n))
-                if n.as_u64() == Some(0) =>
-            {
-                continue;
+            (Kind::IpvsDestination, "upper_threshold" | "lower_threshold", Value::Number(n)) => {
+                n.as_u64() == Some(0)
             }
-            (_, name, v) => format!("{} {}", name.replace('_', " "), text(v)),
+            _ => false,
         };
-        parts.push(shown);
+        if skip {
+            continue;
+        }
+        out.push_str(if first { " (" } else { ", " });
+        first = false;
+        match (kind, *name) {
+            (Kind::Address, "interface") => out.push_str("on "),
+            (Kind::IpvsService, "persistence") => out.push_str("persistence "),
+            (Kind::IpvsDestination, "method") => {}
+            (_, name) => {
+                out.push_str(&name.replace('_', " "));
+                out.push(' ');
+            }
+        }
+        write_text(out, value);
+        if let (Kind::IpvsService, "persistence") = (kind, *name) {
+            out.push_str(" s");
+        }
     }
-    parts.join(", ")
+    if !first {
+        out.push(')');
+    }
 }
 
 /// A value as people read it: strings bare, lists comma-separated, null as `none`.
 fn text(value: &Value) -> String {
+    let mut out = String::new();
+    write_text(&mut out, value);
+    out
+}
+
+fn write_text(out: &mut String, value: &Value) {
     match value {
-        Value::Null => "none".into(),
-        Value::String(s) => s.clone(),
-        Value::Array(items) if items.is_empty() => "none".into(),
-        Value::Array(items) => items.iter().map(text).collect::<Vec<_>>().join(","),
-        other => other.to_string(),
+        Value::Null => out.push_str("none"),
+        Value::String(s) => out.push_str(s),
+        Value::Array(items) if items.is_empty() => out.push_str("none"),
+        Value::Array(items) => {
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                write_text(out, item);
+            }
+        }
+        other => {
+            let _ = write!(out, "{other}");
+        }
     }
 }

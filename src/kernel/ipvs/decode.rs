@@ -10,8 +10,9 @@ use crate::state::ipvs::{
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 /// The attributes of one nested attribute (or a message), by type; the last one wins.
-/// IPVS attribute types are small numbers: a fixed table, no allocation per record.
-struct Attrs<'a>([Option<&'a [u8]>; 32]);
+/// IPVS attribute types are small numbers (15 at most in 6.x): a fixed table, no
+/// allocation per record; larger types, from newer kernels, are skipped.
+struct Attrs<'a>([Option<&'a [u8]>; 16]);
 
 impl<'a> Attrs<'a> {
     fn get(&self, kind: &u16) -> Option<&&'a [u8]> {
@@ -20,7 +21,7 @@ impl<'a> Attrs<'a> {
 }
 
 fn collect(buf: &[u8]) -> Result<Attrs<'_>, String> {
-    let mut map = Attrs([None; 32]);
+    let mut map = Attrs([None; 16]);
     for a in attributes(buf) {
         let (kind, payload) = a?;
         if let Some(slot) = map.0.get_mut(usize::from(kind)) {

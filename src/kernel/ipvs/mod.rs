@@ -66,6 +66,16 @@ pub trait Ipvs {
     /// caller decides what to undo).
     fn execute(&mut self, ops: &[Op]) -> Vec<Result<(), KernelError>>;
 
+    /// Every service without its destinations: one dump, where the whole table needs one
+    /// more per service.
+    fn read_service_list(&mut self) -> Result<Table, KernelError> {
+        let mut table = self.read()?;
+        for entry in table.services.values_mut() {
+            entry.dests = Default::default();
+        }
+        Ok(table)
+    }
+
     /// Just the services `keys` (those that exist) with their destinations: what a check
     /// after a small change reads instead of the whole table.
     fn read_services(&mut self, keys: &[ServiceKey]) -> Result<Table, KernelError> {
@@ -233,6 +243,12 @@ impl Ipvs for NetlinkIpvs {
     }
 
     fn read(&mut self) -> Result<Table, KernelError> {
+        let mut table = self.read_service_list()?;
+        self.read_dests(&mut table)?;
+        Ok(table)
+    }
+
+    fn read_service_list(&mut self) -> Result<Table, KernelError> {
         let action = "listing IPVS services";
         let request = Self::encode(&action, encode::dump_services(self.family))?;
         let bulk = match &mut self.bulk {
@@ -245,7 +261,6 @@ impl Ipvs for NetlinkIpvs {
                 .map_err(|e| KernelError::protocol(action, e))?;
             table.services.insert(entry.service.key, entry);
         }
-        self.read_dests(&mut table)?;
         Ok(table)
     }
 
