@@ -8,7 +8,10 @@ pub mod memory;
 
 use super::error::KernelError;
 use super::netlink::{NetlinkSocket, genl_attrs};
-use crate::state::ipvs::{Dest, DestKey, Service, ServiceKey, Table, Timeouts};
+use crate::state::ipvs::{
+    Dest, DestEntry, DestKey, Service, ServiceEntry, ServiceKey, Table, Timeouts,
+};
+use crate::state::sorted_map::SortedMap;
 use std::fmt;
 
 /// One change to the IPVS table.
@@ -190,25 +193,69 @@ impl NetlinkIpvs {
         self.request("flushing the IPVS table", built)
     }
 
-    /// Adds the destinations of every service of `table`, one dump each.
+    /// Adds the destinations of every service of `table`, one dump each. A large table on a
+    /// machine with several CPUs is split among up to [`MAX_READERS`] threads, each with its
+    /// own socket: a socket runs one dump at a time, and the dumps are the kernel's work.
     fn read_dests(&mut self, table: &mut Table) -> Result<(), KernelError> {
-        for entry in table.services.values_mut() {
-            let key = entry.service.key;
-            let action = DestsOf(&key);
-            let request = Self::encode(&action, encode::dump_dests(self.family, &key))?;
-            entry.dests = self
-                .socket
-                .exchange(request, &action)?
-                .iter()
-                .map(|(_, payload)| {
-                    decode::dest(genl_attrs(payload), key.family())
-                        .map(|d| (d.dest.key, d))
-                        .map_err(|e| KernelError::protocol(action.to_string(), e))
-                })
-                .collect::<Result<_, _>>()?;
+        let readers = std::thread::available_parallelism()
+            .map_or(1, |n| n.get())
+            .min(MAX_READERS)
+            .min(table.services.len() / MIN_SERVICES_PER_READER);
+        if readers <= 1 {
+            for entry in table.services.values_mut() {
+                entry.dests = dump_dests(&mut self.socket, self.family, &entry.service.key)?;
+            }
+            return Ok(());
         }
-        Ok(())
+        let family = self.family;
+        let mut entries: Vec<&mut ServiceEntry> = table.services.values_mut().collect();
+        let per_reader = entries.len().div_ceil(readers);
+        std::thread::scope(|scope| {
+            let workers: Vec<_> = entries
+                .chunks_mut(per_reader)
+                .map(|chunk| {
+                    scope.spawn(move || -> Result<(), KernelError> {
+                        let mut socket = NetlinkSocket::generic()?;
+                        for entry in chunk.iter_mut() {
+                            entry.dests = dump_dests(&mut socket, family, &entry.service.key)?;
+                        }
+                        Ok(())
+                    })
+                })
+                .collect();
+            workers.into_iter().try_for_each(|w| {
+                w.join().unwrap_or_else(|_| {
+                    Err(KernelError::other(
+                        "listing destinations",
+                        "a reader thread panicked",
+                    ))
+                })
+            })
+        })
     }
+}
+
+/// Threads reading destinations at most, and the fewest services worth a thread.
+const MAX_READERS: usize = 4;
+const MIN_SERVICES_PER_READER: usize = 256;
+
+/// One GET_DEST dump: the destinations of service `key`.
+fn dump_dests(
+    socket: &mut NetlinkSocket,
+    family: u16,
+    key: &ServiceKey,
+) -> Result<SortedMap<DestKey, DestEntry>, KernelError> {
+    let action = DestsOf(key);
+    let request = NetlinkIpvs::encode(&action, encode::dump_dests(family, key))?;
+    socket
+        .exchange(request, &action)?
+        .iter()
+        .map(|(_, payload)| {
+            decode::dest(genl_attrs(payload), key.family())
+                .map(|d| (d.dest.key, d))
+                .map_err(|e| KernelError::protocol(action.to_string(), e))
+        })
+        .collect()
 }
 
 /// "listing the destinations of service KEY", formatted only for an error.
