@@ -5,7 +5,7 @@
 //!   raw-ipvs write RULES   adds the `-A -t ADDR:PORT -s SCHED` / `-a -t ADDR:PORT -r ADDR:PORT -m -w W`
 //!                          lines of an ipvsadm rules file (IPv4 TCP masq only)
 //!   raw-ipvs read          one GET_SERVICE dump, then one GET_DEST dump per service
-//!                          (RAW_IPVS_RECV=3776: destinations over a 2nd socket, page-sized receives)
+//!   raw-ipvs read 3776     the same, destinations over a 2nd socket with page-sized receives
 //!   raw-ipvs time CMD...   runs CMD; prints "ms=N rss_kb=N" (wall time, peak RSS) to stderr
 
 use std::io::{BufRead, BufReader};
@@ -228,12 +228,12 @@ fn write(path: &str) {
     }
 }
 
-/// RAW_IPVS_RECV=N: the destination dumps go over a second socket that offers N bytes to
-/// each recv (default: the same socket, 1 MiB, as most clients do). The kernel sizes each
+/// `read N`: the destination dumps go over a second socket that offers N bytes to each recv
+/// (default: the same socket, 1 MiB, as most clients do). The kernel sizes each
 /// dump buffer to the largest recv the socket has seen (up to 32 KiB) and zeroes it
 /// (init_on_alloc), so page-sized receives are cheaper per destination dump, while the one
 /// services dump wants large buffers (the kernel walks its table from the start for each).
-fn read() {
+fn read(dest_recv: Option<usize>) {
     let mut nl = Nl::open(1 << 20);
     let fam = family(&mut nl);
     // Each service's nested attribute block, kept to ask for its destinations.
@@ -247,10 +247,7 @@ fn read() {
         }
     });
     let mut dests = 0usize;
-    if let Some(n) = std::env::var("RAW_IPVS_RECV")
-        .ok()
-        .and_then(|v| v.parse().ok())
-    {
+    if let Some(n) = dest_recv {
         nl = Nl::open(n);
     }
     for s in &services {
@@ -283,10 +280,17 @@ fn main() {
     let args: Vec<String> = std::env::args().collect();
     match args.get(1).map(String::as_str) {
         Some("write") if args.len() == 3 => write(&args[2]),
-        Some("read") => read(),
+        Some("read") if args.len() == 2 => read(None),
+        Some("read") if args.len() == 3 => match args[2].parse() {
+            Ok(n) => read(Some(n)),
+            Err(_) => {
+                eprintln!("raw-ipvs: read takes a receive size in bytes");
+                exit(2);
+            }
+        },
         Some("time") if args.len() > 2 => time(&args[2..]),
         _ => {
-            eprintln!("usage: raw-ipvs write RULES | read | time CMD...");
+            eprintln!("usage: raw-ipvs write RULES | read [RECV_BYTES] | time CMD...");
             exit(2);
         }
     }
