@@ -15,7 +15,16 @@ use crate::state::ipvs::{Dest, ServiceEntry, ServiceKey, Table};
 /// Plans the changes that turn `actual` into `desired`. Services on unmanaged addresses
 /// are counted and left alone.
 pub fn diff(desired: &Desired, actual: &Table) -> Plan {
-    let mut b = Builder::default();
+    // Room for creating everything: the common large plan, from an empty table.
+    let expected = desired
+        .services
+        .values()
+        .map(|s| 1 + s.dests.len())
+        .sum::<usize>();
+    let mut b = Builder {
+        changes: Vec::with_capacity(expected),
+        steps: Vec::with_capacity(expected),
+    };
     for (_, want, have) in paired(&desired.services, &actual.services) {
         match have {
             None => b.create_service(want),

@@ -76,7 +76,11 @@ pub fn render(plan: &Plan, guards: &[Guard], cx: &Context, p: Painter) -> String
 /// per forward in config order, then what no forward declares.
 fn groups<'a>(plan: &'a Plan, forwards: &[String]) -> Vec<(String, Vec<&'a Change>)> {
     let mut host: Vec<(String, Vec<&Change>)> = Vec::new();
-    let mut by_forward: HashMap<&str, Vec<&Change>> = HashMap::new();
+    // Each forward's changes, in order of first appearance. A forward's changes come in runs,
+    // so the map is consulted once per run, not once per change.
+    let mut lists: Vec<(&str, Vec<&Change>)> = Vec::new();
+    let mut index: HashMap<&str, usize> = HashMap::new();
+    let mut current: Option<usize> = None;
     let mut orphans = Vec::new();
     for c in &plan.changes {
         if !c.kind.is_ipvs() {
@@ -94,18 +98,31 @@ fn groups<'a>(plan: &'a Plan, forwards: &[String]) -> Vec<(String, Vec<&'a Chang
             continue;
         }
         match &c.forward {
-            Some(f) => by_forward.entry(f.as_str()).or_default().push(c),
+            Some(f) => {
+                let i = match current {
+                    Some(i) if lists[i].0 == f.as_str() => i,
+                    _ => *index.entry(f.as_str()).or_insert_with(|| {
+                        lists.push((f.as_str(), Vec::new()));
+                        lists.len() - 1
+                    }),
+                };
+                current = Some(i);
+                lists[i].1.push(c);
+            }
             None => orphans.push(c),
         }
     }
     let mut groups = host;
     for name in forwards {
-        if let Some(changes) = by_forward.remove(name.as_str()) {
-            groups.push((format!("# forward \"{name}\""), changes));
+        if let Some(&i) = index.get(name.as_str()) {
+            let changes = std::mem::take(&mut lists[i].1);
+            if !changes.is_empty() {
+                groups.push((format!("# forward \"{name}\""), changes));
+            }
         }
     }
     // Forwards the caller did not list (none in practice) still show.
-    let mut rest: Vec<_> = by_forward.into_iter().collect();
+    let mut rest: Vec<_> = lists.into_iter().filter(|(_, l)| !l.is_empty()).collect();
     rest.sort_by_key(|(name, _)| *name);
     for (name, changes) in rest {
         groups.push((format!("# forward \"{name}\""), changes));
