@@ -38,6 +38,20 @@ fn ipvs_apply(
     apply(&mut system, want, &before, plan, options, say)
 }
 
+/// `count` forwards `f0`, `f1`, ... on 203.0.113.10 from `first_port` on, each to 10.0.0.2,
+/// as the JSON items of a `forwards` array.
+fn numbered_forwards(count: u16, first_port: u16) -> String {
+    let forwards: Vec<String> = (0..count)
+        .map(|i| {
+            format!(
+                r#"{{"name":"f{i}","listen":"203.0.113.10:{}","backends":["10.0.0.2"]}}"#,
+                first_port + i
+            )
+        })
+        .collect();
+    forwards.join(",")
+}
+
 fn never() -> bool {
     false
 }
@@ -215,17 +229,9 @@ fn a_stop_request_before_a_batch_rolls_back_what_was_done() {
     fn second_time() -> bool {
         ASKED.fetch_add(1, Ordering::SeqCst) >= 1
     }
-    let forwards: Vec<String> = (0..100)
-        .map(|i| {
-            format!(
-                r#"{{"name":"f{i}","listen":"203.0.113.10:{}","backends":["10.0.0.2"]}}"#,
-                1000 + i
-            )
-        })
-        .collect();
     let want = desired(&format!(
         r#"{{"public":[{{"address":"203.0.113.10"}}],"forwards":[{}]}}"#,
-        forwards.join(",")
+        numbered_forwards(100, 1000)
     ));
     let mut ipvs = MemoryIpvs::new(Table::default());
     let plan = diff(&want, &Table::default());
@@ -325,19 +331,11 @@ fn a_large_apply_reads_the_service_list_back_and_sees_a_service_changed_behind_i
 #[test]
 fn a_small_apply_reads_the_touched_services_back_with_their_destinations() {
     // Ten services in the kernel; the apply changes one weight.
-    let forwards: Vec<String> = (0..10)
-        .map(|i| {
-            format!(
-                r#"{{"name":"f{i}","listen":"203.0.113.10:{}","backends":["10.0.0.2"]}}"#,
-                8000 + i
-            )
-        })
-        .collect();
+    let forwards = numbered_forwards(10, 8000);
     let text = |weight: u32| {
         format!(
-            r#"{{"public":[{{"address":"203.0.113.10"}}],"forwards":[{},
-                {{"name":"last","listen":"203.0.113.10:9000","backends":[{{"address":"10.0.0.2","weight":{weight}}}]}}]}}"#,
-            forwards.join(",")
+            r#"{{"public":[{{"address":"203.0.113.10"}}],"forwards":[{forwards},
+                {{"name":"last","listen":"203.0.113.10:9000","backends":[{{"address":"10.0.0.2","weight":{weight}}}]}}]}}"#
         )
     };
     let mut inner = MemoryIpvs::new(Table::default());
