@@ -179,10 +179,7 @@ impl GenlWriter {
 
     /// Appends one attribute, padded to 4 bytes.
     pub fn put(&mut self, kind: u16, payload: &[u8]) -> &mut Self {
-        let len = 4 + payload.len();
-        self.too_long |= len > usize::from(u16::MAX);
-        self.buf.extend_from_slice(&(len as u16).to_ne_bytes());
-        self.buf.extend_from_slice(&kind.to_ne_bytes());
+        self.header(kind, payload.len());
         self.buf.extend_from_slice(payload);
         self.pad();
         self
@@ -198,10 +195,7 @@ impl GenlWriter {
 
     /// A NUL-terminated string, as the kernel's NLA_NUL_STRING policy wants.
     pub fn put_str(&mut self, kind: u16, value: &str) -> &mut Self {
-        let len = 4 + value.len() + 1;
-        self.too_long |= len > usize::from(u16::MAX);
-        self.buf.extend_from_slice(&(len as u16).to_ne_bytes());
-        self.buf.extend_from_slice(&kind.to_ne_bytes());
+        self.header(kind, value.len() + 1);
         self.buf.extend_from_slice(value.as_bytes());
         self.buf.push(0);
         self.pad();
@@ -233,6 +227,14 @@ impl GenlWriter {
         Ok(self.buf)
     }
 
+    /// An attribute's length and type, for a payload of `payload_len` bytes.
+    fn header(&mut self, kind: u16, payload_len: usize) {
+        let len = 4 + payload_len;
+        self.too_long |= len > usize::from(u16::MAX);
+        self.buf.extend_from_slice(&(len as u16).to_ne_bytes());
+        self.buf.extend_from_slice(&kind.to_ne_bytes());
+    }
+
     fn pad(&mut self) {
         let padded = align4(self.buf.len());
         self.buf.resize(padded, 0);
@@ -245,13 +247,6 @@ impl GenlWriter {
 pub struct Record {
     pub kind: u16,
     pub payload: Vec<u8>,
-}
-
-impl Record {
-    /// The attributes of a generic netlink record (after its 4-byte genl header).
-    pub fn genl_attrs(&self) -> &[u8] {
-        genl_attrs(&self.payload)
-    }
 }
 
 /// The attributes of a generic netlink message's payload (after its 4-byte genl header).
@@ -290,9 +285,9 @@ pub struct NetlinkSocket {
     sock: NlSocket,
     family: NlFamily,
     seq: u32,
+    /// Each `recv` offers all of it: page-sized for many small dumps (see
+    /// [`small_recv_len`]), [`RECV_BUF`] otherwise.
     buf: Vec<u8>,
-    /// How much of `buf` each `recv` offers (see [`small_recv_len`]).
-    recv_len: usize,
     /// The last reply's records: payload bytes and (type, start, end) in them.
     reply_data: Vec<u8>,
     reply_spans: Vec<(u16, usize, usize)>,
@@ -321,8 +316,7 @@ impl NetlinkSocket {
             sock: Self::open(family)?,
             family,
             seq: 1,
-            buf: vec![0; RECV_BUF],
-            recv_len,
+            buf: vec![0; recv_len],
             reply_data: Vec::new(),
             reply_spans: Vec::new(),
         })
@@ -340,7 +334,7 @@ impl NetlinkSocket {
     /// offers the whole buffer to every `recv` from now on.
     fn reopen_large(&mut self) -> Result<(), KernelError> {
         self.sock = Self::open(self.family)?;
-        self.recv_len = RECV_BUF;
+        self.buf.resize(RECV_BUF, 0);
         Ok(())
     }
 
@@ -356,13 +350,14 @@ impl NetlinkSocket {
             .map_err(|e| KernelError::io(action.to_string(), &e))
     }
 
-    /// Receives one datagram into the internal buffer and returns its whole length, which
-    /// is more than `recv_len` when the datagram did not fit (its tail is lost).
-    fn recv(&mut self, action: &dyn fmt::Display) -> Result<usize, KernelError> {
-        self.sock
-            .recv(&mut self.buf[..self.recv_len], Msg::TRUNC)
-            .map(|(n, _)| n)
-            .map_err(|e| KernelError::io(action.to_string(), &e))
+    /// Receives one datagram into the internal buffer and returns its length; `None` when it
+    /// did not fit (MSG_TRUNC: its tail is lost).
+    fn recv(&mut self, action: &dyn fmt::Display) -> Result<Option<usize>, KernelError> {
+        let (n, _) = self
+            .sock
+            .recv(&mut self.buf[..], Msg::TRUNC)
+            .map_err(|e| KernelError::io(action.to_string(), &e))?;
+        Ok((n <= self.buf.len()).then_some(n))
     }
 
     /// Resolves a generic netlink family's id through nlctrl.
@@ -399,20 +394,16 @@ impl NetlinkSocket {
         mut request: Vec<u8>,
         action: &dyn fmt::Display,
     ) -> Result<Replies<'_>, KernelError> {
-        if !self.exchange_once(&mut request, action)? {
-            if self.recv_len == RECV_BUF {
-                return Err(KernelError::protocol(
-                    action.to_string(),
-                    "a reply larger than the receive buffer",
-                ));
-            }
+        let mut complete = self.exchange_once(&mut request, action)?;
+        if !complete && self.buf.len() < RECV_BUF {
             self.reopen_large()?;
-            if !self.exchange_once(&mut request, action)? {
-                return Err(KernelError::protocol(
-                    action.to_string(),
-                    "a reply larger than the receive buffer",
-                ));
-            }
+            complete = self.exchange_once(&mut request, action)?;
+        }
+        if !complete {
+            return Err(KernelError::protocol(
+                action.to_string(),
+                "a reply larger than the receive buffer",
+            ));
         }
         Ok(Replies {
             data: &self.reply_data,
@@ -433,10 +424,9 @@ impl NetlinkSocket {
         set_seq(request, seq);
         self.send(request, action)?;
         loop {
-            let n = self.recv(action)?;
-            if n > self.recv_len {
+            let Some(n) = self.recv(action)? else {
                 return Ok(false);
-            }
+            };
             let messages = parse_messages(&self.buf[..n])
                 .map_err(|e| KernelError::protocol(action.to_string(), e))?;
             for m in messages {
@@ -497,15 +487,13 @@ impl NetlinkSocket {
             while pending > 0 {
                 let action = "reading netlink acknowledgements";
                 let received = self.recv(&action).and_then(|n| {
-                    if n > self.recv_len {
-                        // An ACK is the size of its request, far below a page: not expected.
-                        Err(KernelError::protocol(
+                    // An ACK is the size of its request, far below a page: not expected.
+                    n.ok_or_else(|| {
+                        KernelError::protocol(
                             action,
                             "an acknowledgement larger than the receive buffer",
-                        ))
-                    } else {
-                        Ok(n)
-                    }
+                        )
+                    })
                 });
                 let n = match received {
                     Ok(n) => n,

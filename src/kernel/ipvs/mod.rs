@@ -7,7 +7,7 @@ pub mod encode;
 pub mod memory;
 
 use super::error::KernelError;
-use super::netlink::{NetlinkSocket, genl_attrs};
+use super::netlink::{NetlinkSocket, Replies, genl_attrs};
 use crate::state::ipvs::{
     Dest, DestEntry, DestKey, Service, ServiceEntry, ServiceKey, Table, Timeouts,
 };
@@ -258,6 +258,16 @@ fn dump_dests(
         .collect()
 }
 
+/// Adds the services of GET_SERVICE replies to `table` (without destinations).
+fn add_services(table: &mut Table, replies: Replies<'_>, action: &str) -> Result<(), KernelError> {
+    for (_, payload) in replies.iter() {
+        let entry =
+            decode::service(genl_attrs(payload)).map_err(|e| KernelError::protocol(action, e))?;
+        table.services.insert(entry.service.key, entry);
+    }
+    Ok(())
+}
+
 /// "listing the destinations of service KEY", formatted only for an error.
 struct DestsOf<'a>(&'a ServiceKey);
 
@@ -279,11 +289,7 @@ impl Ipvs for NetlinkIpvs {
                 Err(e) if e.errno_value() == Some(libc::ESRCH) => continue,
                 Err(e) => return Err(e),
             };
-            for (_, payload) in replies.iter() {
-                let entry = decode::service(genl_attrs(payload))
-                    .map_err(|e| KernelError::protocol(&action, e))?;
-                table.services.insert(entry.service.key, entry);
-            }
+            add_services(&mut table, replies, &action)?;
         }
         self.read_dests(&mut table)?;
         Ok(table)
@@ -303,11 +309,7 @@ impl Ipvs for NetlinkIpvs {
             empty => empty.insert(NetlinkSocket::generic_bulk()?),
         };
         let mut table = Table::default();
-        for (_, payload) in bulk.exchange(request, &action)?.iter() {
-            let entry = decode::service(genl_attrs(payload))
-                .map_err(|e| KernelError::protocol(action, e))?;
-            table.services.insert(entry.service.key, entry);
-        }
+        add_services(&mut table, bulk.exchange(request, &action)?, action)?;
         Ok(table)
     }
 
