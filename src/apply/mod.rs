@@ -76,11 +76,12 @@ pub fn apply(
         .map(|_| drain::split(&plan.steps, before.ipvs));
     let steps = split.as_ref().map_or(&plan.steps, |s| &s.now);
     let outcome = transaction::run(system, steps, before, desired, options.stop);
+    let touched = touched_services(plan);
     let mut report = Report {
         outcome,
         drain_failures: Vec::new(),
         verify: None,
-        verify_scope: scope(plan, desired, before),
+        verify_scope: scope(&touched, desired, before),
     };
     if !matches!(report.outcome, Outcome::Done { .. }) {
         return report;
@@ -91,14 +92,20 @@ pub fn apply(
         report.drain_failures =
             drain::finish(system.ipvs, split, timeout, options.poll, options.stop, say);
     }
-    report.verify = Some(verify(system, desired, before, plan, report.verify_scope));
+    report.verify = Some(verify(
+        system,
+        desired,
+        before,
+        &touched,
+        report.verify_scope,
+    ));
     report
 }
 
 /// Touched services are read back whole when they are a quarter of the table or less;
 /// otherwise the service list.
-fn scope(plan: &Plan, desired: &Desired, before: &Before) -> VerifyScope {
-    let touched = touched_services(plan).len();
+fn scope(touched: &BTreeSet<ServiceKey>, desired: &Desired, before: &Before) -> VerifyScope {
+    let touched = touched.len();
     let largest = desired.services.len().max(before.ipvs.services.len());
     if touched * 4 > largest {
         VerifyScope::ServiceList
@@ -112,7 +119,7 @@ fn verify(
     system: &mut System,
     desired: &Desired,
     before: &Before,
-    plan: &Plan,
+    touched: &BTreeSet<ServiceKey>,
     scope: VerifyScope,
 ) -> Result<Vec<String>, KernelError> {
     let (now, part) = match scope {
@@ -134,7 +141,6 @@ fn verify(
             (system.ipvs.read_service_list()?, part)
         }
         VerifyScope::Touched(_) => {
-            let touched = touched_services(plan);
             let keys: Vec<ServiceKey> = touched.iter().copied().collect();
             let part = Desired {
                 managed: desired.managed.clone(),
