@@ -3,6 +3,7 @@
 
 use super::diagnostic::{Diagnostic, Place, quote};
 use super::model::{Config, Forward, Method, Protocol};
+use super::path::{JsonPath, ROOT};
 use std::collections::hash_map::Entry;
 use std::collections::{HashMap, HashSet};
 use std::net::IpAddr;
@@ -51,7 +52,7 @@ fn check_sysctl(config: &Config, diags: &mut Vec<Diagnostic>) {
         if s.value == "0" && needs(v4) {
             diags.push(Diagnostic::warning(
                 "forwarding-off",
-                crate::config::path::ROOT.key("sysctl").key(&s.key).to_string(),
+                ROOT.key("sysctl").key(&s.key).to_string(),
                 format!(
                     "{} = 0 turns off forwarding, but the masq forwards need it: replies from the backends will not reach the clients",
                     s.key
@@ -216,7 +217,8 @@ fn check_forward(
     backends_complete: bool,
     diags: &mut Vec<Diagnostic>,
 ) {
-    let path = ForwardPath(forward.index);
+    let forwards = ROOT.key("forwards");
+    let path = forwards.index(forward.index);
     let listen = forward.listen;
     if !config.public.iter().any(|p| p.address == listen.addr) {
         let known: Vec<String> = config
@@ -240,7 +242,7 @@ fn check_forward(
     check_backends(config, forward, &path, backends_complete, diags);
 }
 
-fn check_scheduler(forward: &Forward, path: &ForwardPath, diags: &mut Vec<Diagnostic>) {
+fn check_scheduler(forward: &Forward, path: &JsonPath, diags: &mut Vec<Diagnostic>) {
     for (j, flag) in forward.scheduler_flags.iter().enumerate() {
         let flag_path = || format!("{path}.scheduler_flags[{j}]");
         if forward.scheduler_flags[..j].contains(flag) {
@@ -263,7 +265,7 @@ fn check_scheduler(forward: &Forward, path: &ForwardPath, diags: &mut Vec<Diagno
     }
 }
 
-fn check_persistence(forward: &Forward, path: &ForwardPath, diags: &mut Vec<Diagnostic>) {
+fn check_persistence(forward: &Forward, path: &JsonPath, diags: &mut Vec<Diagnostic>) {
     let Some(mask) = forward.persistence_netmask else {
         return;
     };
@@ -301,7 +303,7 @@ fn check_persistence(forward: &Forward, path: &ForwardPath, diags: &mut Vec<Diag
 fn check_backends(
     config: &Config,
     forward: &Forward,
-    path: &ForwardPath,
+    path: &JsonPath,
     backends_complete: bool,
     diags: &mut Vec<Diagnostic>,
 ) {
@@ -429,15 +431,6 @@ fn check_backends(
                 quote(&forward.name)
             ),
         ));
-    }
-}
-
-/// `forwards[N]`, formatted only for a problem.
-struct ForwardPath(usize);
-
-impl std::fmt::Display for ForwardPath {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "forwards[{}]", self.0)
     }
 }
 
