@@ -311,6 +311,11 @@ impl NetlinkSocket {
         Self::connect(NlFamily::Route, RECV_BUF)
     }
 
+    /// A sock_diag socket (the host's listening sockets): a few small dumps.
+    pub fn sock_diag() -> Result<Self, KernelError> {
+        Self::connect(NlFamily::SockOrInetDiag, small_recv_len())
+    }
+
     fn connect(family: NlFamily, recv_len: usize) -> Result<Self, KernelError> {
         Ok(NetlinkSocket {
             sock: Self::open(family)?,

@@ -1,36 +1,17 @@
-//! The host's own listening sockets, from `/proc/net/{tcp,tcp6,udp,udp6}` of the current
-//! network namespace: what a new forward could shadow.
+//! Listening sockets from `/proc/net/{tcp,tcp6,udp,udp6}`: the fallback when sock_diag is
+//! unavailable.
 
+use super::Listener;
 use crate::state::ipvs::{IPPROTO_TCP, IPPROTO_UDP};
+use std::io::Read;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
-
-/// A local socket that accepts connections (TCP LISTEN) or datagrams (bound UDP).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Listener {
-    pub protocol: u16,
-    pub addr: IpAddr,
-    pub port: u16,
-}
-
-impl Listener {
-    /// Whether traffic to `addr` reaches this socket: the same address, or a wildcard
-    /// (an IPv6 wildcard may also take IPv4 unless the socket is v6-only, which /proc
-    /// does not say; assume it does).
-    pub fn covers(&self, addr: IpAddr) -> bool {
-        match self.addr {
-            IpAddr::V4(a) if a.is_unspecified() => addr.is_ipv4(),
-            IpAddr::V6(a) if a.is_unspecified() => true,
-            a => a == addr,
-        }
-    }
-}
 
 /// TCP state LISTEN and UDP's unconnected state CLOSE, as /proc prints them.
 const TCP_LISTEN: &str = "0A";
 const UDP_UNCONNECTED: &str = "07";
 
 /// Every listening TCP and bound UDP socket. Missing files (no IPv6) count as empty.
-pub fn read() -> std::io::Result<Vec<Listener>> {
+pub(super) fn read() -> std::io::Result<Vec<Listener>> {
     let mut all = Vec::new();
     for (file, protocol, state) in [
         ("/proc/net/tcp", IPPROTO_TCP, TCP_LISTEN),
@@ -38,7 +19,7 @@ pub fn read() -> std::io::Result<Vec<Listener>> {
         ("/proc/net/udp", IPPROTO_UDP, UDP_UNCONNECTED),
         ("/proc/net/udp6", IPPROTO_UDP, UDP_UNCONNECTED),
     ] {
-        match std::fs::read_to_string(file) {
+        match read_whole(file) {
             Ok(text) => all.extend(parse(&text, protocol, state)),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
             Err(e) => return Err(e),
@@ -47,8 +28,16 @@ pub fn read() -> std::io::Result<Vec<Listener>> {
     Ok(all)
 }
 
+/// A /proc file in reads of 64 KiB: it reports no size, and each read of a /proc/net table
+/// walks the socket hash from where the last one stopped.
+fn read_whole(path: &str) -> std::io::Result<String> {
+    let mut text = String::with_capacity(64 << 10);
+    std::fs::File::open(path)?.read_to_string(&mut text)?;
+    Ok(text)
+}
+
 /// Parses one /proc/net table, keeping sockets in `state`; lines it cannot read are skipped.
-pub fn parse(text: &str, protocol: u16, state: &str) -> Vec<Listener> {
+fn parse(text: &str, protocol: u16, state: &str) -> Vec<Listener> {
     text.lines()
         .skip(1)
         .filter_map(|line| {
@@ -63,6 +52,7 @@ pub fn parse(text: &str, protocol: u16, state: &str) -> Vec<Listener> {
                 protocol,
                 addr: parse_addr(addr)?,
                 port: u16::from_str_radix(port, 16).ok()?,
+                v6only: false,
             })
         })
         .collect()
@@ -110,25 +100,5 @@ mod tests {
         let got = parse(tcp6, IPPROTO_TCP, TCP_LISTEN);
         assert_eq!(got[0].addr, "2001:db8::10".parse::<IpAddr>().expect("ip"));
         assert_eq!(got[0].port, 443);
-    }
-
-    #[test]
-    fn wildcards_cover_their_family_and_v6_wildcards_cover_both() {
-        let any4 = Listener {
-            protocol: IPPROTO_TCP,
-            addr: "0.0.0.0".parse().expect("ip"),
-            port: 22,
-        };
-        let any6 = Listener {
-            addr: "::".parse().expect("ip"),
-            ..any4
-        };
-        let one = Listener {
-            addr: "127.0.0.1".parse().expect("ip"),
-            ..any4
-        };
-        let public: IpAddr = "203.0.113.10".parse().expect("ip");
-        assert!(any4.covers(public) && any6.covers(public) && !one.covers(public));
-        assert!(!any4.covers("2001:db8::1".parse().expect("ip")));
     }
 }
