@@ -5,6 +5,11 @@ public_host
 # on one emulated CPU it would steal time from whatever is being measured.
 quiet_ipvs() { echo 0 > /proc/sys/net/ipv4/vs/run_estimation; }
 quiet_ipvs
+# QEMU's TCG finds the code it has translated by virtual address: with address space layout
+# randomization every run of a program is translated afresh, a cost per exec that a real CPU
+# does not have (here `portfwd --version` took 78 ms with it, 24 ms without; the raw tool 54
+# and 18 ms). Off by default, for every tool alike; bench/run's BENCH_ASLR=2 turns it on.
+echo "${ASLR:-0}" > /proc/sys/kernel/randomize_va_space
 
 # Each apply from empty runs in a network namespace of its own: an empty IPVS table with an
 # empty trash. (After `ipvsadm -C` the kernel keeps the removed destinations in a trash
@@ -25,12 +30,29 @@ fresh_ns() {
     $IP netns exec bench sh -c 'echo 0 > /proc/sys/net/ipv4/vs/run_estimation; echo 1 > /proc/sys/net/ipv4/ip_forward'
 }
 
+# settle: waits (at most 10 s) until the CPUs have been at least 95 % idle for 0.2 s, so
+# that the kernel's deferred work (a deleted namespace's cleanup, RCU callbacks, freeing a
+# large table) does not run during the next measurement. Rounds still differ by up to 2x
+# (the raw writer at 1,000 services: 327 to 733 ms) from the shared host outside the VM;
+# hence medians, with the minimums shown too.
+settle() {
+    for _ in $(seq 50); do
+        a="$(head -n 1 /proc/stat)"
+        sleep 0.2
+        b="$(head -n 1 /proc/stat)"
+        echo "$a
+$b" | awk '{ idle[NR] = $5 + $6; total[NR] = 0; for (i = 2; i <= NF; i++) total[NR] += $i }
+            END { exit !(total[2] > total[1] && (idle[2] - idle[1]) * 100 >= 95 * (total[2] - total[1])) }' && return 0
+    done
+}
+
 # measure SIZE OP TOOL CMD...: runs CMD under raw-ipvs's timer, prints a BENCH line. The
 # three writers all run under `sh -c` (ipvsadm needs it for its input); the readers and the
 # one change run directly, as plan does (a shell costs ~20 ms here).
 # With IN_NS=1 the timer itself runs in the namespace `bench` (entering it is not timed).
 measure() {
     size="$1" op="$2" tool="$3"; shift 3
+    settle
     if [ "${IN_NS:-0}" = 1 ]; then set -- $IP netns exec bench raw-ipvs time "$@"; else set -- raw-ipvs time "$@"; fi
     if ! "$@" > /tmp/bench.out 2> /tmp/bench.err; then
         cat /tmp/bench.out /tmp/bench.err | tail -5
@@ -91,6 +113,8 @@ for size in $SIZES; do
         measure "$size" read raw raw-ipvs read
         measure "$size" read raw-page raw-ipvs read 3776
         measure "$size" read proc cat /proc/net/ip_vs
+        measure "$size" start portfwd portfwd --version
+        measure "$size" start raw raw-ipvs start
     done
     rm -f "/tmp/b$size.json" "/tmp/b$size.rules" "/tmp/b$size-changed.json"
 done

@@ -7,6 +7,7 @@
 //!   raw-ipvs read          one GET_SERVICE dump, then one GET_DEST dump per service
 //!   raw-ipvs read 3776     the same, destinations over a 2nd socket with page-sized receives
 //!   raw-ipvs time CMD...   runs CMD; prints "ms=N rss_kb=N" (wall time, peak RSS) to stderr
+//!   raw-ipvs start         does nothing: what starting this program costs
 
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddrV4;
@@ -289,8 +290,9 @@ fn main() {
             }
         },
         Some("time") if args.len() > 2 => time(&args[2..]),
+        Some("start") if args.len() == 2 => {}
         _ => {
-            eprintln!("usage: raw-ipvs write RULES | read [RECV_BYTES] | time CMD...");
+            eprintln!("usage: raw-ipvs write RULES | read [RECV_BYTES] | time CMD... | start");
             exit(2);
         }
     }
