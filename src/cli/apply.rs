@@ -59,6 +59,7 @@ fn apply(args: &ApplyArgs, out: Painter, err: Painter) -> Result<(), String> {
         }
     }
     .ok_or_else(String::new)?;
+    let loaded = super::until_exit(loaded);
 
     // Connect first: without root or IPVS this fails with the advice that fits.
     let mut ipvs = NetlinkIpvs::connect().map_err(|e| e.to_string())?;
@@ -76,7 +77,7 @@ fn apply(args: &ApplyArgs, out: Painter, err: Painter) -> Result<(), String> {
         },
     )?;
 
-    let actual = ipvs.read().map_err(|e| e.to_string())?;
+    let actual = super::until_exit(ipvs.read().map_err(|e| e.to_string())?);
     let mut links = RtnlLinks::connect().map_err(|e| e.to_string())?;
     let mut sysctl = ProcSysctl;
     let mut modules = SystemModules::new();
@@ -86,7 +87,8 @@ fn apply(args: &ApplyArgs, out: Painter, err: Painter) -> Result<(), String> {
     // A saved plan made against a snapshot covers IPVS only, and so does applying it.
     let host_planned = saved.as_ref().is_none_or(|f| f.host_planned);
     let covered = host_planned.then_some(&host_actual);
-    let (mut plan, guards) = plan::compute(&loaded, &actual, covered, listeners.as_deref());
+    let (plan, guards) = plan::compute(&loaded, &actual, covered, listeners.as_deref());
+    let mut plan = super::until_exit(plan);
     plan::add_doctor_warnings(&mut plan, &loaded, &host_actual);
 
     if let Some(file) = &saved {

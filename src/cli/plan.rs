@@ -157,6 +157,7 @@ pub fn run(args: &PlanArgs, out: Painter, err: Painter) -> i32 {
     let Some(loaded) = load(&args.config.path, err) else {
         return 1;
     };
+    let loaded = super::until_exit(loaded);
     let (actual, host, against, listeners) = match &args.from {
         Some(path) => match read_snapshot(path) {
             Ok(t) => (t, None, format!("snapshot {}", path.display()), None),
@@ -178,7 +179,9 @@ pub fn run(args: &PlanArgs, out: Painter, err: Painter) -> i32 {
             }
         }
     };
-    let (mut plan, guards) = compute(&loaded, &actual, host.as_ref(), listeners.as_deref());
+    let actual = super::until_exit(actual);
+    let (plan, guards) = compute(&loaded, &actual, host.as_ref(), listeners.as_deref());
+    let mut plan = super::until_exit(plan);
     if let Some(h) = &host {
         add_doctor_warnings(&mut plan, &loaded, h);
     }

@@ -140,7 +140,7 @@ fn check_bridges(config: &Config, diags: &mut Vec<Diagnostic>) {
 }
 
 fn check_forward_names(config: &Config, diags: &mut Vec<Diagnostic>) {
-    let mut names: HashMap<&str, usize> = HashMap::new();
+    let mut names: HashMap<&str, usize> = HashMap::with_capacity(config.forwards.len());
     for forward in &config.forwards {
         let i = forward.index;
         if let Some(first) = names.insert(&forward.name, i) {
@@ -158,7 +158,9 @@ fn check_forward_names(config: &Config, diags: &mut Vec<Diagnostic>) {
 
 /// Two forwards may not claim the same protocol, address and port.
 fn check_claims(config: &Config, diags: &mut Vec<Diagnostic>) {
-    let mut claims: HashMap<(Protocol, IpAddr, u16), &Forward> = HashMap::new();
+    // Sized for one port per forward, the common case; ranges grow it.
+    let mut claims: HashMap<(Protocol, IpAddr, u16), &Forward> =
+        HashMap::with_capacity(config.forwards.len());
     for forward in &config.forwards {
         let i = forward.index;
         let Some(range) = forward.listen.ports else {

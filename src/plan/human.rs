@@ -79,7 +79,7 @@ fn groups<'a>(plan: &'a Plan, forwards: &[String]) -> Vec<(String, Vec<&'a Chang
     // Each forward's changes, in order of first appearance. A forward's changes come in runs,
     // so the map is consulted once per run, not once per change.
     let mut lists: Vec<(&str, Vec<&Change>)> = Vec::new();
-    let mut index: HashMap<&str, usize> = HashMap::new();
+    let mut index: HashMap<&str, usize> = HashMap::with_capacity(forwards.len());
     let mut current: Option<usize> = None;
     let mut orphans = Vec::new();
     for c in &plan.changes {
