@@ -165,11 +165,7 @@ impl GenlWriter {
     /// sequence number is left 0 for the socket to set.
     pub fn new(family: u16, flags: u16, cmd: u8, version: u8) -> Self {
         let mut buf = Vec::with_capacity(128);
-        buf.extend_from_slice(&0u32.to_ne_bytes()); // length, set by finish
-        buf.extend_from_slice(&family.to_ne_bytes());
-        buf.extend_from_slice(&(NLM_F_REQUEST | flags).to_ne_bytes());
-        buf.extend_from_slice(&0u32.to_ne_bytes()); // seq
-        buf.extend_from_slice(&0u32.to_ne_bytes()); // port id: the kernel's
+        put_request_header(&mut buf, 0, family, flags); // length set by finish
         buf.extend_from_slice(&[cmd, version, 0, 0]);
         GenlWriter {
             buf,
@@ -239,6 +235,25 @@ impl GenlWriter {
         let padded = align4(self.buf.len());
         self.buf.resize(padded, 0);
     }
+}
+
+/// A request's netlink header: type `kind`, NLM_F_REQUEST and `flags`, sequence 0 (the
+/// socket sets it), port id 0 (the kernel's).
+fn put_request_header(buf: &mut Vec<u8>, len: u32, kind: u16, flags: u16) {
+    buf.extend_from_slice(&len.to_ne_bytes());
+    buf.extend_from_slice(&kind.to_ne_bytes());
+    buf.extend_from_slice(&(NLM_F_REQUEST | flags).to_ne_bytes());
+    buf.extend_from_slice(&0u32.to_ne_bytes());
+    buf.extend_from_slice(&0u32.to_ne_bytes());
+}
+
+/// A request whose body is one fixed struct and no attributes (sock_diag's).
+pub fn fixed_request(kind: u16, flags: u16, body: &[u8]) -> Result<Vec<u8>, String> {
+    let len = u32::try_from(NLMSG_HDRLEN + body.len()).map_err(|_| "request too long")?;
+    let mut buf = Vec::with_capacity(NLMSG_HDRLEN + body.len());
+    put_request_header(&mut buf, len, kind, flags);
+    buf.extend_from_slice(body);
+    Ok(buf)
 }
 
 /// An owned record from a dump or a reply: its message type and the bytes after the

@@ -3,7 +3,7 @@
 
 use super::Listener;
 use crate::kernel::KernelError;
-use crate::kernel::netlink::{NLM_F_DUMP, NLM_F_REQUEST, NetlinkSocket, attributes};
+use crate::kernel::netlink::{NLM_F_DUMP, NetlinkSocket, attributes, fixed_request};
 use crate::state::ipvs::{IPPROTO_TCP, IPPROTO_UDP};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
@@ -18,7 +18,6 @@ const INET_DIAG_SKV6ONLY: u16 = 11;
 const REQ_LEN: usize = 56;
 /// `struct inet_diag_msg`, before the reply's attributes.
 const MSG_LEN: usize = 72;
-const NLMSG_HDRLEN: usize = 16;
 
 /// Every listening TCP and bound UDP socket, IPv4 and IPv6.
 pub fn read() -> Result<Vec<Listener>, KernelError> {
@@ -33,7 +32,13 @@ pub fn read() -> Result<Vec<Listener>, KernelError> {
         // AF_INET and AF_INET6 are 2 and 10, the protocols 6 and 17: all fit a byte.
         let (family, proto_byte) = (family as u8, protocol as u8);
         let action = Dump(family, protocol);
-        let replies = socket.exchange(request(family, proto_byte, state), &action)?;
+        let request = fixed_request(
+            SOCK_DIAG_BY_FAMILY,
+            NLM_F_DUMP,
+            &body(family, proto_byte, state),
+        )
+        .map_err(|e| KernelError::protocol(action.to_string(), e))?;
+        let replies = socket.exchange(request, &action)?;
         for (_, payload) in replies.iter() {
             let listener = decode(payload, protocol)
                 .map_err(|e| KernelError::protocol(action.to_string(), e))?;
@@ -58,17 +63,12 @@ impl std::fmt::Display for Dump {
     }
 }
 
-/// A dump request for sockets of one family and protocol in `state`.
-fn request(family: u8, protocol: u8, state: u8) -> Vec<u8> {
-    let len = NLMSG_HDRLEN + REQ_LEN;
-    let mut b = Vec::with_capacity(len);
-    b.extend_from_slice(&(len as u32).to_ne_bytes());
-    b.extend_from_slice(&SOCK_DIAG_BY_FAMILY.to_ne_bytes());
-    b.extend_from_slice(&(NLM_F_REQUEST | NLM_F_DUMP).to_ne_bytes());
-    b.extend_from_slice(&[0; 8]); // sequence (set when sent) and port id
-    b.extend_from_slice(&[family, protocol, 0, 0]);
-    b.extend_from_slice(&(1u32 << state).to_ne_bytes());
-    b.resize(len, 0); // any socket id
+/// The body of a dump request (`inet_diag_req_v2`) for sockets of one family and protocol
+/// in `state`, with any socket id.
+fn body(family: u8, protocol: u8, state: u8) -> [u8; REQ_LEN] {
+    let mut b = [0u8; REQ_LEN];
+    b[..4].copy_from_slice(&[family, protocol, 0, 0]);
+    b[4..8].copy_from_slice(&(1u32 << state).to_ne_bytes());
     b
 }
 
@@ -109,7 +109,8 @@ mod tests {
 
     #[test]
     fn a_request_asks_for_one_family_protocol_and_state() {
-        let r = request(libc::AF_INET6 as u8, IPPROTO_UDP as u8, TCP_CLOSE);
+        let body = body(libc::AF_INET6 as u8, IPPROTO_UDP as u8, TCP_CLOSE);
+        let r = fixed_request(SOCK_DIAG_BY_FAMILY, NLM_F_DUMP, &body).expect("encodes");
         assert_eq!(r.len(), 72);
         assert_eq!(u32::from_ne_bytes([r[0], r[1], r[2], r[3]]), 72);
         assert_eq!(u16::from_ne_bytes([r[4], r[5]]), SOCK_DIAG_BY_FAMILY);
