@@ -10,7 +10,7 @@ use portfwd::plan::diff::diff;
 use portfwd::state::desired::{Desired, DesiredService};
 use portfwd::state::ipvs::{
     Dest, DestCounters, DestEntry, DestKey, IPPROTO_TCP, IPPROTO_UDP, Method, Service,
-    ServiceEntry, ServiceKey, Stats, Table, flags,
+    ServiceEntry, ServiceKey, Table, flags,
 };
 use proptest::prelude::*;
 use std::collections::BTreeMap;
@@ -97,14 +97,14 @@ fn table(services: &[(Service, BTreeMap<DestKey, Dest>)]) -> Table {
                 let entry = DestEntry {
                     dest: d.clone(),
                     counters: DestCounters::default(),
-                    stats: Stats::default(),
+                    stats: None,
                 };
                 (*k, entry)
             })
             .collect();
         let entry = ServiceEntry {
             service: s.clone(),
-            stats: Stats::default(),
+            stats: None,
             dests,
         };
         t.services.insert(s.key, entry);

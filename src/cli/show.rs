@@ -21,8 +21,12 @@ pub fn run(args: &ShowArgs, err: Painter) -> i32 {
     } else {
         args.format
     };
-    // Each format reads only what it prints.
-    let result = NetlinkIpvs::connect().and_then(|mut ipvs| {
+    // Each format reads only what it prints: statistics only for the snapshot.
+    let connect = match format {
+        ShowFormat::Json => NetlinkIpvs::connect().map(NetlinkIpvs::with_stats),
+        _ => NetlinkIpvs::connect(),
+    };
+    let result = connect.and_then(|mut ipvs| {
         let table = ipvs.read()?;
         Ok(match format {
             ShowFormat::Human => {

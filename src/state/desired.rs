@@ -49,14 +49,14 @@ impl Desired {
                     let entry = super::ipvs::DestEntry {
                         dest: d.clone(),
                         counters: Default::default(),
-                        stats: Default::default(),
+                        stats: None,
                     };
                     (*k, entry)
                 })
                 .collect();
             let entry = super::ipvs::ServiceEntry {
                 service: want.service.clone(),
-                stats: Default::default(),
+                stats: None,
                 dests,
             };
             table.services.insert(*key, entry);

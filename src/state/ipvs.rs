@@ -466,14 +466,16 @@ pub struct Timeouts {
 pub struct DestEntry {
     pub dest: Dest,
     pub counters: DestCounters,
-    pub stats: Stats,
+    /// `None` when not read: only `show --json` asks the kernel for them.
+    pub stats: Option<Stats>,
 }
 
 /// A service, its destinations and its statistics.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ServiceEntry {
     pub service: Service,
-    pub stats: Stats,
+    /// `None` when not read: only `show --json` asks the kernel for them.
+    pub stats: Option<Stats>,
     pub dests: SortedMap<DestKey, DestEntry>,
 }
 

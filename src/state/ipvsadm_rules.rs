@@ -4,7 +4,7 @@
 
 use super::ipvs::{
     Dest, DestCounters, DestEntry, DestKey, Family, IPPROTO_SCTP, IPPROTO_TCP, IPPROTO_UDP, Method,
-    Service, ServiceEntry, ServiceKey, Stats, Table, Tunnel, TunnelType, flags, tun_flags,
+    Service, ServiceEntry, ServiceKey, Table, Tunnel, TunnelType, flags, tun_flags,
 };
 use std::net::IpAddr;
 
@@ -146,7 +146,7 @@ fn parse_line(line: &str, table: &mut Table) -> Result<(), String> {
             }
             let entry = ServiceEntry {
                 service,
-                stats: Stats::default(),
+                stats: None,
                 dests: Default::default(),
             };
             if table.services.insert(key, entry).is_some() {
@@ -177,7 +177,7 @@ fn parse_line(line: &str, table: &mut Table) -> Result<(), String> {
                 DestEntry {
                     dest,
                     counters: DestCounters::default(),
-                    stats: Stats::default(),
+                    stats: None,
                 },
             );
         }

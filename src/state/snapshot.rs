@@ -138,7 +138,7 @@ pub fn to_snapshot(table: &Table) -> Snapshot {
                 persistence: s.is_persistent().then_some(s.timeout),
                 netmask,
                 persistence_engine: s.pe_name.clone(),
-                stats: Some(entry.stats),
+                stats: entry.stats,
                 destinations: entry
                     .dests
                     .values()
@@ -160,7 +160,7 @@ pub fn to_snapshot(table: &Table) -> Snapshot {
                         active_connections: d.counters.active_conns,
                         inactive_connections: d.counters.inactive_conns,
                         persistent_connections: d.counters.persistent_conns,
-                        stats: Some(d.stats),
+                        stats: d.stats,
                     })
                     .collect(),
             }
@@ -253,7 +253,7 @@ pub fn from_snapshot(snapshot: &Snapshot) -> Result<Table, String> {
         };
         let mut entry = ServiceEntry {
             service,
-            stats: s.stats.unwrap_or_default(),
+            stats: s.stats,
             dests: Default::default(),
         };
         for (j, d) in s.destinations.iter().enumerate() {
@@ -299,7 +299,7 @@ pub fn from_snapshot(snapshot: &Snapshot) -> Result<Table, String> {
                 inactive_conns: d.inactive_connections,
                 persistent_conns: d.persistent_connections,
             };
-            let stats = d.stats.unwrap_or_default();
+            let stats = d.stats;
             if entry
                 .dests
                 .insert(

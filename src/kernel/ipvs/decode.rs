@@ -80,13 +80,22 @@ fn addr_of(payload: &[u8], family: Family, name: &str) -> Result<IpAddr, String>
     }
 }
 
-fn stats_of(map: &Attrs<'_>, stats: u16, stats64: u16) -> Result<Stats, String> {
+/// The statistics (the 64-bit attribute, else the older 32-bit one), when `wanted` and sent.
+fn stats_of(
+    map: &Attrs<'_>,
+    stats: u16,
+    stats64: u16,
+    wanted: bool,
+) -> Result<Option<Stats>, String> {
+    if !wanted {
+        return Ok(None);
+    }
     let Some(payload) = map.get(&stats64).or_else(|| map.get(&stats)) else {
-        return Ok(Stats::default());
+        return Ok(None);
     };
     let s = collect(payload)?;
     let get = |k| s.get(&k).map_or(0, |p| u64_of(p));
-    Ok(Stats {
+    Ok(Some(Stats {
         conns: get(IPVS_STATS_ATTR_CONNS),
         in_packets: get(IPVS_STATS_ATTR_INPKTS),
         out_packets: get(IPVS_STATS_ATTR_OUTPKTS),
@@ -97,11 +106,12 @@ fn stats_of(map: &Attrs<'_>, stats: u16, stats64: u16) -> Result<Stats, String> 
         out_pps: get(IPVS_STATS_ATTR_OUTPPS),
         in_bps: get(IPVS_STATS_ATTR_INBPS),
         out_bps: get(IPVS_STATS_ATTR_OUTBPS),
-    })
+    }))
 }
 
-/// A NEW_SERVICE record of a GET_SERVICE dump (its attributes).
-pub fn service(record: &[u8]) -> Result<ServiceEntry, String> {
+/// A NEW_SERVICE record of a GET_SERVICE dump (its attributes); its statistics only when
+/// `stats` (decoding them is a third of decoding a record, and only `show` prints them).
+pub fn service(record: &[u8], stats: bool) -> Result<ServiceEntry, String> {
     let top = collect(record)?;
     let svc = collect(required(
         &top,
@@ -171,13 +181,14 @@ pub fn service(record: &[u8]) -> Result<ServiceEntry, String> {
     };
     Ok(ServiceEntry {
         service,
-        stats: stats_of(&svc, IPVS_SVC_ATTR_STATS, IPVS_SVC_ATTR_STATS64)?,
+        stats: stats_of(&svc, IPVS_SVC_ATTR_STATS, IPVS_SVC_ATTR_STATS64, stats)?,
         dests: Default::default(),
     })
 }
 
-/// A NEW_DEST record of a GET_DEST dump, for a service of `service_family`.
-pub fn dest(record: &[u8], service_family: Family) -> Result<DestEntry, String> {
+/// A NEW_DEST record of a GET_DEST dump, for a service of `service_family`; its statistics
+/// only when `stats`.
+pub fn dest(record: &[u8], service_family: Family, stats: bool) -> Result<DestEntry, String> {
     let top = collect(record)?;
     let d = collect(required(&top, IPVS_CMD_ATTR_DEST, "IPVS_CMD_ATTR_DEST")?)?;
     let family = match d.get(&IPVS_DEST_ATTR_ADDR_FAMILY) {
@@ -237,7 +248,7 @@ pub fn dest(record: &[u8], service_family: Family) -> Result<DestEntry, String> 
                 "IPVS_DEST_ATTR_PERSIST_CONNS",
             )?,
         },
-        stats: stats_of(&d, IPVS_DEST_ATTR_STATS, IPVS_DEST_ATTR_STATS64)?,
+        stats: stats_of(&d, IPVS_DEST_ATTR_STATS, IPVS_DEST_ATTR_STATS64, stats)?,
     })
 }
 
@@ -295,7 +306,7 @@ mod tests {
         svc.timeout = 300;
         svc.netmask = 0xffff_ff00;
         let bytes = super::super::encode::new_service(0x20, &svc).expect("encodes");
-        let entry = service(&bytes[20..]).expect("decodes");
+        let entry = service(&bytes[20..], true).expect("decodes");
         assert_eq!(entry.service, svc);
     }
 
@@ -308,7 +319,7 @@ mod tests {
         let mut svc = Service::new(key, "wrr");
         svc.netmask = 64;
         let bytes = super::super::encode::new_service(0x20, &svc).expect("encodes");
-        assert_eq!(service(&bytes[20..]).expect("decodes").service, svc);
+        assert_eq!(service(&bytes[20..], true).expect("decodes").service, svc);
 
         let d = Dest {
             key: DestKey {
@@ -326,19 +337,54 @@ mod tests {
             }),
         };
         let bytes = super::super::encode::new_dest(0x20, &key, &d).expect("encodes");
-        assert_eq!(dest(&bytes[20..], Family::V6).expect("decodes").dest, d);
+        assert_eq!(
+            dest(&bytes[20..], Family::V6, true).expect("decodes").dest,
+            d
+        );
+    }
+
+    /// A destination as a GET_DEST dump sends it, with 64-bit statistics.
+    fn dest_record_with_stats() -> Vec<u8> {
+        let mut w = crate::kernel::netlink::GenlWriter::new(0x20, 0, IPVS_CMD_NEW_DEST, 1);
+        let d = w.begin_nested(IPVS_CMD_ATTR_DEST);
+        w.put(IPVS_DEST_ATTR_ADDR, &[10, 0, 0, 2]);
+        w.put(IPVS_DEST_ATTR_PORT, &22u16.to_be_bytes());
+        w.put_u32(IPVS_DEST_ATTR_FWD_METHOD, 0);
+        w.put_u32(IPVS_DEST_ATTR_WEIGHT, 1);
+        w.put_u32(IPVS_DEST_ATTR_ACTIVE_CONNS, 2);
+        let s = w.begin_nested(IPVS_DEST_ATTR_STATS64);
+        w.put(IPVS_STATS_ATTR_CONNS, &7u64.to_ne_bytes());
+        w.put(IPVS_STATS_ATTR_INBYTES, &(5u64 << 32).to_ne_bytes());
+        w.end_nested(s);
+        w.end_nested(d);
+        w.finish().expect("encodes")[20..].to_vec()
+    }
+
+    #[test]
+    fn statistics_are_decoded_only_when_asked_for() {
+        let record = dest_record_with_stats();
+        let with = dest(&record, Family::V4, true).expect("decodes");
+        let stats = with.stats.expect("statistics asked for");
+        assert_eq!(
+            (stats.conns, stats.in_bytes, stats.out_bytes),
+            (7, 5 << 32, 0)
+        );
+        assert_eq!(with.counters.active_conns, 2);
+        let without = dest(&record, Family::V4, false).expect("decodes");
+        assert_eq!(without.stats, None);
+        assert_eq!((without.dest, without.counters), (with.dest, with.counters));
     }
 
     #[test]
     fn missing_attributes_are_named() {
         assert_eq!(
-            service(&[]).expect_err("empty"),
+            service(&[], false).expect_err("empty"),
             "missing IPVS_CMD_ATTR_SERVICE"
         );
         // SERVICE containing only AF=2 (a tuple service without protocol).
         let record = [12, 0, 1, 0x80, 6, 0, 1, 0, 2, 0, 0, 0];
         assert_eq!(
-            service(&record).expect_err("partial"),
+            service(&record, false).expect_err("partial"),
             "missing IPVS_SVC_ATTR_PROTOCOL"
         );
     }

@@ -4,7 +4,7 @@
 
 use super::{Ipvs, Op};
 use crate::kernel::error::KernelError;
-use crate::state::ipvs::{DestCounters, DestEntry, ServiceEntry, Stats, Table};
+use crate::state::ipvs::{DestCounters, DestEntry, ServiceEntry, Table};
 
 /// The schedulers a stock kernel can load (Debian's 6.1 cloud kernel lacks `twos`).
 pub const KERNEL_SCHEDULERS: &[&str] = &[
@@ -49,7 +49,7 @@ impl MemoryIpvs {
                             s.key,
                             ServiceEntry {
                                 service: s.clone(),
-                                stats: Stats::default(),
+                                stats: None,
                                 dests: Default::default(),
                             },
                         );
@@ -71,7 +71,7 @@ impl MemoryIpvs {
                             DestEntry {
                                 dest: d.clone(),
                                 counters: DestCounters::default(),
-                                stats: Stats::default(),
+                                stats: None,
                             },
                         );
                     }

@@ -96,6 +96,8 @@ pub struct NetlinkIpvs {
     socket: NetlinkSocket,
     bulk: Option<NetlinkSocket>,
     family: u16,
+    /// Whether reads decode the traffic statistics (see [`Self::with_stats`]).
+    stats: bool,
 }
 
 impl NetlinkIpvs {
@@ -116,7 +118,15 @@ impl NetlinkIpvs {
             socket,
             bulk: None,
             family,
+            stats: false,
         })
+    }
+
+    /// Reads also decode every service's and destination's statistics: `show --json`
+    /// prints them; plan and apply do not need them.
+    pub fn with_stats(mut self) -> Self {
+        self.stats = true;
+        self
     }
 
     fn encode(
@@ -197,13 +207,14 @@ impl NetlinkIpvs {
     /// machine with several CPUs is split among up to [`MAX_READERS`] threads, each with its
     /// own socket: a socket runs one dump at a time, and the dumps are the kernel's work.
     fn read_dests(&mut self, table: &mut Table) -> Result<(), KernelError> {
+        let stats = self.stats;
         let readers = std::thread::available_parallelism()
             .map_or(1, |n| n.get())
             .min(MAX_READERS)
             .min(table.services.len() / MIN_SERVICES_PER_READER);
         if readers <= 1 {
             for entry in table.services.values_mut() {
-                entry.dests = dump_dests(&mut self.socket, self.family, &entry.service.key)?;
+                entry.dests = dump_dests(&mut self.socket, self.family, stats, &entry.service.key)?;
             }
             return Ok(());
         }
@@ -217,7 +228,8 @@ impl NetlinkIpvs {
                     scope.spawn(move || -> Result<(), KernelError> {
                         let mut socket = NetlinkSocket::generic()?;
                         for entry in chunk.iter_mut() {
-                            entry.dests = dump_dests(&mut socket, family, &entry.service.key)?;
+                            entry.dests =
+                                dump_dests(&mut socket, family, stats, &entry.service.key)?;
                         }
                         Ok(())
                     })
@@ -239,10 +251,11 @@ impl NetlinkIpvs {
 const MAX_READERS: usize = 4;
 const MIN_SERVICES_PER_READER: usize = 256;
 
-/// One GET_DEST dump: the destinations of service `key`.
+/// One GET_DEST dump: the destinations of service `key`, with their statistics if `stats`.
 fn dump_dests(
     socket: &mut NetlinkSocket,
     family: u16,
+    stats: bool,
     key: &ServiceKey,
 ) -> Result<SortedMap<DestKey, DestEntry>, KernelError> {
     let action = DestsOf(key);
@@ -251,7 +264,7 @@ fn dump_dests(
         .exchange(request, &action)?
         .iter()
         .map(|(_, payload)| {
-            decode::dest(genl_attrs(payload), key.family())
+            decode::dest(genl_attrs(payload), key.family(), stats)
                 .map(|d| (d.dest.key, d))
                 .map_err(|e| KernelError::protocol(action.to_string(), e))
         })
@@ -259,10 +272,15 @@ fn dump_dests(
 }
 
 /// Adds the services of GET_SERVICE replies to `table` (without destinations).
-fn add_services(table: &mut Table, replies: Replies<'_>, action: &str) -> Result<(), KernelError> {
+fn add_services(
+    table: &mut Table,
+    replies: Replies<'_>,
+    stats: bool,
+    action: &str,
+) -> Result<(), KernelError> {
     for (_, payload) in replies.iter() {
-        let entry =
-            decode::service(genl_attrs(payload)).map_err(|e| KernelError::protocol(action, e))?;
+        let entry = decode::service(genl_attrs(payload), stats)
+            .map_err(|e| KernelError::protocol(action, e))?;
         table.services.insert(entry.service.key, entry);
     }
     Ok(())
@@ -289,7 +307,7 @@ impl Ipvs for NetlinkIpvs {
                 Err(e) if e.errno_value() == Some(libc::ESRCH) => continue,
                 Err(e) => return Err(e),
             };
-            add_services(&mut table, replies, &action)?;
+            add_services(&mut table, replies, self.stats, &action)?;
         }
         self.read_dests(&mut table)?;
         Ok(table)
@@ -309,7 +327,12 @@ impl Ipvs for NetlinkIpvs {
             empty => empty.insert(NetlinkSocket::generic_bulk()?),
         };
         let mut table = Table::default();
-        add_services(&mut table, bulk.exchange(request, &action)?, action)?;
+        add_services(
+            &mut table,
+            bulk.exchange(request, &action)?,
+            self.stats,
+            action,
+        )?;
         Ok(table)
     }
 

@@ -27,6 +27,19 @@ expect_eq "ipvsadm -S -n after apply" "-A -t 203.0.113.10:2222 -s rr
 banner="$(connect internet 203.0.113.10 2222)"
 expect_eq "banner received from the internet" "SSH-2.0-domU-banner" "$banner"
 
+# The connection shows in the statistics `show --json` reads (only it decodes them), as
+# ipvsadm counts it; plan's table has none. (The kernel sums its per-CPU counters every 2 s.)
+for _ in $(seq 20); do
+    ipvsadm_conns="$(ipvsadm -L -n --stats | awk '$1 == "TCP" { print $3 }')"
+    [ "$ipvsadm_conns" = 0 ] || break
+    sleep 0.5
+done
+expect_eq "ipvsadm counts one connection" "1" "$ipvsadm_conns"
+snap="$(portfwd show --json | tr -d ' \n')"
+echo "$snap" | grep -q '"stats":{"connections":1,"in_packets":[1-9]' || fail "no service statistics in show --json: $snap"
+echo "$snap" | grep -q '"persistent_connections":0,"stats":{"connections":1,' || fail "no destination statistics in show --json: $snap"
+portfwd plan -c /tmp/classic.json --json | grep -q '"connections"' && fail "plan --json carries statistics"
+
 # After: no changes -> 0, and the JSON says so.
 expect_rc "plan after apply" 0 portfwd plan -c /tmp/classic.json --detailed-exitcode
 expect_in "plan after apply" "$out" 'No changes. The kernel matches /tmp/classic.json.'
