@@ -466,16 +466,17 @@ pub struct Timeouts {
 pub struct DestEntry {
     pub dest: Dest,
     pub counters: DestCounters,
-    /// `None` when not read: only `show --json` asks the kernel for them.
-    pub stats: Option<Stats>,
+    /// `None` when not read: only `show --json` asks the kernel for them. Boxed: an
+    /// unread `Option<Stats>` would still take 88 bytes in each of thousands of entries.
+    pub stats: Option<Box<Stats>>,
 }
 
 /// A service, its destinations and its statistics.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ServiceEntry {
     pub service: Service,
-    /// `None` when not read: only `show --json` asks the kernel for them.
-    pub stats: Option<Stats>,
+    /// `None` when not read (boxed, as a destination's).
+    pub stats: Option<Box<Stats>>,
     pub dests: SortedMap<DestKey, DestEntry>,
 }
 

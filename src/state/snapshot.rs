@@ -138,7 +138,7 @@ pub fn to_snapshot(table: &Table) -> Snapshot {
                 persistence: s.is_persistent().then_some(s.timeout),
                 netmask,
                 persistence_engine: s.pe_name.clone(),
-                stats: entry.stats,
+                stats: entry.stats.as_deref().copied(),
                 destinations: entry
                     .dests
                     .values()
@@ -160,7 +160,7 @@ pub fn to_snapshot(table: &Table) -> Snapshot {
                         active_connections: d.counters.active_conns,
                         inactive_connections: d.counters.inactive_conns,
                         persistent_connections: d.counters.persistent_conns,
-                        stats: d.stats,
+                        stats: d.stats.as_deref().copied(),
                     })
                     .collect(),
             }
@@ -253,7 +253,7 @@ pub fn from_snapshot(snapshot: &Snapshot) -> Result<Table, String> {
         };
         let mut entry = ServiceEntry {
             service,
-            stats: s.stats,
+            stats: s.stats.map(Box::new),
             dests: Default::default(),
         };
         for (j, d) in s.destinations.iter().enumerate() {
@@ -299,7 +299,7 @@ pub fn from_snapshot(snapshot: &Snapshot) -> Result<Table, String> {
                 inactive_conns: d.inactive_connections,
                 persistent_conns: d.persistent_connections,
             };
-            let stats = d.stats;
+            let stats = d.stats.map(Box::new);
             if entry
                 .dests
                 .insert(

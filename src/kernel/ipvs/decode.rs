@@ -86,7 +86,7 @@ fn stats_of(
     stats: u16,
     stats64: u16,
     wanted: bool,
-) -> Result<Option<Stats>, String> {
+) -> Result<Option<Box<Stats>>, String> {
     if !wanted {
         return Ok(None);
     }
@@ -95,7 +95,7 @@ fn stats_of(
     };
     let s = collect(payload)?;
     let get = |k| s.get(&k).map_or(0, |p| u64_of(p));
-    Ok(Some(Stats {
+    Ok(Some(Box::new(Stats {
         conns: get(IPVS_STATS_ATTR_CONNS),
         in_packets: get(IPVS_STATS_ATTR_INPKTS),
         out_packets: get(IPVS_STATS_ATTR_OUTPKTS),
@@ -106,7 +106,7 @@ fn stats_of(
         out_pps: get(IPVS_STATS_ATTR_OUTPPS),
         in_bps: get(IPVS_STATS_ATTR_INBPS),
         out_bps: get(IPVS_STATS_ATTR_OUTBPS),
-    }))
+    })))
 }
 
 /// A NEW_SERVICE record of a GET_SERVICE dump (its attributes); its statistics only when
