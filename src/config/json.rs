@@ -41,9 +41,15 @@ pub struct SyntaxError {
     pub message: String,
 }
 
-/// Parses JSON text.
+/// Parses JSON text. Text that is UTF-8 (checked once, fast) is parsed as a `str`, which
+/// spares serde_json checking every string again; other bytes go through `from_slice`, so
+/// the error is the one serde_json finds first, at its position.
 pub fn parse(text: &[u8]) -> Result<Json<'_>, SyntaxError> {
-    serde_json::from_slice::<Json>(text).map_err(|e| {
+    let parsed = match std::str::from_utf8(text) {
+        Ok(text) => serde_json::from_str::<Json>(text),
+        Err(_) => serde_json::from_slice::<Json>(text),
+    };
+    parsed.map_err(|e| {
         // serde_json appends " at line L column C"; we report the position separately.
         let full = e.to_string();
         let message = match full.rfind(" at line ") {
@@ -185,6 +191,20 @@ mod tests {
         };
         assert_eq!(entries[0].0, "b");
         assert_eq!(entries[1].0, "a");
+    }
+
+    #[test]
+    fn text_that_is_not_utf8_is_a_syntax_error_at_its_place() {
+        let e = parse(b"{\n  \"a\": \"caf\xe9\"\n}").expect_err("Latin-1 byte");
+        assert_eq!((e.line, e.column), (2, 12));
+        assert!(e.message.contains("unicode"), "{}", e.message);
+        // Valid UTF-8, escaped or not, borrows or decodes as before.
+        let j = parse("{\"a\": \"café\", \"b\": \"caf\\u00e9\"}".as_bytes()).expect("valid");
+        let Json::Object(entries) = j else {
+            panic!("not an object")
+        };
+        assert_eq!(entries[0].1, Json::String(Cow::Borrowed("café")));
+        assert_eq!(entries[1].1, Json::String(Cow::Owned("café".into())));
     }
 
     #[test]
