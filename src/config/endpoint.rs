@@ -79,10 +79,19 @@ pub enum EndpointError {
 /// Parses `ADDR:PORT`, `ADDR:FIRST-LAST`, `[V6]:PORT`, or, when `port_optional`, a bare
 /// `ADDR`, `V6` or `[V6]`.
 pub fn parse_endpoint(text: &str, port_optional: bool) -> Result<Endpoint, EndpointError> {
-    let text_trimmed = text.trim();
-    if text_trimmed != text || text.is_empty() {
+    if text.is_empty()
+        || text.starts_with(char::is_whitespace)
+        || text.ends_with(char::is_whitespace)
+    {
         return Err(EndpointError::Form);
     }
+    let bytes = text.as_bytes();
+    // The one colon of IPv4:PORT (an IPv6 address has at least two). Found bytewise and the
+    // address parsed once: a config has thousands of endpoints.
+    let one_colon = bytes
+        .iter()
+        .position(|b| *b == b':')
+        .filter(|&i| !bytes[i + 1..].contains(&b':'));
     let (addr_text, port_text) = if let Some(rest) = text.strip_prefix('[') {
         let (inside, after) = rest.split_once(']').ok_or(EndpointError::Form)?;
         let addr: std::net::Ipv6Addr = inside.parse().map_err(|_| EndpointError::Form)?;
@@ -91,13 +100,13 @@ pub fn parse_endpoint(text: &str, port_optional: bool) -> Result<Endpoint, Endpo
             _ => Some(after.strip_prefix(':').ok_or(EndpointError::Form)?),
         };
         (IpAddr::V6(addr), port)
-    } else if let Ok(addr) = text.parse::<IpAddr>() {
-        // A bare address; an unbracketed IPv6 address cannot carry a port.
-        (addr, None)
+    } else if let Some(i) = one_colon {
+        let addr: std::net::Ipv4Addr = text[..i].parse().map_err(|_| EndpointError::Form)?;
+        (IpAddr::V4(addr), Some(&text[i + 1..]))
     } else {
-        let (addr, port) = text.rsplit_once(':').ok_or(EndpointError::Form)?;
-        let addr: std::net::Ipv4Addr = addr.parse().map_err(|_| EndpointError::Form)?;
-        (IpAddr::V4(addr), Some(port))
+        // A bare address; an unbracketed IPv6 address cannot carry a port.
+        let addr: IpAddr = text.parse().map_err(|_| EndpointError::Form)?;
+        (addr, None)
     };
     let ports = match port_text {
         None if port_optional => None,
@@ -269,6 +278,15 @@ mod tests {
         assert_eq!(ep("[10.0.0.1]:22", false), Err(EndpointError::Form));
         assert_eq!(ep("10.0.0.3", false), Err(EndpointError::MissingPort));
         assert_eq!(ep("[fd00::1]22", false), Err(EndpointError::Form));
+        // One colon is IPv4:PORT; two or more, a bare IPv6 address (which takes no port).
+        assert_eq!(ep(":22", false), Err(EndpointError::Form));
+        assert_eq!(
+            ep("10.0.0.3:", false),
+            Err(EndpointError::Port(String::new()))
+        );
+        assert_eq!(ep("fd00::1:22", true).expect("bare v6").ports, None);
+        assert_eq!(ep("fd00::1:22", false), Err(EndpointError::MissingPort));
+        assert_eq!(ep("10.0.0.3:22:1", false), Err(EndpointError::Form));
     }
 
     #[test]
