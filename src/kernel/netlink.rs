@@ -89,37 +89,50 @@ fn align4(n: usize) -> usize {
     (n + 3) & !3
 }
 
-/// Splits a datagram into messages.
-pub fn parse_messages(buf: &[u8]) -> Result<Vec<Message<'_>>, String> {
-    let mut out = Vec::new();
+/// The messages of a datagram, in order; a malformed one ends it with an error. An
+/// iterator, not a vector: thousands of dumps receive a datagram or two each.
+pub fn messages(buf: &[u8]) -> impl Iterator<Item = Result<Message<'_>, String>> {
     let mut at = 0;
-    while at + NLMSG_HDRLEN <= buf.len() {
-        let len = u32_at(buf, at).unwrap_or(0) as usize;
-        if len < NLMSG_HDRLEN || at + len > buf.len() {
-            return Err(format!(
-                "message length {len} at offset {at} does not fit the {} bytes received",
-                buf.len()
-            ));
+    let mut failed = false;
+    std::iter::from_fn(move || {
+        if failed || at + NLMSG_HDRLEN > buf.len() {
+            return None;
         }
-        let kind = u16_at(buf, at + 4).unwrap_or(0);
-        let flags = u16_at(buf, at + 6).unwrap_or(0);
-        let seq = u32_at(buf, at + 8).unwrap_or(0);
-        let payload = &buf[at + NLMSG_HDRLEN..at + len];
-        let body = match kind {
-            NLMSG_ERROR => Body::Error(u32_at(payload, 0).ok_or("short NLMSG_ERROR")? as i32),
-            NLMSG_DONE => Body::Done(u32_at(payload, 0).map_or(0, |v| v as i32)),
-            k if k >= 16 => Body::Data(payload),
-            _ => Body::Other,
-        };
-        out.push(Message {
-            kind,
-            flags,
-            seq,
-            body,
-        });
-        at += align4(len);
+        let message = message_at(buf, at);
+        match &message {
+            Ok((_, len)) => at += align4(*len),
+            Err(_) => failed = true,
+        }
+        Some(message.map(|(m, _)| m))
+    })
+}
+
+/// The message at `at` of `buf` and its length.
+fn message_at(buf: &[u8], at: usize) -> Result<(Message<'_>, usize), String> {
+    let len = u32_at(buf, at).unwrap_or(0) as usize;
+    if len < NLMSG_HDRLEN || at + len > buf.len() {
+        return Err(format!(
+            "message length {len} at offset {at} does not fit the {} bytes received",
+            buf.len()
+        ));
     }
-    Ok(out)
+    let kind = u16_at(buf, at + 4).unwrap_or(0);
+    let flags = u16_at(buf, at + 6).unwrap_or(0);
+    let seq = u32_at(buf, at + 8).unwrap_or(0);
+    let payload = &buf[at + NLMSG_HDRLEN..at + len];
+    let body = match kind {
+        NLMSG_ERROR => Body::Error(u32_at(payload, 0).ok_or("short NLMSG_ERROR")? as i32),
+        NLMSG_DONE => Body::Done(u32_at(payload, 0).map_or(0, |v| v as i32)),
+        k if k >= 16 => Body::Data(payload),
+        _ => Body::Other,
+    };
+    let message = Message {
+        kind,
+        flags,
+        seq,
+        body,
+    };
+    Ok((message, len))
 }
 
 /// Iterates over attributes: (type without the nested/byte-order flags, payload).
@@ -447,9 +460,8 @@ impl NetlinkSocket {
             let Some(n) = self.recv(action)? else {
                 return Ok(false);
             };
-            let messages = parse_messages(&self.buf[..n])
-                .map_err(|e| KernelError::protocol(action.to_string(), e))?;
-            for m in messages {
+            for m in messages(&self.buf[..n]) {
+                let m = m.map_err(|e| KernelError::protocol(action.to_string(), e))?;
                 if m.seq != seq {
                     continue;
                 }
@@ -523,11 +535,8 @@ impl NetlinkSocket {
                         break;
                     }
                 };
-                let messages = match parse_messages(&self.buf[..n]) {
-                    Ok(m) => m,
-                    Err(_) => continue,
-                };
-                for m in messages {
+                // A malformed message ends the datagram; the ACKs before it count.
+                for m in messages(&self.buf[..n]).map_while(Result::ok) {
                     let Body::Error(code) = m.body else { continue };
                     let offset = m.seq.wrapping_sub(first_seq) as usize;
                     if offset >= count || results[base + offset].is_some() {
@@ -670,7 +679,7 @@ mod tests {
         buf.extend_from_slice(&0u32.to_ne_bytes());
         buf.extend_from_slice(&(-17i32).to_ne_bytes());
         buf.extend_from_slice(&[0; 16]);
-        let m = parse_messages(&buf).expect("parses");
+        let m: Vec<_> = messages(&buf).collect::<Result<_, _>>().expect("parses");
         assert_eq!(m[0].body, Body::Error(0));
         assert_eq!(m[0].seq, 5);
         assert_eq!(m[1].body, Body::Error(-17));
@@ -678,19 +687,16 @@ mod tests {
 
     #[test]
     fn truncated_and_garbage_replies_are_errors_not_panics() {
-        assert!(parse_messages(&[200, 0, 0, 0, 2, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]).is_err());
-        assert!(
-            parse_messages(&[1, 2, 3])
-                .expect("too short: nothing")
-                .is_empty()
-        );
+        let parse = |b: &[u8]| messages(b).collect::<Result<Vec<_>, _>>().map(|m| m.len());
+        assert!(parse(&[200, 0, 0, 0, 2, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]).is_err());
+        assert_eq!(parse(&[1, 2, 3]), Ok(0), "too short: nothing");
         let bad: Vec<_> = attributes(&[9, 0, 1, 0, 1]).collect();
         assert!(bad[0].is_err());
         let zero: Vec<_> = attributes(&[0, 0, 1, 0]).collect();
         assert!(zero[0].is_err());
         for len in 0..64u8 {
             let junk: Vec<u8> = (0..len).map(|i| i.wrapping_mul(37)).collect();
-            let _ = parse_messages(&junk);
+            let _ = parse(&junk);
             let _ = attributes(&junk).count();
         }
     }
