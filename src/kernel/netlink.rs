@@ -16,7 +16,8 @@ pub const NLMSG_DONE: u16 = 3;
 pub const NLMSG_OVERRUN: u16 = 4;
 const NLMSG_HDRLEN: usize = 16;
 const GENL_HDRLEN: usize = 4;
-const NLA_TYPE_MASK: u16 = 0x3fff;
+/// An attribute type without its nested and byte-order flags.
+pub const NLA_TYPE_MASK: u16 = 0x3fff;
 
 /// Requests sent in one `send` before their ACKs are read: small enough that the ACKs fit
 /// the receive buffer even at the kernel's default size (about 256 ACKs fit in 212992 bytes).

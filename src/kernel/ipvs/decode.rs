@@ -2,7 +2,7 @@
 //! malformed one that we need is an error naming it, never a panic.
 
 use super::consts::*;
-use crate::kernel::netlink::{attr_string, attributes};
+use crate::kernel::netlink::{NLA_TYPE_MASK, attr_string};
 use crate::state::ipvs::{
     Dest, DestCounters, DestEntry, DestKey, Family, Method, Service, ServiceEntry, ServiceKey,
     Stats, Tunnel, TunnelType, flags,
@@ -22,13 +22,32 @@ impl<'a> Attrs<'a> {
 
 fn collect(buf: &[u8]) -> Result<Attrs<'_>, String> {
     let mut map = Attrs([None; 16]);
-    for a in attributes(buf) {
-        let (kind, payload) = a?;
+    let mut rest = buf;
+    while let Some((head, _)) = rest.split_first_chunk::<4>() {
+        let len = u16::from_ne_bytes([head[0], head[1]]);
+        let (payload, next) = attribute(rest, len).ok_or_else(|| {
+            let at = buf.len() - rest.len();
+            format!(
+                "attribute length {len} at offset {at} overruns {} bytes",
+                buf.len()
+            )
+        })?;
+        let kind = u16::from_ne_bytes([head[2], head[3]]) & NLA_TYPE_MASK;
         if let Some(slot) = map.0.get_mut(usize::from(kind)) {
             *slot = Some(payload);
         }
+        rest = next;
     }
     Ok(map)
+}
+
+/// The payload of the attribute starting `rest` (its length field `len`) and what follows
+/// it, padded; `None` when the length is impossible. The loop of [`collect`], which runs for
+/// every record of every dump, without the general iterator's per-item `Result`.
+fn attribute(rest: &[u8], len: u16) -> Option<(&[u8], &[u8])> {
+    let len = usize::from(len);
+    let payload = rest.get(4..len)?;
+    Some((payload, rest.get((len + 3) & !3..).unwrap_or(&[])))
 }
 
 /// The first `N` bytes of an attribute, or an error naming it when it is shorter.
@@ -373,6 +392,25 @@ mod tests {
         let without = dest(&record, Family::V4, false).expect("decodes");
         assert_eq!(without.stats, None);
         assert_eq!((without.dest, without.counters), (with.dest, with.counters));
+    }
+
+    #[test]
+    fn malformed_attributes_are_errors_naming_their_place() {
+        assert_eq!(
+            service(&[9, 0, 1, 0, 1], false).expect_err("overrun"),
+            "attribute length 9 at offset 0 overruns 5 bytes"
+        );
+        // A good attribute (8 bytes), then one claiming 2 bytes, shorter than its header.
+        let record = [8, 0, 9, 0, 1, 2, 3, 4, 2, 0, 1, 0];
+        assert_eq!(
+            dest(&record, Family::V4, false).expect_err("too short"),
+            "attribute length 2 at offset 8 overruns 12 bytes"
+        );
+        // Trailing bytes shorter than a header are ignored, as the kernel's nla_for_each does.
+        assert_eq!(
+            dest(&[1, 2, 3], Family::V4, false).expect_err("nothing"),
+            "missing IPVS_CMD_ATTR_DEST"
+        );
     }
 
     #[test]
