@@ -16,8 +16,7 @@ pub const NLMSG_DONE: u16 = 3;
 pub const NLMSG_OVERRUN: u16 = 4;
 const NLMSG_HDRLEN: usize = 16;
 const GENL_HDRLEN: usize = 4;
-/// An attribute type without its nested and byte-order flags.
-pub const NLA_TYPE_MASK: u16 = 0x3fff;
+const NLA_TYPE_MASK: u16 = 0x3fff;
 
 /// Requests sent in one `send` before their ACKs are read: small enough that the ACKs fit
 /// the receive buffer even at the kernel's default size (about 256 ACKs fit in 212992 bytes).
@@ -137,25 +136,24 @@ fn message_at(buf: &[u8], at: usize) -> Result<(Message<'_>, usize), String> {
 }
 
 /// Iterates over attributes: (type without the nested/byte-order flags, payload).
-/// Stops at the first malformed attribute, reporting it.
+/// Stops at the first malformed attribute, reporting it; trailing bytes shorter than a
+/// header are ignored, as the kernel's `nla_for_each_attr` does. It runs for every record
+/// of every dump, so it walks the rest of the buffer as a slice, without index arithmetic.
 pub fn attributes(buf: &[u8]) -> impl Iterator<Item = Result<(u16, &[u8]), String>> {
-    let mut at = 0;
-    let mut failed = false;
+    let mut rest = buf;
     std::iter::from_fn(move || {
-        if failed || at + 4 > buf.len() {
-            return None;
-        }
-        let len = u16_at(buf, at).unwrap_or(0) as usize;
-        let kind = u16_at(buf, at + 2).unwrap_or(0) & NLA_TYPE_MASK;
-        if len < 4 || at + len > buf.len() {
-            failed = true;
+        let (&[l0, l1, k0, k1], _) = rest.split_first_chunk::<4>()?;
+        let len = usize::from(u16::from_ne_bytes([l0, l1]));
+        let Some(payload) = rest.get(4..len) else {
+            let at = buf.len() - rest.len();
+            rest = &[];
             return Some(Err(format!(
                 "attribute length {len} at offset {at} overruns {} bytes",
                 buf.len()
             )));
-        }
-        let payload = &buf[at + 4..at + len];
-        at += align4(len);
+        };
+        let kind = u16::from_ne_bytes([k0, k1]) & NLA_TYPE_MASK;
+        rest = rest.get(align4(len)..).unwrap_or(&[]);
         Some(Ok((kind, payload)))
     })
 }

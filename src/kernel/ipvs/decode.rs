@@ -2,7 +2,7 @@
 //! malformed one that we need is an error naming it, never a panic.
 
 use super::consts::*;
-use crate::kernel::netlink::{NLA_TYPE_MASK, attr_string};
+use crate::kernel::netlink::{attr_string, attributes};
 use crate::state::ipvs::{
     Dest, DestCounters, DestEntry, DestKey, Family, Method, Service, ServiceEntry, ServiceKey,
     Stats, Tunnel, TunnelType, flags,
@@ -22,32 +22,13 @@ impl<'a> Attrs<'a> {
 
 fn collect(buf: &[u8]) -> Result<Attrs<'_>, String> {
     let mut map = Attrs([None; 16]);
-    let mut rest = buf;
-    while let Some((head, _)) = rest.split_first_chunk::<4>() {
-        let len = u16::from_ne_bytes([head[0], head[1]]);
-        let (payload, next) = attribute(rest, len).ok_or_else(|| {
-            let at = buf.len() - rest.len();
-            format!(
-                "attribute length {len} at offset {at} overruns {} bytes",
-                buf.len()
-            )
-        })?;
-        let kind = u16::from_ne_bytes([head[2], head[3]]) & NLA_TYPE_MASK;
+    for a in attributes(buf) {
+        let (kind, payload) = a?;
         if let Some(slot) = map.0.get_mut(usize::from(kind)) {
             *slot = Some(payload);
         }
-        rest = next;
     }
     Ok(map)
-}
-
-/// The payload of the attribute starting `rest` (its length field `len`) and what follows
-/// it, padded; `None` when the length is impossible. The loop of [`collect`], which runs for
-/// every record of every dump, without the general iterator's per-item `Result`.
-fn attribute(rest: &[u8], len: u16) -> Option<(&[u8], &[u8])> {
-    let len = usize::from(len);
-    let payload = rest.get(4..len)?;
-    Some((payload, rest.get((len + 3) & !3..).unwrap_or(&[])))
 }
 
 /// The first `N` bytes of an attribute, or an error naming it when it is shorter.
