@@ -1,4 +1,4 @@
-# (bench/run prepends SIZES=..., ROUNDS=... and a description line)
+# (bench/run prepends SIZES=..., ROUNDS=..., a description line and bench/table.sh's generate)
 . /etc/portfwd-test.sh
 public_host
 # IPVS's rate estimator walks every service and destination in a kernel thread every 2 s;
@@ -67,23 +67,6 @@ measure() {
     rss="${stats##*rss_kb=}"
     echo "BENCH $size $op $tool $ms $rss"
 }
-
-# The same table three ways: a config with SIZE forwards of 4 backends, and ipvsadm rules.
-generate() {
-    awk -v n="$1" -v cfg="/tmp/b$1.json" -v rules="/tmp/b$1.rules" 'BEGIN {
-        printf "{\"public\":[{\"address\":\"203.0.113.10\"}],\"forwards\":[" > cfg
-        for (i = 0; i < n; i++) {
-            port = 10000 + i
-            printf "%s{\"name\":\"f%d\",\"listen\":\"203.0.113.10:%d\",\"backends\":[\"10.2.0.1\",\"10.2.0.2\",\"10.2.0.3\",\"10.2.0.4\"]}", (i ? "," : ""), i, port > cfg
-            printf "-A -t 203.0.113.10:%d -s wlc\n", port > rules
-            for (b = 1; b <= 4; b++) printf "-a -t 203.0.113.10:%d -r 10.2.0.%d:%d -m -w 1\n", port, b, port > rules
-        }
-        printf "]}\n" > cfg
-    }'
-}
-
-apply_portfwd() { portfwd apply -c "$1" --auto-approve > /dev/null; }
-apply_ipvsadm() { ipvsadm -R < "$1"; }
 
 # One unmeasured run of every command first: without randomization TCG reuses what it has
 # translated, but the first run of a program in a boot still pays for translating it (the
