@@ -208,10 +208,14 @@ impl NetlinkIpvs {
     /// own socket: a socket runs one dump at a time, and the dumps are the kernel's work.
     fn read_dests(&mut self, table: &mut Table) -> Result<(), KernelError> {
         let stats = self.stats;
-        let readers = std::thread::available_parallelism()
-            .map_or(1, |n| n.get())
-            .min(MAX_READERS)
-            .min(table.services.len() / MIN_SERVICES_PER_READER);
+        // Asking for the CPUs costs a few system calls (std reads the cgroup's CPU quota):
+        // only for a table large enough to split.
+        let most = (table.services.len() / MIN_SERVICES_PER_READER).min(MAX_READERS);
+        let readers = if most > 1 {
+            std::thread::available_parallelism().map_or(1, |n| n.get().min(most))
+        } else {
+            1
+        };
         if readers <= 1 {
             for entry in table.services.values_mut() {
                 entry.dests = dump_dests(&mut self.socket, self.family, stats, &entry.service.key)?;
