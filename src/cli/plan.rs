@@ -8,7 +8,7 @@ use crate::kernel::ipvs::{Ipvs, NetlinkIpvs};
 use crate::kernel::links::RtnlLinks;
 use crate::kernel::listeners::{self, Listener};
 use crate::kernel::modules::SystemModules;
-use crate::kernel::sysctl::ProcSysctl;
+use crate::kernel::sysctl::{Known, ProcSysctl};
 use crate::plan::guard::{self, Guard};
 use crate::plan::planfile::{self, PlanFile};
 use crate::plan::{self as planner, Plan, human, json};
@@ -121,8 +121,11 @@ pub fn host_listeners(err: Painter) -> Option<Vec<Listener>> {
 
 /// The doctor's warnings that apply does not fix itself, added to the plan.
 pub fn add_doctor_warnings(plan: &mut Plan, loaded: &Loaded, host: &HostActual) {
-    let facts =
-        crate::doctor::Facts::read(&loaded.config, host.links.clone(), &mut ProcSysctl, None);
+    let mut sysctl = Known {
+        values: &host.sysctls,
+        inner: ProcSysctl,
+    };
+    let facts = crate::doctor::Facts::read(&loaded.config, host.links.clone(), &mut sysctl, None);
     for f in crate::doctor::check(&loaded.config, &facts) {
         let fixed_by_apply = matches!(f.check, "ip-forward" | "bridge-gateway");
         if f.level == crate::doctor::Level::Warn && !fixed_by_apply {
