@@ -35,24 +35,30 @@ pub trait Modules {
 
 /// The running kernel's modules.
 pub struct SystemModules {
-    release: String,
+    /// Read when first needed: most plans find their modules loaded and never ask.
+    release: std::cell::OnceCell<String>,
     /// Module names from modules.dep and modules.builtin (read once).
     listed: Option<(Vec<String>, Vec<String>)>,
 }
 
 impl SystemModules {
     pub fn new() -> Self {
-        let release = std::fs::read_to_string("/proc/sys/kernel/osrelease")
-            .map(|s| s.trim().to_string())
-            .unwrap_or_default();
         SystemModules {
-            release,
+            release: std::cell::OnceCell::new(),
             listed: None,
         }
     }
 
+    fn release_name(&self) -> &str {
+        self.release.get_or_init(|| {
+            std::fs::read_to_string("/proc/sys/kernel/osrelease")
+                .map(|s| s.trim().to_string())
+                .unwrap_or_default()
+        })
+    }
+
     fn dir(&self) -> PathBuf {
-        PathBuf::from("/lib/modules").join(&self.release)
+        PathBuf::from("/lib/modules").join(self.release_name())
     }
 
     /// Names of the modules in a modules.dep / modules.builtin file: `kernel/x/ip_vs_rr.ko.xz:`
@@ -117,7 +123,7 @@ impl Modules for SystemModules {
     }
 
     fn release(&self) -> String {
-        self.release.clone()
+        self.release_name().to_string()
     }
 }
 

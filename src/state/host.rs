@@ -133,7 +133,7 @@ pub struct HostActual {
     /// Each wanted key's value; `None` when the key does not exist.
     pub sysctls: BTreeMap<String, Option<String>>,
     pub links: LinkTable,
-    /// The running kernel's release, for messages.
+    /// The running kernel's release, for the error about a missing module (read only then).
     pub release: String,
 }
 
@@ -146,11 +146,14 @@ pub fn read(
 ) -> Result<HostActual, KernelError> {
     let mut actual = HostActual {
         links: links.read()?,
-        release: modules.release(),
         ..HostActual::default()
     };
     for m in &want.modules {
         actual.modules.insert(m.clone(), modules.state(m));
+    }
+    // Only the error about a missing module names the kernel.
+    if actual.modules.values().any(|s| *s == ModuleState::Missing) {
+        actual.release = modules.release();
     }
     for s in &want.sysctls {
         actual.sysctls.insert(s.key.clone(), sysctl.read(&s.key)?);
