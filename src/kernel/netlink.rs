@@ -22,6 +22,10 @@ const NLA_TYPE_MASK: u16 = 0x3fff;
 /// the receive buffer even at the kernel's default size (about 256 ACKs fit in 212992 bytes).
 pub const BATCH: usize = 128;
 const RECV_BUF: usize = 1 << 20;
+/// What a dump can use of a `recv`: the kernel caps the buffer of each dump step at 32 KiB
+/// (`max_recvmsg_len` in af_netlink.c) unless a family asks for more for one message, which
+/// MSG_TRUNC shows (then [`RECV_BUF`]). Offering 1 MiB only cost the allocation.
+const DUMP_RECV: usize = 32 << 10;
 const SOCKET_RCVBUF: usize = 8 << 20;
 /// The kernel's skb_shared_info on x86_64 and arm64 (17 fragments), as NLMSG_GOODSIZE
 /// subtracts it.
@@ -313,7 +317,7 @@ pub struct NetlinkSocket {
     family: NlFamily,
     seq: u32,
     /// Each `recv` offers all of it: page-sized for many small dumps (see
-    /// [`small_recv_len`]), [`RECV_BUF`] otherwise.
+    /// [`small_recv_len`]), [`DUMP_RECV`] otherwise, [`RECV_BUF`] after a truncated reply.
     buf: Vec<u8>,
     /// The last reply's records: payload bytes and (type, start, end) in them.
     reply_data: Vec<u8>,
@@ -329,13 +333,14 @@ impl NetlinkSocket {
     /// A generic netlink socket for one large dump (all services): the dump walks the
     /// kernel's table from the start for every buffer it fills, so fewer, larger buffers.
     pub fn generic_bulk() -> Result<Self, KernelError> {
-        Self::connect(NlFamily::Generic, RECV_BUF)
+        Self::connect(NlFamily::Generic, DUMP_RECV)
     }
 
     /// An rtnetlink socket (links, addresses): a few dumps whose messages may be larger than
-    /// a page (rtnetlink raises its dump buffers to fit a link), so the whole buffer.
+    /// a page, so the largest dump buffer (rtnetlink raises it beyond that for a link with
+    /// very many VFs: truncated, asked again with [`RECV_BUF`]).
     pub fn route() -> Result<Self, KernelError> {
-        Self::connect(NlFamily::Route, RECV_BUF)
+        Self::connect(NlFamily::Route, DUMP_RECV)
     }
 
     /// A sock_diag socket (the host's listening sockets): a few small dumps.
