@@ -10,7 +10,7 @@ before="$(ipvsadm -S -n)"
 # A scheduler whose module this kernel lacks: refused before any change, naming the command.
 pf_config /tmp/b.json '{"name":"web","listen":"203.0.113.10:80","scheduler":"rr","backends":["10.0.0.2",{"address":"10.0.0.3","weight":5},"10.0.0.5"]},{"name":"new","listen":"203.0.113.10:5000-5199","backends":["10.0.0.6"]},{"name":"twos","listen":"203.0.113.10:6000","scheduler":"twos","backends":["10.0.0.7"]}'
 expect_rc "plan with a missing module" 1 portfwd plan -c /tmp/b.json
-expect_in "plan names the module" "$out" 'kernel module ip_vs_twos is not available for kernel'
+expect_in "plan names the module and the kernel" "$out" "kernel module ip_vs_twos is not available for kernel $(uname -r):"
 expect_in "and the command" "$out" '`modprobe ip_vs_twos` would fail'
 expect_rc "apply with a missing module" 1 portfwd apply -c /tmp/b.json --auto-approve
 expect_in "refused before any change" "$out" 'the plan cannot be applied; nothing was changed'
