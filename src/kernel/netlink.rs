@@ -86,7 +86,13 @@ pub fn attr_string(payload: &[u8]) -> String {
         .iter()
         .position(|b| *b == 0)
         .unwrap_or(payload.len());
-    String::from_utf8_lossy(&payload[..end]).into_owned()
+    let bytes = &payload[..end];
+    // from_utf8_lossy walks its input in chunks even when it is valid, which a scheduler
+    // name of every service always is.
+    match std::str::from_utf8(bytes) {
+        Ok(text) => text.to_owned(),
+        Err(_) => String::from_utf8_lossy(bytes).into_owned(),
+    }
 }
 
 fn align4(n: usize) -> usize {

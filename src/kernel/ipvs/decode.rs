@@ -59,6 +59,27 @@ fn u64_of(payload: &[u8]) -> u64 {
         .unwrap_or(0)
 }
 
+/// The payload of the (last) attribute `kind` of a record that carries one nested
+/// attribute, found without a table; the other attributes are still checked.
+fn nested<'a>(record: &'a [u8], kind: u16, name: &str) -> Result<&'a [u8], String> {
+    let mut found = None;
+    for a in attributes(record) {
+        let (k, payload) = a?;
+        if k == kind {
+            found = Some(payload);
+        }
+    }
+    found.ok_or_else(|| format!("missing {name}"))
+}
+
+/// An optional u32 attribute: 0 when absent.
+fn u32_or_0(map: &Attrs<'_>, kind: u16, name: &str) -> Result<u32, String> {
+    match map.get(&kind) {
+        Some(p) => u32_of(p, name),
+        None => Ok(0),
+    }
+}
+
 fn required<'a>(map: &Attrs<'a>, kind: u16, name: &str) -> Result<&'a [u8], String> {
     map.get(&kind)
         .copied()
@@ -112,9 +133,8 @@ fn stats_of(
 /// A NEW_SERVICE record of a GET_SERVICE dump (its attributes); its statistics only when
 /// `stats` (decoding them is a third of decoding a record, and only `show` prints them).
 pub fn service(record: &[u8], stats: bool) -> Result<ServiceEntry, String> {
-    let top = collect(record)?;
-    let svc = collect(required(
-        &top,
+    let svc = collect(nested(
+        record,
         IPVS_CMD_ATTR_SERVICE,
         "IPVS_CMD_ATTR_SERVICE",
     )?)?;
@@ -169,10 +189,7 @@ pub fn service(record: &[u8], stats: bool) -> Result<ServiceEntry, String> {
             .map(|p| attr_string(p))
             .unwrap_or_default(),
         flags: flag_bits,
-        timeout: match svc.get(&IPVS_SVC_ATTR_TIMEOUT) {
-            Some(p) => u32_of(p, "IPVS_SVC_ATTR_TIMEOUT")?,
-            None => 0,
-        },
+        timeout: u32_or_0(&svc, IPVS_SVC_ATTR_TIMEOUT, "IPVS_SVC_ATTR_TIMEOUT")?,
         netmask,
         pe_name: svc
             .get(&IPVS_SVC_ATTR_PE_NAME)
@@ -189,8 +206,7 @@ pub fn service(record: &[u8], stats: bool) -> Result<ServiceEntry, String> {
 /// A NEW_DEST record of a GET_DEST dump, for a service of `service_family`; its statistics
 /// only when `stats`.
 pub fn dest(record: &[u8], service_family: Family, stats: bool) -> Result<DestEntry, String> {
-    let top = collect(record)?;
-    let d = collect(required(&top, IPVS_CMD_ATTR_DEST, "IPVS_CMD_ATTR_DEST")?)?;
+    let d = collect(nested(record, IPVS_CMD_ATTR_DEST, "IPVS_CMD_ATTR_DEST")?)?;
     let family = match d.get(&IPVS_DEST_ATTR_ADDR_FAMILY) {
         Some(p) => family_of(u16_of(p, "IPVS_DEST_ATTR_ADDR_FAMILY")?)?,
         None => service_family,
@@ -212,7 +228,6 @@ pub fn dest(record: &[u8], service_family: Family, stats: bool) -> Result<DestEn
     )?;
     let method = Method::from_kernel(raw_method)
         .ok_or_else(|| format!("unknown forwarding method {raw_method}"))?;
-    let u32_or_0 = |k, name| d.get(&k).map_or(Ok(0), |p| u32_of(p, name));
     let tunnel = if method == Method::Tunnel {
         let kind = d
             .get(&IPVS_DEST_ATTR_TUN_TYPE)
@@ -235,15 +250,20 @@ pub fn dest(record: &[u8], service_family: Family, stats: bool) -> Result<DestEn
         dest: Dest {
             key,
             method,
-            weight: u32_or_0(IPVS_DEST_ATTR_WEIGHT, "IPVS_DEST_ATTR_WEIGHT")?,
-            upper_threshold: u32_or_0(IPVS_DEST_ATTR_U_THRESH, "IPVS_DEST_ATTR_U_THRESH")?,
-            lower_threshold: u32_or_0(IPVS_DEST_ATTR_L_THRESH, "IPVS_DEST_ATTR_L_THRESH")?,
+            weight: u32_or_0(&d, IPVS_DEST_ATTR_WEIGHT, "IPVS_DEST_ATTR_WEIGHT")?,
+            upper_threshold: u32_or_0(&d, IPVS_DEST_ATTR_U_THRESH, "IPVS_DEST_ATTR_U_THRESH")?,
+            lower_threshold: u32_or_0(&d, IPVS_DEST_ATTR_L_THRESH, "IPVS_DEST_ATTR_L_THRESH")?,
             tunnel,
         },
         counters: DestCounters {
-            active_conns: u32_or_0(IPVS_DEST_ATTR_ACTIVE_CONNS, "IPVS_DEST_ATTR_ACTIVE_CONNS")?,
-            inactive_conns: u32_or_0(IPVS_DEST_ATTR_INACT_CONNS, "IPVS_DEST_ATTR_INACT_CONNS")?,
+            active_conns: u32_or_0(
+                &d,
+                IPVS_DEST_ATTR_ACTIVE_CONNS,
+                "IPVS_DEST_ATTR_ACTIVE_CONNS",
+            )?,
+            inactive_conns: u32_or_0(&d, IPVS_DEST_ATTR_INACT_CONNS, "IPVS_DEST_ATTR_INACT_CONNS")?,
             persistent_conns: u32_or_0(
+                &d,
                 IPVS_DEST_ATTR_PERSIST_CONNS,
                 "IPVS_DEST_ATTR_PERSIST_CONNS",
             )?,
