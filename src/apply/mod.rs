@@ -92,11 +92,13 @@ pub fn apply(
         report.drain_failures =
             drain::finish(system.ipvs, split, timeout, options.poll, options.stop, say);
     }
+    let host_touched = plan.steps.iter().any(|s| s.op.ipvs_service().is_none());
     report.verify = Some(verify(
         system,
         desired,
         before,
         &touched,
+        host_touched,
         report.verify_scope,
     ));
     report
@@ -114,12 +116,14 @@ fn scope(touched: &BTreeSet<ServiceKey>, desired: &Desired, before: &Before) -> 
     }
 }
 
-/// What still differs from the config, read back from the kernel as `scope` says.
+/// What still differs from the config, read back from the kernel as `scope` says; the host
+/// only when the plan changed it (it matched the config when planned).
 fn verify(
     system: &mut System,
     desired: &Desired,
     before: &Before,
     touched: &BTreeSet<ServiceKey>,
+    host_touched: bool,
     scope: VerifyScope,
 ) -> Result<Vec<String>, KernelError> {
     let (now, part) = match scope {
@@ -156,6 +160,7 @@ fn verify(
     };
     let mut rest: Vec<String> = Vec::new();
     if let Some((want, _)) = before.host
+        && host_touched
         && let Some(host) = system.read_host(want)
     {
         rest.extend(diff_host(want, &host?).changes.iter().map(|c| c.subject()));

@@ -558,6 +558,40 @@ mod host {
         assert!(plan.is_empty(), "{:?}", plan.changes);
     }
 
+    /// Counts the reads of the links it passes through.
+    struct CountingReads<'a>(&'a mut MemoryLinks, usize);
+
+    impl Links for CountingReads<'_> {
+        fn read(&mut self) -> Result<LinkTable, KernelError> {
+            self.1 += 1;
+            self.0.read()
+        }
+        fn execute(&mut self, ops: &[LinkOp]) -> Vec<Result<(), KernelError>> {
+            self.0.execute(ops)
+        }
+    }
+
+    #[test]
+    fn the_host_is_read_back_only_when_the_plan_changed_it() {
+        let mut h = bare();
+        let mut links = h.links.clone();
+        let mut counting = CountingReads(&mut links, 0);
+        let (_, report) = run(&mut h, Some(&mut counting));
+        assert!(report.succeeded(), "{report:?}");
+        assert_eq!(counting.1, 1, "the host changed: read back once");
+        h.links = links;
+
+        // Only the IPVS table differs now: it matched the config when planned, and nothing
+        // of the host changes, so only IPVS is read back.
+        h.ipvs.table = Table::default();
+        let mut links = h.links.clone();
+        let mut counting = CountingReads(&mut links, 0);
+        let (plan, report) = run(&mut h, Some(&mut counting));
+        assert!(plan.steps.iter().all(|s| s.op.ipvs_service().is_some()));
+        assert!(report.succeeded(), "{report:?}");
+        assert_eq!(counting.1, 0, "nothing of the host changed");
+    }
+
     /// Refuses to enslave anything, as the kernel does for `lo`.
     struct NoEnslaving<'a>(&'a mut MemoryLinks);
 
