@@ -186,7 +186,8 @@ impl GenlWriter {
     /// A request of generic `family` running `cmd`; `flags` besides NLM_F_REQUEST. The
     /// sequence number is left 0 for the socket to set.
     pub fn new(family: u16, flags: u16, cmd: u8, version: u8) -> Self {
-        let mut buf = Vec::with_capacity(128);
+        // A destination's request (two nests, a dozen attributes) is about 160 bytes.
+        let mut buf = Vec::with_capacity(256);
         put_request_header(&mut buf, 0, family, flags); // length set by finish
         buf.extend_from_slice(&[cmd, version, 0, 0]);
         GenlWriter {
