@@ -470,13 +470,10 @@ mod host {
         modules
             .states
             .insert("ip_vs_rr".into(), ModuleState::Available);
-        let mut sysctl = MemorySysctl::default();
-        sysctl
-            .values
-            .insert("net.ipv4.ip_forward".into(), "0".into());
-        sysctl
-            .values
-            .insert("net.ipv4.vs.expire_nodest_conn".into(), "0".into());
+        let sysctl = MemorySysctl::with(&[
+            ("net.ipv4.ip_forward", "0"),
+            ("net.ipv4.vs.expire_nodest_conn", "0"),
+        ]);
         Host {
             ipvs: MemoryIpvs::new(Table::default()),
             links: MemoryLinks::new(LinkTable {

@@ -97,6 +97,19 @@ pub struct MemorySysctl {
     pub writes: usize,
 }
 
+impl MemorySysctl {
+    /// Settings with these values.
+    pub fn with(values: &[(&str, &str)]) -> Self {
+        MemorySysctl {
+            values: values
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            writes: 0,
+        }
+    }
+}
+
 impl Sysctl for MemorySysctl {
     fn read(&mut self, key: &str) -> Result<Option<String>, KernelError> {
         Ok(self.values.get(key).cloned())
@@ -132,13 +145,10 @@ mod tests {
 
     #[test]
     fn known_values_are_not_read_again() {
-        let mut inner = MemorySysctl::default();
-        inner
-            .values
-            .insert("net.ipv4.ip_forward".into(), "0".into());
-        inner
-            .values
-            .insert("net.ipv4.conf.all.rp_filter".into(), "2".into());
+        let inner = MemorySysctl::with(&[
+            ("net.ipv4.ip_forward", "0"),
+            ("net.ipv4.conf.all.rp_filter", "2"),
+        ]);
         let known = BTreeMap::from([
             ("net.ipv4.ip_forward".to_string(), Some("1".to_string())),
             ("net.bridge.bridge-nf-call-iptables".to_string(), None),
