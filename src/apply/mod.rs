@@ -9,9 +9,9 @@ pub mod system;
 pub mod transaction;
 
 use crate::kernel::KernelError;
-use crate::plan::Plan;
 use crate::plan::diff::diff;
 use crate::plan::host_diff::diff_host;
+use crate::plan::{Operation, Plan};
 use crate::state::desired::Desired;
 use crate::state::ipvs::ServiceKey;
 use std::collections::BTreeSet;
@@ -92,7 +92,10 @@ pub fn apply(
         report.drain_failures =
             drain::finish(system.ipvs, split, timeout, options.poll, options.stop, say);
     }
-    let host_touched = plan.steps.iter().any(|s| s.op.ipvs_service().is_none());
+    let host_touched = plan
+        .steps
+        .iter()
+        .any(|s| !matches!(s.op, Operation::Ipvs(_)));
     report.verify = Some(verify(
         system,
         desired,

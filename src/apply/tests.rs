@@ -584,7 +584,11 @@ mod host {
         let mut links = h.links.clone();
         let mut counting = CountingReads(&mut links, 0);
         let (plan, report) = run(&mut h, Some(&mut counting));
-        assert!(plan.steps.iter().all(|s| s.op.ipvs_service().is_some()));
+        assert!(
+            plan.steps
+                .iter()
+                .all(|s| matches!(s.op, crate::plan::Operation::Ipvs(_)))
+        );
         assert!(report.succeeded(), "{report:?}");
         assert_eq!(counting.1, 0, "nothing of the host changed");
     }
