@@ -51,8 +51,11 @@ impl SystemModules {
 
     fn release_name(&self) -> &str {
         self.release.get_or_init(|| {
-            std::fs::read_to_string("/proc/sys/kernel/osrelease")
-                .map(|s| s.trim().to_string())
+            use super::sysctl::{ProcSysctl, Sysctl};
+            ProcSysctl
+                .read("kernel.osrelease")
+                .ok()
+                .flatten()
                 .unwrap_or_default()
         })
     }
