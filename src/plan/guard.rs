@@ -69,8 +69,15 @@ fn removal_threshold(plan: &Plan, safety: &Safety) -> Option<Guard> {
 fn left_without_backends(desired: &Desired, actual: &Table) -> Vec<Guard> {
     let mut emptied: BTreeMap<(usize, &str), Vec<ServiceKey>> = BTreeMap::new();
     for (key, want) in &desired.services {
-        let had = actual.services.get(key).map_or(0, |s| s.dests.len());
-        if want.dests.is_empty() && had > 0 {
+        // The lookup only for a service that would have no backends: the rare case.
+        if !want.dests.is_empty() {
+            continue;
+        }
+        if actual
+            .services
+            .get(key)
+            .is_some_and(|s| !s.dests.is_empty())
+        {
             emptied
                 .entry((want.forward_index, want.forward.as_str()))
                 .or_default()
