@@ -62,9 +62,13 @@ pub fn from_config(config: &Config) -> HostDesired {
         modules.push("ip_vs".to_string());
     }
     for f in &config.forwards {
-        let m = format!("ip_vs_{}", f.scheduler.name());
-        if !modules.contains(&m) {
-            modules.push(m);
+        // Formatted only for a scheduler not seen yet: this runs for every forward.
+        let name = f.scheduler.name();
+        if !modules
+            .iter()
+            .any(|m| m.strip_prefix("ip_vs_") == Some(name))
+        {
+            modules.push(format!("ip_vs_{name}"));
         }
     }
     let mut sysctls: Vec<SysctlWant> = Vec::new();
