@@ -139,7 +139,7 @@ pub fn from_config(config: &Config) -> Desired {
                 addr: forward.listen.addr,
                 port,
             };
-            let mut dests = SortedMap::new();
+            let mut dests = SortedMap::with_capacity(forward.backends.len());
             for backend in &forward.backends {
                 let dest_port = match backend.address.ports {
                     None => port,
@@ -279,8 +279,8 @@ mod tests {
         assert_eq!((b.flags, b.timeout, b.netmask), (flags::PERSISTENT, 60, 64));
         let c = by_port("203.0.113.10", 80);
         assert_eq!(
-            (c.service.flags, c.service.netmask, &c.service.scheduler),
-            (0, u32::MAX, &"wlc".to_string())
+            (c.service.flags, c.service.netmask, &*c.service.scheduler),
+            (0, u32::MAX, "wlc")
         );
         let dest = c.dests.values().next().expect("one backend");
         assert_eq!(

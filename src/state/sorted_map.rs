@@ -23,6 +23,12 @@ impl<K: Ord, V> SortedMap<K, V> {
         Self::default()
     }
 
+    pub fn with_capacity(capacity: usize) -> Self {
+        SortedMap {
+            entries: Vec::with_capacity(capacity),
+        }
+    }
+
     fn find(&self, key: &K) -> Result<usize, usize> {
         self.entries.binary_search_by(|(k, _)| k.cmp(key))
     }
@@ -93,18 +99,33 @@ impl<K, V> SortedMap<K, V> {
 
 /// Sorts once; of entries with the same key the last wins, as with `BTreeMap`.
 impl<K: Ord, V> FromIterator<(K, V)> for SortedMap<K, V> {
+    /// Sorted in place, in the one vector collected. Entries that come in order, or in
+    /// reverse order (the kernel lists a service's destinations newest first), are not
+    /// sorted at all; the last of equal keys wins, as with repeated inserts.
     fn from_iter<I: IntoIterator<Item = (K, V)>>(iter: I) -> Self {
         let mut entries: Vec<(K, V)> = iter.into_iter().collect();
+        if entries.is_sorted_by(|a, b| a.0 < b.0) {
+            return SortedMap { entries };
+        }
+        if entries.is_sorted_by(|a, b| a.0 > b.0) {
+            entries.reverse();
+            return SortedMap { entries };
+        }
         // Stable: equal keys stay in arrival order, so the last of a run is the latest.
         entries.sort_by(|a, b| a.0.cmp(&b.0));
-        let mut kept: Vec<(K, V)> = Vec::with_capacity(entries.len());
-        for entry in entries {
-            match kept.last_mut() {
-                Some(last) if last.0 == entry.0 => *last = entry,
-                _ => kept.push(entry),
+        let mut kept = 0;
+        for i in 0..entries.len() {
+            if entries
+                .get(i + 1)
+                .is_some_and(|next| next.0 == entries[i].0)
+            {
+                continue;
             }
+            entries.swap(kept, i);
+            kept += 1;
         }
-        SortedMap { entries: kept }
+        entries.truncate(kept);
+        SortedMap { entries }
     }
 }
 
@@ -155,6 +176,22 @@ mod tests {
             let collected: SortedMap<u8, u16> = pairs.iter().copied().collect();
             let reference: BTreeMap<u8, u16> = pairs.into_iter().collect();
             prop_assert_eq!(collected.into_iter().collect::<Vec<_>>(), reference.into_iter().collect::<Vec<_>>());
+        }
+
+        /// Input already in order or in reverse order (which skip the sort), and the same
+        /// with one key repeated (which does not), collects as a BTreeMap would.
+        #[test]
+        fn collects_ordered_and_reversed_input(keys in proptest::collection::btree_set(any::<u16>(), 0..40), repeat in any::<bool>()) {
+            let mut pairs: Vec<(u16, usize)> = keys.iter().copied().enumerate().map(|(i, k)| (k, i)).collect();
+            if repeat && let Some(&(k, _)) = pairs.first() {
+                pairs.push((k, usize::MAX));
+            }
+            let reversed: Vec<(u16, usize)> = pairs.iter().rev().copied().collect();
+            for input in [pairs, reversed] {
+                let ours: SortedMap<u16, usize> = input.iter().copied().collect();
+                let reference: BTreeMap<u16, usize> = input.into_iter().collect();
+                prop_assert_eq!(ours.into_iter().collect::<Vec<_>>(), reference.into_iter().collect::<Vec<_>>());
+            }
         }
     }
 }
