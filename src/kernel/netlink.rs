@@ -9,6 +9,7 @@ use neli::consts::nl::GenlId;
 use neli::consts::socket::{Msg, NlFamily};
 use neli::socket::NlSocket;
 use neli::utils::Groups;
+use std::borrow::Cow;
 use std::fmt;
 
 pub const NLMSG_ERROR: u16 = 2;
@@ -80,8 +81,9 @@ pub fn u32_at(b: &[u8], at: usize) -> Option<u32> {
     Some(u32::from_ne_bytes(b.get(at..at + 4)?.try_into().ok()?))
 }
 
-/// An attribute's string: up to its first NUL (the kernel sends one), lossily UTF-8.
-pub fn attr_string(payload: &[u8]) -> String {
+/// An attribute's string: up to its first NUL (the kernel sends one), lossily UTF-8;
+/// borrowed from the reply when it is valid UTF-8, as it always is in practice.
+pub fn attr_string(payload: &[u8]) -> Cow<'_, str> {
     let end = payload
         .iter()
         .position(|b| *b == 0)
@@ -90,8 +92,8 @@ pub fn attr_string(payload: &[u8]) -> String {
     // from_utf8_lossy walks its input in chunks even when it is valid, which a scheduler
     // name of every service always is.
     match std::str::from_utf8(bytes) {
-        Ok(text) => text.to_owned(),
-        Err(_) => String::from_utf8_lossy(bytes).into_owned(),
+        Ok(text) => Cow::Borrowed(text),
+        Err(_) => String::from_utf8_lossy(bytes),
     }
 }
 

@@ -184,7 +184,7 @@ pub fn service_attrs(s: &Service) -> Attrs {
     };
     let persistent = s.is_persistent();
     Attrs(vec![
-        ("scheduler", Value::from(s.scheduler.clone())),
+        ("scheduler", Value::from(s.scheduler.to_string())),
         ("flags", Value::from(flag_names(s))),
         (
             "persistence",
@@ -204,7 +204,7 @@ pub fn service_attrs(s: &Service) -> Attrs {
 
 /// Service flags by the names the config uses where the scheduler gives them one.
 fn flag_names(s: &Service) -> Vec<String> {
-    let (sched1, sched2) = match s.scheduler.as_str() {
+    let (sched1, sched2) = match &*s.scheduler {
         "sh" => ("sh-fallback", "sh-port"),
         "mh" => ("mh-fallback", "mh-port"),
         _ => ("sched1", "sched2"),

@@ -4,6 +4,7 @@
 
 use super::sorted_map::SortedMap;
 use serde::{Deserialize, Serialize};
+use std::borrow::Cow;
 use std::cmp::Ordering;
 use std::collections::BTreeMap;
 use std::fmt;
@@ -245,8 +246,9 @@ pub mod flags {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Service {
     pub key: ServiceKey,
-    /// The scheduler's name, e.g. `wlc`; `none` means no scheduler.
-    pub scheduler: String,
+    /// The scheduler's name, e.g. `wlc`; `none` means no scheduler. Borrowed for the
+    /// names Linux knows (see [`scheduler_name`]), so a table holds no copy of them.
+    pub scheduler: Cow<'static, str>,
     /// `flags::*` bits, without HASHED.
     pub flags: u32,
     /// Persistence timeout in seconds (meaningful with PERSISTENT).
@@ -263,7 +265,7 @@ impl Service {
     pub fn new(key: ServiceKey, scheduler: &str) -> Self {
         Service {
             key,
-            scheduler: scheduler.to_string(),
+            scheduler: scheduler_name(scheduler),
             flags: 0,
             timeout: 0,
             netmask: default_netmask(key.family()),
@@ -273,6 +275,21 @@ impl Service {
 
     pub fn is_persistent(&self) -> bool {
         self.flags & flags::PERSISTENT != 0
+    }
+}
+
+/// The schedulers of mainline Linux, and `none`.
+const SCHEDULER_NAMES: &[&str] = &[
+    "wlc", "rr", "wrr", "lc", "lblc", "lblcr", "dh", "sh", "sed", "nq", "fo", "ovf", "mh", "twos",
+    "none",
+];
+
+/// A scheduler's name, borrowed from [`SCHEDULER_NAMES`] when it is one of them: each
+/// service of a table carries one, and copying it was an allocation per service.
+pub fn scheduler_name(name: &str) -> Cow<'static, str> {
+    match SCHEDULER_NAMES.iter().find(|known| **known == name) {
+        Some(known) => Cow::Borrowed(known),
+        None => Cow::Owned(name.to_string()),
     }
 }
 
@@ -496,6 +513,16 @@ impl Table {
 mod tests {
     use super::*;
     use std::net::{Ipv4Addr, Ipv6Addr};
+
+    #[test]
+    fn scheduler_names_linux_knows_are_borrowed_others_kept() {
+        for name in ["wlc", "rr", "mh", "none"] {
+            assert!(matches!(scheduler_name(name), Cow::Borrowed(n) if n == name));
+        }
+        // A scheduler of a newer or patched kernel is kept as it was sent.
+        assert!(matches!(scheduler_name("wlc2"), Cow::Owned(n) if n == "wlc2"));
+        assert_eq!(scheduler_name(""), "");
+    }
 
     #[test]
     fn socket_text_writes_as_std_does() {

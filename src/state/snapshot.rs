@@ -4,7 +4,7 @@
 
 use super::ipvs::{
     Dest, DestCounters, DestEntry, DestKey, Family, Method, Service, ServiceEntry, ServiceKey,
-    Stats, Table, Timeouts, Tunnel, TunnelType, flags, protocol_name,
+    Stats, Table, Timeouts, Tunnel, TunnelType, flags, protocol_name, scheduler_name,
 };
 use serde::{Deserialize, Serialize};
 use std::net::IpAddr;
@@ -129,7 +129,7 @@ pub fn to_snapshot(table: &Table) -> Snapshot {
                 port,
                 fwmark,
                 family: s.key.family().name().to_string(),
-                scheduler: s.scheduler.clone(),
+                scheduler: s.scheduler.to_string(),
                 flags: FLAG_NAMES
                     .iter()
                     .filter(|(bit, _)| s.flags & bit != 0)
@@ -245,7 +245,7 @@ pub fn from_snapshot(snapshot: &Snapshot) -> Result<Table, String> {
         };
         let service = Service {
             key,
-            scheduler: s.scheduler.clone(),
+            scheduler: scheduler_name(&s.scheduler),
             flags: bits,
             timeout: s.persistence.unwrap_or(0),
             netmask,

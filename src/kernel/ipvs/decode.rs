@@ -5,7 +5,7 @@ use super::consts::*;
 use crate::kernel::netlink::{attr_string, attributes};
 use crate::state::ipvs::{
     Dest, DestCounters, DestEntry, DestKey, Family, Method, Service, ServiceEntry, ServiceKey,
-    Stats, Tunnel, TunnelType, flags,
+    Stats, Tunnel, TunnelType, flags, scheduler_name,
 };
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
@@ -186,14 +186,14 @@ pub fn service(record: &[u8], stats: bool) -> Result<ServiceEntry, String> {
         key,
         scheduler: svc
             .get(&IPVS_SVC_ATTR_SCHED_NAME)
-            .map(|p| attr_string(p))
+            .map(|p| scheduler_name(&attr_string(p)))
             .unwrap_or_default(),
         flags: flag_bits,
         timeout: u32_or_0(&svc, IPVS_SVC_ATTR_TIMEOUT, "IPVS_SVC_ATTR_TIMEOUT")?,
         netmask,
         pe_name: svc
             .get(&IPVS_SVC_ATTR_PE_NAME)
-            .map(|p| attr_string(p))
+            .map(|p| attr_string(p).into_owned())
             .filter(|s| !s.is_empty()),
     };
     Ok(ServiceEntry {

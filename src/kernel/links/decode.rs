@@ -30,7 +30,7 @@ pub fn link(payload: &[u8]) -> Result<Link, String> {
     for a in attributes(&payload[IFINFOMSG_LEN..]) {
         let (kind, value) = a?;
         match kind {
-            IFLA_IFNAME => link.name = attr_string(value),
+            IFLA_IFNAME => link.name = attr_string(value).into_owned(),
             IFLA_MASTER => {
                 let m = u32_at(value, 0).ok_or("invalid IFLA_MASTER")?;
                 link.master = (m != 0).then_some(m);
@@ -39,7 +39,7 @@ pub fn link(payload: &[u8]) -> Result<Link, String> {
                 for inner in attributes(value) {
                     let (k, v) = inner?;
                     if k == IFLA_INFO_KIND {
-                        link.kind = Some(attr_string(v));
+                        link.kind = Some(attr_string(v).into_owned());
                     }
                 }
             }
