@@ -3,10 +3,10 @@
 //! functions of [`Facts`], which [`Facts::read`] gathers.
 
 use crate::config::model::{Config, Method};
+use crate::fast_hash::FastMap;
 use crate::kernel::links::LinkTable;
 use crate::kernel::sysctl::Sysctl;
 use crate::state::host::IP_FORWARD;
-use std::collections::HashMap;
 use std::net::IpAddr;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -154,7 +154,7 @@ pub fn check(config: &Config, facts: &Facts) -> Vec<Finding> {
     // subnet the host has an address on (the host being its gateway there). One finding per
     // address, however many forwards share it.
     let mut backends: Vec<(IpAddr, &str, usize)> = Vec::new();
-    let mut position: HashMap<IpAddr, usize> = HashMap::new();
+    let mut position: FastMap<IpAddr, usize> = FastMap::default();
     for f in config.forwards.iter().filter(|f| f.method == Method::Masq) {
         for b in &f.backends {
             let addr = b.address.addr;
