@@ -3,6 +3,7 @@
 //! netmask) so nothing is lost between reading and writing.
 
 use super::sorted_map::SortedMap;
+use crate::config::model::{Named, Scheduler};
 use serde::{Deserialize, Serialize};
 use std::borrow::Cow;
 use std::cmp::Ordering;
@@ -278,17 +279,13 @@ impl Service {
     }
 }
 
-/// The schedulers of mainline Linux, and `none`.
-const SCHEDULER_NAMES: &[&str] = &[
-    "wlc", "rr", "wrr", "lc", "lblc", "lblcr", "dh", "sh", "sed", "nq", "fo", "ovf", "mh", "twos",
-    "none",
-];
-
-/// A scheduler's name, borrowed from [`SCHEDULER_NAMES`] when it is one of them: each
-/// service of a table carries one, and copying it was an allocation per service.
+/// A scheduler's name, borrowed from the config's list of mainline Linux's schedulers
+/// (or `none`) when it is one of them: each service of a table carries one, and copying it
+/// was an allocation per service.
 pub fn scheduler_name(name: &str) -> Cow<'static, str> {
-    match SCHEDULER_NAMES.iter().find(|known| **known == name) {
-        Some(known) => Cow::Borrowed(known),
+    match Scheduler::from_name(name) {
+        Some(known) => Cow::Borrowed(known.name()),
+        None if name == "none" => Cow::Borrowed("none"),
         None => Cow::Owned(name.to_string()),
     }
 }
