@@ -11,6 +11,7 @@ use neli::socket::NlSocket;
 use neli::utils::Groups;
 use std::borrow::Cow;
 use std::fmt;
+use std::os::fd::AsRawFd;
 
 pub const NLMSG_ERROR: u16 = 2;
 pub const NLMSG_DONE: u16 = 3;
@@ -325,8 +326,10 @@ pub struct NetlinkSocket {
     sock: NlSocket,
     family: NlFamily,
     seq: u32,
-    /// Each `recv` offers all of it: page-sized for many small dumps (see
+    /// Each `recv` offers its whole capacity: page-sized for many small dumps (see
     /// [`small_recv_len`]), [`DUMP_RECV`] otherwise, [`RECV_BUF`] after a truncated reply.
+    /// Never zeroed: the kernel writes the datagram into the spare capacity and the length
+    /// then covers just that, so the pages a short reply leaves alone are never touched.
     buf: Vec<u8>,
     /// The last reply's records: payload bytes and (type, start, end) in them.
     reply_data: Vec<u8>,
@@ -345,11 +348,13 @@ impl NetlinkSocket {
         Self::connect(NlFamily::Generic, DUMP_RECV)
     }
 
-    /// An rtnetlink socket (links, addresses): a few dumps whose messages may be larger than
-    /// a page, so the largest dump buffer (rtnetlink raises it beyond that for a link with
-    /// very many VFs: truncated, asked again with [`RECV_BUF`]).
+    /// An rtnetlink socket (links, addresses): page-sized receives too. Every step of a dump,
+    /// the closing NLMSG_DONE included, gets a kernel buffer the size of the largest `recv`
+    /// and zeroed whole: a host's few links and addresses fit a page, and offering 32 KiB
+    /// made each dump zero three to four times as much as it sent. A link message larger
+    /// than a page (very many VFs) is truncated and asked again with [`RECV_BUF`].
     pub fn route() -> Result<Self, KernelError> {
-        Self::connect(NlFamily::Route, DUMP_RECV)
+        Self::connect(NlFamily::Route, small_recv_len())
     }
 
     /// A sock_diag socket (the host's listening sockets): a few small dumps.
@@ -362,7 +367,7 @@ impl NetlinkSocket {
             sock: Self::open(family)?,
             family,
             seq: 1,
-            buf: vec![0; recv_len],
+            buf: Vec::with_capacity(recv_len),
             reply_data: Vec::new(),
             reply_spans: Vec::new(),
         })
@@ -380,7 +385,8 @@ impl NetlinkSocket {
     /// offers the whole buffer to every `recv` from now on.
     fn reopen_large(&mut self) -> Result<(), KernelError> {
         self.sock = Self::open(self.family)?;
-        self.buf.resize(RECV_BUF, 0);
+        self.buf.clear();
+        self.buf.reserve_exact(RECV_BUF);
         Ok(())
     }
 
@@ -399,11 +405,30 @@ impl NetlinkSocket {
     /// Receives one datagram into the internal buffer and returns its length; `None` when it
     /// did not fit (MSG_TRUNC: its tail is lost).
     fn recv(&mut self, action: &dyn fmt::Display) -> Result<Option<usize>, KernelError> {
-        let (n, _) = self
-            .sock
-            .recv(&mut self.buf[..], Msg::TRUNC)
-            .map_err(|e| KernelError::io(action.to_string(), &e))?;
-        Ok((n <= self.buf.len()).then_some(n))
+        self.buf.clear();
+        let spare = self.buf.spare_capacity_mut();
+        // SAFETY: the kernel writes at most `spare.len()` bytes at the pointer, which is valid
+        // for that many; MSG_TRUNC only changes the length it returns.
+        let n = unsafe {
+            libc::recv(
+                self.sock.as_raw_fd(),
+                spare.as_mut_ptr().cast::<libc::c_void>(),
+                spare.len(),
+                libc::MSG_TRUNC,
+            )
+        };
+        let Ok(n) = usize::try_from(n) else {
+            return Err(KernelError::io(
+                action.to_string(),
+                &std::io::Error::last_os_error(),
+            ));
+        };
+        if n > self.buf.capacity() {
+            return Ok(None);
+        }
+        // SAFETY: the kernel initialized the first `n` bytes, within the capacity.
+        unsafe { self.buf.set_len(n) };
+        Ok(Some(n))
     }
 
     /// Resolves a generic netlink family's id through nlctrl.
@@ -441,7 +466,7 @@ impl NetlinkSocket {
         action: &dyn fmt::Display,
     ) -> Result<Replies<'_>, KernelError> {
         let mut complete = self.exchange_once(&mut request, action)?;
-        if !complete && self.buf.len() < RECV_BUF {
+        if !complete && self.buf.capacity() < RECV_BUF {
             self.reopen_large()?;
             complete = self.exchange_once(&mut request, action)?;
         }
