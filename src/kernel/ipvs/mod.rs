@@ -90,11 +90,11 @@ pub trait Ipvs {
 }
 
 /// IPVS through generic netlink: one socket for requests and the per-service destination
-/// dumps (small receives), one opened on demand for the dump of all services (large
-/// receives); see `NetlinkSocket::generic_bulk`.
+/// dumps (small receives), and one for each dump of all services (large receives; see
+/// `NetlinkSocket::generic_bulk`), closed once its replies are decoded so that the memory
+/// of its buffers serves the destinations read next instead of fresh pages.
 pub struct NetlinkIpvs {
     socket: NetlinkSocket,
-    bulk: Option<NetlinkSocket>,
     family: u16,
     /// Whether reads decode the traffic statistics (see [`Self::with_stats`]).
     stats: bool,
@@ -116,7 +116,6 @@ impl NetlinkIpvs {
             })?;
         Ok(NetlinkIpvs {
             socket,
-            bulk: None,
             family,
             stats: false,
         })
@@ -326,10 +325,7 @@ impl Ipvs for NetlinkIpvs {
     fn read_service_list(&mut self) -> Result<Table, KernelError> {
         let action = "listing IPVS services";
         let request = Self::encode(&action, encode::dump_services(self.family))?;
-        let bulk = match &mut self.bulk {
-            Some(socket) => socket,
-            empty => empty.insert(NetlinkSocket::generic_bulk()?),
-        };
+        let mut bulk = NetlinkSocket::generic_bulk()?;
         let mut table = Table::default();
         add_services(
             &mut table,
