@@ -138,23 +138,19 @@ pub fn check(source: String, bytes: &[u8]) -> Loaded {
     }
 }
 
-/// Reads at most [`MAX_CONFIG_BYTES`] (a larger input is an error). `expected` bytes (a
-/// file's length) are read in one call where std's `read_to_end` starts at 8 KiB and
-/// doubles; the byte after them tells whether there is more (a file that grew, a pipe).
+/// Reads at most [`MAX_CONFIG_BYTES`] (a larger input is an error). Room for `expected`
+/// bytes (a file's length) and the one after them, which tells whether there is more (a
+/// file that grew, a pipe), is reserved up front but not zeroed: std's `read_to_end` reads
+/// into the spare capacity (in reads of 8 KiB and up), where zeroing the buffer first
+/// was a memset of the whole file.
 fn read_bounded(mut reader: impl Read, expected: usize) -> std::io::Result<Vec<u8>> {
-    let mut bytes = vec![0; expected + 1];
-    let mut filled = 0;
-    while filled < bytes.len() {
-        match reader.read(&mut bytes[filled..]) {
-            Ok(0) => break,
-            Ok(n) => filled += n,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
-    bytes.truncate(filled);
-    if filled > expected {
-        let rest = (MAX_CONFIG_BYTES + 1).saturating_sub(filled as u64);
+    let mut bytes = Vec::with_capacity(expected + 1);
+    reader
+        .by_ref()
+        .take(expected as u64 + 1)
+        .read_to_end(&mut bytes)?;
+    if bytes.len() > expected {
+        let rest = (MAX_CONFIG_BYTES + 1).saturating_sub(bytes.len() as u64);
         reader.take(rest).read_to_end(&mut bytes)?;
     }
     if bytes.len() as u64 > MAX_CONFIG_BYTES {
