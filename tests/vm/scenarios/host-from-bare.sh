@@ -47,6 +47,10 @@ expect_in "summary" "$out" 'Plan: 6 to add, 2 to change, 0 to remove.'
 expect_eq "plan changed nothing" "$bare" "$(state)"
 portfwd plan -c /tmp/host.json --json > /tmp/host-plan.json
 grep -q '"kind": "bridge_port"' /tmp/host-plan.json || fail "JSON: $(cat /tmp/host-plan.json)"
+# Receives too small for any reply (a test hook): every links, addresses, sock_diag and IPVS
+# reply is truncated, seen, and asked again on a socket offering the whole buffer.
+expect_eq "plan with truncated receives" "$(cat /tmp/host-plan.json)" \
+    "$(PORTFWD_TEST_RECV_LEN=64 portfwd plan -c /tmp/host.json --json)"
 
 expect_rc "apply from bare" 0 portfwd apply -c /tmp/host.json --auto-approve
 expect_in "apply" "$out" 'Apply complete: 6 added, 2 changed, 0 removed'
