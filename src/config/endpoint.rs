@@ -79,7 +79,7 @@ pub enum EndpointError {
 /// Parses `ADDR:PORT`, `ADDR:FIRST-LAST`, `[V6]:PORT`, or, when `port_optional`, a bare
 /// `ADDR`, `V6` or `[V6]`.
 pub fn parse_endpoint(text: &str, port_optional: bool) -> Result<Endpoint, EndpointError> {
-    match plain_ipv4(text.as_bytes(), port_optional) {
+    match plain_ipv4(text, port_optional) {
         Some(endpoint) => Ok(endpoint),
         None => parse_endpoint_any(text, port_optional),
     }
@@ -89,7 +89,8 @@ pub fn parse_endpoint(text: &str, port_optional: bool) -> Result<Endpoint, Endpo
 /// has thousands of endpoints; std's address parser, the range and whitespace checks cost
 /// several times as much). `None` for anything else, valid or not: [`parse_endpoint_any`]
 /// then decides, and it accepts exactly what this accepts, with the same result.
-fn plain_ipv4(bytes: &[u8], port_optional: bool) -> Option<Endpoint> {
+fn plain_ipv4(text: &str, port_optional: bool) -> Option<Endpoint> {
+    let bytes = text.as_bytes();
     let mut octets = [0u8; 4];
     let mut i = 0;
     for (n, octet) in octets.iter_mut().enumerate() {
@@ -112,18 +113,8 @@ fn plain_ipv4(bytes: &[u8], port_optional: bool) -> Option<Endpoint> {
     let addr = IpAddr::from(octets);
     let ports = match bytes.get(i) {
         None if port_optional => None,
-        Some(b':') => {
-            let digits = &bytes[i + 1..];
-            // 1 to 5 digits (leading zeros allowed, as in parse_port), 1 to 65535.
-            (!digits.is_empty() && digits.len() <= 5).then_some(())?;
-            let mut value = 0u32;
-            for d in digits {
-                d.is_ascii_digit().then_some(())?;
-                value = value * 10 + u32::from(d - b'0');
-            }
-            let port = u16::try_from(value).ok().filter(|&p| p > 0)?;
-            Some(PortRange::single(port))
-        }
+        // A single port (a range falls through to the full parser).
+        Some(b':') => Some(PortRange::single(parse_port(&text[i + 1..]).ok()?)),
         _ => return None,
     };
     Some(Endpoint { addr, ports })
@@ -292,7 +283,7 @@ mod tests {
                      |([0-9]{1,4}[.:]){0,5}[0-9]{0,6}(-[0-9]{1,5})?|[0-9:. a-f\\[\\]-]{0,20}",
             optional in any::<bool>(),
         ) {
-            if let Some(fast) = plain_ipv4(text.as_bytes(), optional) {
+            if let Some(fast) = plain_ipv4(&text, optional) {
                 prop_assert_eq!(Ok(fast), parse_endpoint_any(&text, optional));
             }
         }
@@ -309,7 +300,7 @@ mod tests {
                 None => format!("{a}.{b}.{c}.{d}"),
             };
             let full = parse_endpoint_any(&text, optional);
-            prop_assert_eq!(plain_ipv4(text.as_bytes(), optional).ok_or(()), full.map_err(|_| ()));
+            prop_assert_eq!(plain_ipv4(&text, optional).ok_or(()), full.map_err(|_| ()));
         }
     }
 
