@@ -6,7 +6,7 @@
 //!                          lines of an ipvsadm rules file (IPv4 TCP masq only)
 //!   raw-ipvs read          one GET_SERVICE dump, then one GET_DEST dump per service
 //!   raw-ipvs read 3776     the same, destinations over a 2nd socket with page-sized receives
-//!   raw-ipvs time CMD...   runs CMD; prints "ms=N us=N rss_kb=N" (wall time, peak RSS) to stderr
+//!   raw-ipvs time CMD...   runs CMD; prints "us=N rss_kb=N" (wall time, peak RSS) to stderr
 //!   raw-ipvs start         does nothing: what starting this program costs
 
 use std::io::{BufRead, BufReader};
@@ -268,12 +268,11 @@ fn read(dest_recv: Option<usize>) {
 fn time(cmd: &[String]) {
     let start = Instant::now();
     let status = std::process::Command::new(&cmd[0]).args(&cmd[1..]).status();
-    let elapsed = start.elapsed();
-    let (ms, us) = (elapsed.as_millis(), elapsed.as_micros());
+    let us = start.elapsed().as_micros();
     // SAFETY: getrusage into a zeroed struct.
     let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
     unsafe { libc::getrusage(libc::RUSAGE_CHILDREN, &mut ru) };
-    eprintln!("ms={ms} us={us} rss_kb={}", ru.ru_maxrss);
+    eprintln!("us={us} rss_kb={}", ru.ru_maxrss);
     let code = status.map(|s| s.code().unwrap_or(1)).unwrap_or(127);
     exit(code);
 }
