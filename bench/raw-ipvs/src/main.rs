@@ -272,7 +272,7 @@ fn time(cmd: &[String]) {
     // SAFETY: getrusage into a zeroed struct.
     let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
     unsafe { libc::getrusage(libc::RUSAGE_CHILDREN, &mut ru) };
-    eprintln!("us={us} rss_kb={}", ru.ru_maxrss);
+    eprintln!("us={us} minflt={} rss_kb={}", ru.ru_minflt, ru.ru_maxrss);
     let code = status.map(|s| s.code().unwrap_or(1)).unwrap_or(127);
     exit(code);
 }
