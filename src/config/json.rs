@@ -41,12 +41,17 @@ pub struct SyntaxError {
     pub message: String,
 }
 
-/// Parses JSON text. Text that is UTF-8 (checked once, fast) is parsed as a `str`, which
-/// spares serde_json checking every string again; other bytes go through `from_slice`, so
-/// the error is the one serde_json finds first, at its position.
+/// Parses JSON text. Text that is UTF-8 (checked once, fast) goes first to the plain
+/// parser (`plain_json`), which takes what configs are made of in one pass, then, if that
+/// gives up, to serde_json as a `str`, which spares it checking every string again; other
+/// bytes go through `from_slice`, so the error is the one serde_json finds first, at its
+/// position.
 pub fn parse(text: &[u8]) -> Result<Json<'_>, SyntaxError> {
     let parsed = match std::str::from_utf8(text) {
-        Ok(text) => serde_json::from_str::<Json>(text),
+        Ok(text) => match super::plain_json::parse(text) {
+            Some(tree) => return Ok(tree),
+            None => serde_json::from_str::<Json>(text),
+        },
         Err(_) => serde_json::from_slice::<Json>(text),
     };
     parsed.map_err(|e| {
@@ -102,7 +107,7 @@ impl<'de> Visitor<'de> for KeyVisitor {
 }
 
 /// Objects up to this many keys find duplicates by scanning; larger ones through a set.
-const SCAN_KEYS: usize = 16;
+pub(super) const SCAN_KEYS: usize = 16;
 
 struct JsonVisitor;
 

@@ -10,6 +10,7 @@ pub mod endpoint;
 pub mod json;
 pub mod model;
 pub mod path;
+mod plain_json;
 pub mod schema;
 pub mod trust;
 pub mod validate;

@@ -1,0 +1,327 @@
+//! A one-pass parser for the JSON that configs are written in, tried before serde_json:
+//! objects, arrays, strings without escapes, whole numbers that fit a u64, `true`, `false`
+//! and `null`. It gives up (`None`) on anything else, valid or not: an escape, a fraction,
+//! an exponent, a minus sign, a duplicate key, an object of many keys, deep nesting, a
+//! syntax error. serde_json then parses the text as before and reports any error at its
+//! position. Whatever this parser accepts, serde_json accepts with the same tree (property
+//! tests below); it exists because it builds that tree in about half the instructions.
+
+use super::json::Json;
+use std::borrow::Cow;
+
+/// Nesting this parser takes; serde_json refuses beyond 128 levels, so nothing accepted
+/// here can be a depth error there.
+const MAX_DEPTH: usize = 100;
+
+/// Keys per object this parser takes (duplicates are found by scanning, as serde_json's
+/// visitor does up to the same size); larger objects go to serde_json.
+const MAX_KEYS: usize = super::json::SCAN_KEYS;
+
+/// The tree of `text`, or `None` when the text is anything but the plain subset.
+pub fn parse(text: &str) -> Option<Json<'_>> {
+    let mut p = Plain { text, pos: 0 };
+    let value = p.value(0)?;
+    p.skip_whitespace();
+    (p.pos == text.len()).then_some(value)
+}
+
+/// The bytes that end a plain string: its closing quote, or what makes it not plain (an
+/// escape, or a control character, which JSON refuses). One load a byte, where three
+/// comparisons cost twice the instructions.
+static ENDS_PLAIN_STRING: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut b = 0;
+    while b < 0x20 {
+        table[b] = true;
+        b += 1;
+    }
+    table[b'"' as usize] = true;
+    table[b'\\' as usize] = true;
+    table
+};
+
+struct Plain<'a> {
+    text: &'a str,
+    pos: usize,
+}
+
+impl<'a> Plain<'a> {
+    fn peek(&self) -> Option<u8> {
+        self.text.as_bytes().get(self.pos).copied()
+    }
+
+    fn skip_whitespace(&mut self) {
+        while let Some(b' ' | b'\n' | b'\r' | b'\t') = self.peek() {
+            self.pos += 1;
+        }
+    }
+
+    /// Skips whitespace, then takes `byte` if it is next.
+    fn eat(&mut self, byte: u8) -> bool {
+        self.skip_whitespace();
+        let found = self.peek() == Some(byte);
+        self.pos += usize::from(found);
+        found
+    }
+
+    fn value(&mut self, depth: usize) -> Option<Json<'a>> {
+        self.skip_whitespace();
+        match self.peek()? {
+            b'{' => self.object(depth + 1),
+            b'[' => self.array(depth + 1),
+            b'"' => self.string().map(Json::String),
+            b'0'..=b'9' => self.number(),
+            b't' => self.word("true", Json::Bool(true)),
+            b'f' => self.word("false", Json::Bool(false)),
+            b'n' => self.word("null", Json::Null),
+            _ => None,
+        }
+    }
+
+    fn word(&mut self, word: &str, value: Json<'a>) -> Option<Json<'a>> {
+        let found = self.text.as_bytes()[self.pos..].starts_with(word.as_bytes());
+        self.pos += word.len();
+        found.then_some(value)
+    }
+
+    /// Digits without a leading zero (but `0` itself), within u64: what serde_json hands to
+    /// `visit_u64`. A fraction or an exponent is no delimiter, so the caller gives up there.
+    fn number(&mut self) -> Option<Json<'a>> {
+        let bytes = self.text.as_bytes();
+        let start = self.pos;
+        let mut n: u64 = 0;
+        while let Some(&digit @ b'0'..=b'9') = bytes.get(self.pos) {
+            n = n.checked_mul(10)?.checked_add(u64::from(digit - b'0'))?;
+            self.pos += 1;
+        }
+        let leading_zero = bytes[start] == b'0' && self.pos - start > 1;
+        (!leading_zero).then(|| Json::Number(n.into()))
+    }
+
+    /// A string from its opening quote; borrowed, since it has no escape to decode.
+    fn string(&mut self) -> Option<Cow<'a, str>> {
+        let start = self.pos + 1;
+        let rest = self.text.as_bytes().get(start..)?;
+        let len = rest
+            .iter()
+            .position(|&b| ENDS_PLAIN_STRING[usize::from(b)])?;
+        if rest[len] != b'"' {
+            return None;
+        }
+        self.pos = start + len + 1;
+        // Both ends are ASCII quotes, so this slice is on character boundaries.
+        self.text.get(start..start + len).map(Cow::Borrowed)
+    }
+
+    fn array(&mut self, depth: usize) -> Option<Json<'a>> {
+        if depth > MAX_DEPTH {
+            return None;
+        }
+        self.pos += 1;
+        let mut items = Vec::new();
+        if self.eat(b']') {
+            return Some(Json::Array(items));
+        }
+        loop {
+            items.push(self.value(depth)?);
+            if self.eat(b']') {
+                return Some(Json::Array(items));
+            }
+            if !self.eat(b',') {
+                return None;
+            }
+        }
+    }
+
+    fn object(&mut self, depth: usize) -> Option<Json<'a>> {
+        if depth > MAX_DEPTH {
+            return None;
+        }
+        self.pos += 1;
+        let mut entries: Vec<(Cow<'a, str>, Json<'a>)> = Vec::new();
+        if self.eat(b'}') {
+            return Some(Json::Object(entries));
+        }
+        loop {
+            self.skip_whitespace();
+            if self.peek() != Some(b'"') {
+                return None;
+            }
+            let key = self.string()?;
+            if entries.len() == MAX_KEYS || entries.iter().any(|(k, _)| *k == key) {
+                return None;
+            }
+            if !self.eat(b':') {
+                return None;
+            }
+            let value = self.value(depth)?;
+            entries.push((key, value));
+            if self.eat(b'}') {
+                return Some(Json::Object(entries));
+            }
+            if !self.eat(b',') {
+                return None;
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// serde_json's tree of `text` through the same visitor `json::parse` uses.
+    fn reference(text: &str) -> Result<Json<'_>, String> {
+        serde_json::from_str::<Json>(text).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn a_config_is_parsed_borrowing_its_strings() {
+        let text = r#" { "public": [ {"address": "203.0.113.10"} ],
+            "forwards": [{"name": "ssh", "listen": "203.0.113.10:2222",
+                          "backends": ["10.0.0.2:22", {"address": "10.0.0.3", "weight": 0}],
+                          "persistence": 300, "x": [true, false, null, [], {}]}] }"#;
+        let tree = parse(text).expect("plain JSON");
+        assert_eq!(Ok(tree.clone()), reference(text));
+        let Json::Object(root) = tree else {
+            panic!("not an object")
+        };
+        assert!(matches!(root[0].0, Cow::Borrowed("public")));
+    }
+
+    #[test]
+    fn gives_up_on_everything_outside_the_plain_subset() {
+        for text in [
+            "",
+            " ",
+            r#""a\nb""#,
+            r#"{"a\u0062": 1}"#,
+            "1.5",
+            "1e3",
+            "-1",
+            "01",
+            "18446744073709551616",
+            r#"{"a": 1, "a": 2}"#,
+            "[1,]",
+            r#"{"a": 1,}"#,
+            "[1 2]",
+            "{\"a\" 1}",
+            "{1: 2}",
+            "tru",
+            "truex",
+            "nul",
+            "[1] x",
+            "\u{feff}{}",
+            "\"tab\there\"",
+            "\"open",
+            "[",
+            "{\"a\":",
+        ] {
+            assert_eq!(parse(text), None, "{text:?}");
+        }
+        let deep = format!("{}{}", "[".repeat(MAX_DEPTH + 1), "]".repeat(MAX_DEPTH + 1));
+        assert_eq!(parse(&deep), None);
+        let shallow = format!("{}{}", "[".repeat(MAX_DEPTH), "]".repeat(MAX_DEPTH));
+        assert!(parse(&shallow).is_some());
+        let many: Vec<String> = (0..=MAX_KEYS).map(|i| format!("\"k{i}\": {i}")).collect();
+        assert_eq!(parse(&format!("{{{}}}", many.join(","))), None);
+        assert!(parse(&format!("{{{}}}", many[..MAX_KEYS].join(","))).is_some());
+    }
+
+    /// JSON text built from a small grammar that reaches both sides of every give-up rule:
+    /// escapes, signs, fractions, leading zeros, repeated keys, stray whitespace.
+    fn json_text() -> impl Strategy<Value = String> {
+        let leaf = prop_oneof![
+            Just("null".to_string()),
+            Just("true".to_string()),
+            Just("false".to_string()),
+            any::<u64>().prop_map(|n| n.to_string()),
+            "-?[0-9]{1,3}(\\.[0-9])?([eE][+-]?[0-9])?",
+            "\"([a-z0-9 .:\\[\\]é]|\\\\n|\\\\u00e9|\\\\\")*\"",
+        ];
+        leaf.prop_recursive(4, 48, 6, |inner| {
+            let ws = "[ \n\t]{0,2}";
+            prop_oneof![
+                prop::collection::vec((inner.clone(), ws), 0..6).prop_map(|items| {
+                    let body: Vec<String> = items.into_iter().map(|(v, w)| w + &v).collect();
+                    format!("[{}]", body.join(","))
+                }),
+                prop::collection::vec(("[a-c]{1,2}", inner, ws), 0..6).prop_map(|fields| {
+                    let body: Vec<String> = fields
+                        .into_iter()
+                        .map(|(k, v, w)| format!("{w}\"{k}\"{w}:{v}"))
+                        .collect();
+                    format!("{{{}}}", body.join(","))
+                }),
+            ]
+        })
+    }
+
+    proptest! {
+        /// Whatever the plain parser accepts, serde_json accepts with the same tree.
+        #[test]
+        fn agrees_with_serde_json(text in json_text()) {
+            if let Some(tree) = parse(&text) {
+                prop_assert_eq!(Ok(tree), reference(&text));
+            }
+        }
+
+        /// The same for text with one byte removed or replaced: the plain parser must not
+        /// accept what serde_json refuses.
+        #[test]
+        fn refuses_what_serde_json_refuses(
+            text in json_text(),
+            at in any::<prop::sample::Index>(),
+            with in prop_oneof![Just(None), prop::sample::select(&b"{}[],:\" 0-.\\e"[..]).prop_map(Some)],
+        ) {
+            let mut bytes = text.into_bytes();
+            let i = at.index(bytes.len());
+            match with {
+                None => { bytes.remove(i); }
+                Some(b) => bytes[i] = b,
+            }
+            if let Ok(text) = String::from_utf8(bytes)
+                && let Some(tree) = parse(&text)
+            {
+                prop_assert_eq!(Ok(tree), reference(&text));
+            }
+        }
+
+        /// Text in the plain subset is taken by the fast path, with serde_json's tree.
+        #[test]
+        fn takes_the_plain_subset(text in plain_text()) {
+            let tree = parse(&text);
+            prop_assert!(tree.is_some(), "{}", text);
+            prop_assert_eq!(tree.ok_or_else(String::new), reference(&text));
+        }
+    }
+
+    /// JSON in the plain subset only: unescaped strings, whole numbers, distinct keys.
+    fn plain_text() -> impl Strategy<Value = String> {
+        let leaf = prop_oneof![
+            Just("null".to_string()),
+            Just("true".to_string()),
+            Just("false".to_string()),
+            any::<u64>().prop_map(|n| n.to_string()),
+            "\"[a-z0-9 .:\\[\\]é]*\"",
+        ];
+        leaf.prop_recursive(4, 48, 6, |inner| {
+            let ws = "[ \n\r\t]{0,2}";
+            prop_oneof![
+                prop::collection::vec((inner.clone(), ws), 0..6).prop_map(|items| {
+                    let body: Vec<String> = items.into_iter().map(|(v, w)| w + &v).collect();
+                    format!("[{}]", body.join(","))
+                }),
+                prop::collection::vec((inner, ws), 0..MAX_KEYS).prop_map(|fields| {
+                    let body: Vec<String> = fields
+                        .into_iter()
+                        .enumerate()
+                        .map(|(i, (v, w))| format!("{w}\"k{i}\"{w}:{v}{w}"))
+                        .collect();
+                    format!("{{{}}}", body.join(","))
+                }),
+            ]
+        })
+    }
+}
