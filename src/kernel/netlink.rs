@@ -41,17 +41,22 @@ const SKB_SHARED_INFO: usize = 320;
 /// skb layout, or a family that asks for bigger dump buffers) is seen through MSG_TRUNC, and
 /// the request is sent again on a fresh socket that offers the whole buffer.
 fn small_recv_len() -> usize {
-    // For the VM test of the fallback: a length that truncates replies.
-    if let Some(n) = std::env::var("PORTFWD_TEST_RECV_LEN")
-        .ok()
-        .and_then(|v| v.parse::<usize>().ok())
-    {
-        return n.clamp(NLMSG_HDRLEN, RECV_BUF);
+    if let Some(n) = test_recv_len() {
+        return n;
     }
     // SAFETY: sysconf has no preconditions.
     let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
     let page = usize::try_from(page).unwrap_or(4096).clamp(4096, 8192);
     page - SKB_SHARED_INFO
+}
+
+/// `PORTFWD_TEST_RECV_LEN`, for the VM tests of the fallback: a length that truncates
+/// replies, offered by every socket (the services dump's too).
+fn test_recv_len() -> Option<usize> {
+    std::env::var("PORTFWD_TEST_RECV_LEN")
+        .ok()
+        .and_then(|v| v.parse::<usize>().ok())
+        .map(|n| n.clamp(NLMSG_HDRLEN, RECV_BUF))
 }
 
 /// One parsed netlink message from a reply datagram.
@@ -345,7 +350,7 @@ impl NetlinkSocket {
     /// A generic netlink socket for one large dump (all services): the dump walks the
     /// kernel's table from the start for every buffer it fills, so fewer, larger buffers.
     pub fn generic_bulk() -> Result<Self, KernelError> {
-        Self::connect(NlFamily::Generic, DUMP_RECV)
+        Self::connect(NlFamily::Generic, test_recv_len().unwrap_or(DUMP_RECV))
     }
 
     /// An rtnetlink socket (links, addresses): page-sized receives too. Every step of a dump,

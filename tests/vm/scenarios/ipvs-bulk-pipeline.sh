@@ -12,6 +12,7 @@ done > /tmp/bulk
 portfwd debug-restore /tmp/bulk
 expect_eq "lines listed by ipvsadm" "4500" "$(ipvsadm -S -n | wc -l | tr -d ' ')"
 expect_eq "portfwd show --format ipvsadm" "$(ipvsadm -S -n)" "$(portfwd show --format ipvsadm)"
-# Receives too small for a reply (a test hook): the truncation is seen and the read is redone
-# on a socket that offers the whole buffer, with the same result.
+# Receives too small for a reply (a test hook): the truncation of the services dump and of
+# each destinations dump is seen and the read is redone on a socket that offers the whole
+# buffer, with the same result.
 expect_eq "show with truncated receives" "$(ipvsadm -S -n)" "$(PORTFWD_TEST_RECV_LEN=64 portfwd show --format ipvsadm)"
