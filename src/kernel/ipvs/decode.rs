@@ -11,21 +11,34 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 /// The attributes of one nested attribute (or a message), by type; the last one wins.
 /// IPVS attribute types are small numbers (15 at most in 6.x): a fixed table, no
-/// allocation per record; larger types, from newer kernels, are skipped.
-struct Attrs<'a>([Option<&'a [u8]>; 16]);
+/// allocation per record; larger types, from newer kernels, are skipped. The table holds
+/// each payload's (offset, length) in `buf`, offset 0 for absent (a payload starts after
+/// its attribute's header): half the size of a table of slices, which a record's decoder
+/// filled with a `memset` and returned with a `memcpy` (some 60 instructions a record).
+struct Attrs<'a> {
+    buf: &'a [u8],
+    spans: [(u32, u32); 16],
+}
 
 impl<'a> Attrs<'a> {
-    fn get(&self, kind: &u16) -> Option<&&'a [u8]> {
-        self.0.get(usize::from(*kind)).and_then(Option::as_ref)
+    fn get(&self, kind: &u16) -> Option<&'a [u8]> {
+        let &(at, len) = self.spans.get(usize::from(*kind))?;
+        let at = usize::try_from(at).ok().filter(|&at| at > 0)?;
+        self.buf.get(at..at + usize::try_from(len).ok()?)
     }
 }
 
 fn collect(buf: &[u8]) -> Result<Attrs<'_>, String> {
-    let mut map = Attrs([None; 16]);
+    let mut map = Attrs {
+        buf,
+        spans: [(0, 0); 16],
+    };
     for a in attributes(buf) {
         let (kind, payload) = a?;
-        if let Some(slot) = map.0.get_mut(usize::from(kind)) {
-            *slot = Some(payload);
+        if let Some(slot) = map.spans.get_mut(usize::from(kind)) {
+            // Within `buf`, whose length a netlink message's u32 bounds.
+            let at = payload.as_ptr() as usize - buf.as_ptr() as usize;
+            *slot = (at as u32, payload.len() as u32);
         }
     }
     Ok(map)
@@ -81,9 +94,7 @@ fn u32_or_0(map: &Attrs<'_>, kind: u16, name: &str) -> Result<u32, String> {
 }
 
 fn required<'a>(map: &Attrs<'a>, kind: u16, name: &str) -> Result<&'a [u8], String> {
-    map.get(&kind)
-        .copied()
-        .ok_or_else(|| format!("missing {name}"))
+    map.get(&kind).ok_or_else(|| format!("missing {name}"))
 }
 
 fn family_of(af: u16) -> Result<Family, String> {
@@ -115,7 +126,7 @@ fn stats_of(
         return Ok(None);
     };
     let s = collect(payload)?;
-    let get = |k| s.get(&k).map_or(0, |p| u64_of(p));
+    let get = |k| s.get(&k).map_or(0, u64_of);
     Ok(Some(Box::new(Stats {
         conns: get(IPVS_STATS_ATTR_CONNS),
         in_packets: get(IPVS_STATS_ATTR_INPKTS),
