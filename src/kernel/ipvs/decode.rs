@@ -2,7 +2,7 @@
 //! malformed one that we need is an error naming it, never a panic.
 
 use super::consts::*;
-use crate::kernel::netlink::{attr_string, attributes};
+use crate::kernel::netlink::{attr_string, walk_attributes};
 use crate::state::ipvs::{
     Dest, DestCounters, DestEntry, DestKey, Family, Method, Service, ServiceEntry, ServiceKey,
     Stats, Tunnel, TunnelType, flags, scheduler_name,
@@ -29,19 +29,14 @@ impl<'a> Attrs<'a> {
 }
 
 fn collect(buf: &[u8]) -> Result<Attrs<'_>, String> {
-    let mut map = Attrs {
-        buf,
-        spans: [(0, 0); 16],
-    };
-    for a in attributes(buf) {
-        let (kind, payload) = a?;
-        if let Some(slot) = map.spans.get_mut(usize::from(kind)) {
+    let mut spans = [(0, 0); 16];
+    walk_attributes(buf, |kind, at, len| {
+        if let Some(slot) = spans.get_mut(usize::from(kind)) {
             // Within `buf`, whose length a netlink message's u32 bounds.
-            let at = payload.as_ptr() as usize - buf.as_ptr() as usize;
-            *slot = (at as u32, payload.len() as u32);
+            *slot = (at as u32, len as u32);
         }
-    }
-    Ok(map)
+    })?;
+    Ok(Attrs { buf, spans })
 }
 
 /// The first `N` bytes of an attribute, or an error naming it when it is shorter.
@@ -76,13 +71,14 @@ fn u64_of(payload: &[u8]) -> u64 {
 /// attribute, found without a table; the other attributes are still checked.
 fn nested<'a>(record: &'a [u8], kind: u16, name: &str) -> Result<&'a [u8], String> {
     let mut found = None;
-    for a in attributes(record) {
-        let (k, payload) = a?;
+    walk_attributes(record, |k, at, len| {
         if k == kind {
-            found = Some(payload);
+            found = Some(at..at + len);
         }
-    }
-    found.ok_or_else(|| format!("missing {name}"))
+    })?;
+    found
+        .and_then(|span| record.get(span))
+        .ok_or_else(|| format!("missing {name}"))
 }
 
 /// An optional u32 attribute: 0 when absent.
