@@ -16,7 +16,7 @@ pub struct Context<'a> {
     /// `the kernel` or `snapshot FILE`.
     pub against: &'a str,
     /// Forward names in config order: the order of the groups.
-    pub forwards: &'a [String],
+    pub forwards: &'a [&'a str],
     /// Destinations to be removed are first drained for this many seconds (apply --drain).
     pub drain: Option<u64>,
 }
@@ -74,7 +74,7 @@ pub fn render(plan: &Plan, guards: &[Guard], cx: &Context, p: Painter) -> String
 
 /// Host resources first (modules, sysctls, each bridge, public addresses), then changes
 /// per forward in config order, then what no forward declares.
-fn groups<'a>(plan: &'a Plan, forwards: &[String]) -> Vec<(String, Vec<&'a Change>)> {
+fn groups<'a>(plan: &'a Plan, forwards: &[&str]) -> Vec<(String, Vec<&'a Change>)> {
     let mut host: Vec<(String, Vec<&Change>)> = Vec::new();
     // Each forward's changes, in order of first appearance. A forward's changes come in runs,
     // so the map is consulted once per run, not once per change.
@@ -115,7 +115,7 @@ fn groups<'a>(plan: &'a Plan, forwards: &[String]) -> Vec<(String, Vec<&'a Chang
     }
     let mut groups = host;
     for name in forwards {
-        if let Some(&i) = index.get(name.as_str()) {
+        if let Some(&i) = index.get(name) {
             let changes = std::mem::take(&mut lists[i].1);
             if !changes.is_empty() {
                 groups.push((format!("# forward \"{name}\""), changes));
