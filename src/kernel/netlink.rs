@@ -218,7 +218,13 @@ impl GenlWriter {
     /// sequence number is left 0 for the socket to set.
     pub fn new(family: u16, flags: u16, cmd: u8, version: u8) -> Self {
         // A destination's request (two nests, a dozen attributes) is about 160 bytes.
-        let mut buf = Vec::with_capacity(256);
+        Self::reusing(Vec::with_capacity(256), family, flags, cmd, version)
+    }
+
+    /// [`Self::new`] writing into `buf`'s memory (emptied first): a reader sends one
+    /// request per service and need not allocate each.
+    pub fn reusing(mut buf: Vec<u8>, family: u16, flags: u16, cmd: u8, version: u8) -> Self {
+        buf.clear();
         put_request_header(&mut buf, 0, family, flags); // length set by finish
         buf.extend_from_slice(&[cmd, version, 0, 0]);
         GenlWriter {
@@ -469,8 +475,8 @@ impl NetlinkSocket {
             2,
         );
         w.put_str(u16::from(CtrlAttr::FamilyName), name);
-        let request = w.finish().map_err(|e| KernelError::protocol(&action, e))?;
-        for (_, payload) in self.exchange(request, &action)?.iter() {
+        let mut request = w.finish().map_err(|e| KernelError::protocol(&action, e))?;
+        for (_, payload) in self.exchange(&mut request, &action)?.iter() {
             for a in attributes(genl_attrs(payload)) {
                 let (kind, payload) = a.map_err(|e| KernelError::protocol(&action, e))?;
                 if kind == u16::from(CtrlAttr::FamilyId) {
@@ -490,13 +496,13 @@ impl NetlinkSocket {
     /// `action` (what the request does, for errors) is only formatted on failure.
     pub fn exchange(
         &mut self,
-        mut request: Vec<u8>,
+        request: &mut [u8],
         action: &dyn fmt::Display,
     ) -> Result<Replies<'_>, KernelError> {
-        let mut complete = self.exchange_once(&mut request, action)?;
+        let mut complete = self.exchange_once(request, action)?;
         if !complete && self.buf.capacity() < RECV_BUF {
             self.reopen_large()?;
-            complete = self.exchange_once(&mut request, action)?;
+            complete = self.exchange_once(request, action)?;
         }
         if !complete {
             return Err(KernelError::protocol(

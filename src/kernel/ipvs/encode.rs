@@ -122,10 +122,17 @@ pub fn get_service(family: u16, key: &ServiceKey) -> Result<Vec<u8>, String> {
     })
 }
 
-pub fn dump_dests(family: u16, key: &ServiceKey) -> Result<Vec<u8>, String> {
-    request(family, NLM_F_DUMP, IPVS_CMD_GET_DEST, |w| {
-        service_key_attr(w, key)
-    })
+/// Written into `buf`'s memory: a reader sends one per service.
+pub fn dump_dests(buf: Vec<u8>, family: u16, key: &ServiceKey) -> Result<Vec<u8>, String> {
+    let mut w = GenlWriter::reusing(
+        buf,
+        family,
+        NLM_F_DUMP,
+        IPVS_CMD_GET_DEST,
+        IPVS_GENL_VERSION,
+    );
+    service_key_attr(&mut w, key);
+    w.finish()
 }
 
 pub fn new_service(family: u16, service: &Service) -> Result<Vec<u8>, String> {

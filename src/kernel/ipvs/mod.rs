@@ -142,8 +142,8 @@ impl NetlinkIpvs {
 
     /// Sends a request that expects no records.
     fn request(&mut self, action: &str, built: Result<Vec<u8>, String>) -> Result<(), KernelError> {
-        let request = Self::encode(&action, built)?;
-        self.socket.exchange(request, &action).map(|_| ())
+        let mut request = Self::encode(&action, built)?;
+        self.socket.exchange(&mut request, &action).map(|_| ())
     }
 
     /// Sends a GET request and returns the attributes of its one reply.
@@ -152,9 +152,9 @@ impl NetlinkIpvs {
         action: &str,
         built: Result<Vec<u8>, String>,
     ) -> Result<Vec<u8>, KernelError> {
-        let request = Self::encode(&action, built)?;
+        let mut request = Self::encode(&action, built)?;
         self.socket
-            .exchange(request, &action)?
+            .exchange(&mut request, &action)?
             .iter()
             .next()
             .map(|(_, payload)| genl_attrs(payload).to_vec())
@@ -216,8 +216,15 @@ impl NetlinkIpvs {
             1
         };
         if readers <= 1 {
+            let mut request = Vec::new();
             for entry in table.services.values_mut() {
-                entry.dests = dump_dests(&mut self.socket, self.family, stats, &entry.service.key)?;
+                entry.dests = dump_dests(
+                    &mut self.socket,
+                    &mut request,
+                    self.family,
+                    stats,
+                    &entry.service.key,
+                )?;
             }
             return Ok(());
         }
@@ -230,9 +237,15 @@ impl NetlinkIpvs {
                 .map(|chunk| {
                     scope.spawn(move || -> Result<(), KernelError> {
                         let mut socket = NetlinkSocket::generic()?;
+                        let mut request = Vec::new();
                         for entry in chunk.iter_mut() {
-                            entry.dests =
-                                dump_dests(&mut socket, family, stats, &entry.service.key)?;
+                            entry.dests = dump_dests(
+                                &mut socket,
+                                &mut request,
+                                family,
+                                stats,
+                                &entry.service.key,
+                            )?;
                         }
                         Ok(())
                     })
@@ -254,15 +267,18 @@ impl NetlinkIpvs {
 const MAX_READERS: usize = 4;
 const MIN_SERVICES_PER_READER: usize = 256;
 
-/// One GET_DEST dump: the destinations of service `key`, with their statistics if `stats`.
+/// One GET_DEST dump: the destinations of service `key`, with their statistics if `stats`;
+/// the request is written into `request`'s memory, kept for the next service's.
 fn dump_dests(
     socket: &mut NetlinkSocket,
+    request: &mut Vec<u8>,
     family: u16,
     stats: bool,
     key: &ServiceKey,
 ) -> Result<SortedMap<DestKey, DestEntry>, KernelError> {
     let action = DestsOf(key);
-    let request = NetlinkIpvs::encode(&action, encode::dump_dests(family, key))?;
+    let built = encode::dump_dests(std::mem::take(request), family, key);
+    *request = NetlinkIpvs::encode(&action, built)?;
     socket
         .exchange(request, &action)?
         .iter()
@@ -303,8 +319,8 @@ impl Ipvs for NetlinkIpvs {
         let mut table = Table::default();
         for key in keys {
             let action = format!("reading service {key}");
-            let request = Self::encode(&action, encode::get_service(self.family, key))?;
-            let replies = match self.socket.exchange(request, &action) {
+            let mut request = Self::encode(&action, encode::get_service(self.family, key))?;
+            let replies = match self.socket.exchange(&mut request, &action) {
                 Ok(r) => r,
                 // No such service.
                 Err(e) if e.errno_value() == Some(libc::ESRCH) => continue,
@@ -324,12 +340,12 @@ impl Ipvs for NetlinkIpvs {
 
     fn read_service_list(&mut self) -> Result<Table, KernelError> {
         let action = "listing IPVS services";
-        let request = Self::encode(&action, encode::dump_services(self.family))?;
+        let mut request = Self::encode(&action, encode::dump_services(self.family))?;
         let mut bulk = NetlinkSocket::generic_bulk()?;
         let mut table = Table::default();
         add_services(
             &mut table,
-            bulk.exchange(request, &action)?,
+            bulk.exchange(&mut request, &action)?,
             self.stats,
             action,
         )?;

@@ -149,10 +149,10 @@ impl RtnlLinks {
         action: &str,
         built: Result<Vec<u8>, String>,
     ) -> Result<Vec<super::netlink::Record>, KernelError> {
-        let bytes = built.map_err(|e| {
+        let mut bytes = built.map_err(|e| {
             KernelError::protocol(action, format!("cannot encode the request: {e}"))
         })?;
-        Ok(self.socket.exchange(bytes, &action)?.to_records())
+        Ok(self.socket.exchange(&mut bytes, &action)?.to_records())
     }
 
     /// The index of the link called `name`.

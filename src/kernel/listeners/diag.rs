@@ -32,13 +32,13 @@ pub fn read() -> Result<Vec<Listener>, KernelError> {
         // AF_INET and AF_INET6 are 2 and 10, the protocols 6 and 17: all fit a byte.
         let (family, proto_byte) = (family as u8, protocol as u8);
         let action = Dump(family, protocol);
-        let request = fixed_request(
+        let mut request = fixed_request(
             SOCK_DIAG_BY_FAMILY,
             NLM_F_DUMP,
             &body(family, proto_byte, state),
         )
         .map_err(|e| KernelError::protocol(action.to_string(), e))?;
-        let replies = socket.exchange(request, &action)?;
+        let replies = socket.exchange(&mut request, &action)?;
         for (_, payload) in replies.iter() {
             let listener = decode(payload, protocol)
                 .map_err(|e| KernelError::protocol(action.to_string(), e))?;
