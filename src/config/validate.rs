@@ -303,6 +303,9 @@ fn check_persistence(forward: &Forward, path: &JsonPath, diags: &mut Vec<Diagnos
     }
 }
 
+/// Backends per forward found repeated by scanning; more go through a set.
+const SCAN_BACKENDS: usize = 16;
+
 fn check_backends(
     config: &Config,
     forward: &Forward,
@@ -315,8 +318,9 @@ fn check_backends(
         return;
     };
     // (address, first port, index) of each backend so far: most forwards have a few, so a
-    // scan; a set past that.
-    let mut seen: Vec<(IpAddr, u16, usize)> = Vec::new();
+    // scan of an array on the stack (no allocation per forward); a set past that.
+    let mut seen = [(IpAddr::from([0u8; 4]), 0u16, 0usize); SCAN_BACKENDS];
+    let mut seen_len = 0;
     let mut seen_set: FastMap<(IpAddr, u16), usize> = FastMap::default();
     for backend in &forward.backends {
         let j = backend.index;
@@ -373,13 +377,16 @@ fn check_backends(
         }
         // The kernel keys destinations by address and port; a repeat would be EEXIST.
         let first_port = ports.first;
-        let earlier = if forward.backends.len() <= 16 {
-            let earlier = seen
+        let earlier = if forward.backends.len() <= SCAN_BACKENDS {
+            let earlier = seen[..seen_len]
                 .iter()
                 .rev()
                 .find(|(a, p, _)| *a == addr && *p == first_port)
                 .map(|(_, _, i)| *i);
-            seen.push((addr, first_port, j));
+            if let Some(slot) = seen.get_mut(seen_len) {
+                *slot = (addr, first_port, j);
+                seen_len += 1;
+            }
             earlier
         } else {
             seen_set.insert((addr, first_port), j)
