@@ -118,10 +118,11 @@ impl<'a> Plain<'a> {
             return None;
         }
         self.pos += 1;
-        let mut items = Vec::new();
         if self.eat(b']') {
-            return Some(Json::Array(items));
+            return Some(Json::Array(Vec::new()));
         }
+        // What the first push would allocate anyway, without the growth path.
+        let mut items = Vec::with_capacity(4);
         loop {
             items.push(self.value(depth)?);
             if self.eat(b']') {
@@ -138,10 +139,10 @@ impl<'a> Plain<'a> {
             return None;
         }
         self.pos += 1;
-        let mut entries: Vec<(Cow<'a, str>, Json<'a>)> = Vec::new();
         if self.eat(b'}') {
-            return Some(Json::Object(entries));
+            return Some(Json::Object(Vec::new()));
         }
+        let mut entries: Vec<(Cow<'a, str>, Json<'a>)> = Vec::with_capacity(4);
         loop {
             self.skip_whitespace();
             if self.peek() != Some(b'"') {
