@@ -113,12 +113,18 @@ impl<'a> Plain<'a> {
         self.text.get(start..start + len).map(Cow::Borrowed)
     }
 
-    fn array(&mut self, depth: usize) -> Option<Json<'a>> {
+    /// Steps past an opening bracket at `depth`: `None` past the nesting this parser takes,
+    /// else whether `close` follows at once (`[]`, `{}`).
+    fn open(&mut self, depth: usize, close: u8) -> Option<bool> {
         if depth > MAX_DEPTH {
             return None;
         }
         self.pos += 1;
-        if self.eat(b']') {
+        Some(self.eat(close))
+    }
+
+    fn array(&mut self, depth: usize) -> Option<Json<'a>> {
+        if self.open(depth, b']')? {
             return Some(Json::Array(Vec::new()));
         }
         // What the first push would allocate anyway, without the growth path.
@@ -135,11 +141,7 @@ impl<'a> Plain<'a> {
     }
 
     fn object(&mut self, depth: usize) -> Option<Json<'a>> {
-        if depth > MAX_DEPTH {
-            return None;
-        }
-        self.pos += 1;
-        if self.eat(b'}') {
+        if self.open(depth, b'}')? {
             return Some(Json::Object(Vec::new()));
         }
         let mut entries: Vec<(Cow<'a, str>, Json<'a>)> = Vec::with_capacity(4);
