@@ -1,43 +1,14 @@
 //! Kernel replies to the state model. Unknown attributes are skipped; a missing or
 //! malformed one that we need is an error naming it, never a panic.
 
+use super::attrs::{Attrs, Layout, collect};
 use super::consts::*;
-use crate::kernel::netlink::{attr_string, walk_attributes};
+use crate::kernel::netlink::attr_string;
 use crate::state::ipvs::{
     Dest, DestCounters, DestEntry, DestKey, Family, Method, Service, ServiceEntry, ServiceKey,
     Stats, Tunnel, TunnelType, flags, scheduler_name,
 };
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
-
-/// The attributes of one nested attribute (or a message), by type; the last one wins.
-/// IPVS attribute types are small numbers (15 at most in 6.x): a fixed table, no
-/// allocation per record; larger types, from newer kernels, are skipped. The table holds
-/// each payload's (offset, length) in `buf`, offset 0 for absent (a payload starts after
-/// its attribute's header): half the size of a table of slices, which a record's decoder
-/// filled with a `memset` and returned with a `memcpy` (some 60 instructions a record).
-struct Attrs<'a> {
-    buf: &'a [u8],
-    spans: [(u32, u32); 16],
-}
-
-impl<'a> Attrs<'a> {
-    fn get(&self, kind: &u16) -> Option<&'a [u8]> {
-        let &(at, len) = self.spans.get(usize::from(*kind))?;
-        let at = usize::try_from(at).ok().filter(|&at| at > 0)?;
-        self.buf.get(at..at + usize::try_from(len).ok()?)
-    }
-}
-
-fn collect(buf: &[u8]) -> Result<Attrs<'_>, String> {
-    let mut spans = [(0, 0); 16];
-    walk_attributes(buf, |kind, at, len| {
-        if let Some(slot) = spans.get_mut(usize::from(kind)) {
-            // Within `buf`, whose length a netlink message's u32 bounds.
-            *slot = (at as u32, len as u32);
-        }
-    })?;
-    Ok(Attrs { buf, spans })
-}
 
 /// The first `N` bytes of an attribute, or an error naming it when it is shorter.
 fn bytes<const N: usize>(payload: &[u8], name: &str) -> Result<[u8; N], String> {
@@ -68,16 +39,16 @@ fn u64_of(payload: &[u8]) -> u64 {
 }
 
 /// The payload of the (last) attribute `kind` of a record that carries one nested
-/// attribute, found without a table; the other attributes are still checked.
-fn nested<'a>(record: &'a [u8], kind: u16, name: &str) -> Result<&'a [u8], String> {
-    let mut found = None;
-    walk_attributes(record, |k, at, len| {
-        if k == kind {
-            found = Some(at..at + len);
-        }
-    })?;
-    found
-        .and_then(|span| record.get(span))
+/// attribute; the other attributes are still checked.
+fn nested<'a>(
+    outer: &mut Layout,
+    record: &'a [u8],
+    kind: u16,
+    name: &str,
+) -> Result<&'a [u8], String> {
+    outer
+        .collect(record)?
+        .get(&kind)
         .ok_or_else(|| format!("missing {name}"))
 }
 
@@ -140,143 +111,180 @@ fn stats_of(
 /// A NEW_SERVICE record of a GET_SERVICE dump (its attributes); its statistics only when
 /// `stats` (decoding them is a third of decoding a record, and only `show` prints them).
 pub fn service(record: &[u8], stats: bool) -> Result<ServiceEntry, String> {
-    let svc = collect(nested(
-        record,
-        IPVS_CMD_ATTR_SERVICE,
-        "IPVS_CMD_ATTR_SERVICE",
-    )?)?;
-    let family = family_of(u16_of(
-        required(&svc, IPVS_SVC_ATTR_AF, "IPVS_SVC_ATTR_AF")?,
-        "IPVS_SVC_ATTR_AF",
-    )?)?;
-    let fwmark = match svc.get(&IPVS_SVC_ATTR_FWMARK) {
-        Some(p) => u32_of(p, "IPVS_SVC_ATTR_FWMARK")?,
-        None => 0,
-    };
-    let key = if fwmark != 0 {
-        ServiceKey::Fwmark {
-            family,
-            mark: fwmark,
-        }
-    } else {
-        ServiceKey::Tuple {
-            protocol: u16_of(
-                required(&svc, IPVS_SVC_ATTR_PROTOCOL, "IPVS_SVC_ATTR_PROTOCOL")?,
-                "IPVS_SVC_ATTR_PROTOCOL",
-            )?,
-            addr: addr_of(
-                required(&svc, IPVS_SVC_ATTR_ADDR, "IPVS_SVC_ATTR_ADDR")?,
-                family,
-                "IPVS_SVC_ATTR_ADDR",
-            )?,
-            port: be16_of(
-                required(&svc, IPVS_SVC_ATTR_PORT, "IPVS_SVC_ATTR_PORT")?,
-                "IPVS_SVC_ATTR_PORT",
-            )?,
-        }
-    };
-    let flag_bits = match svc.get(&IPVS_SVC_ATTR_FLAGS) {
-        Some(p) => u32_of(p, "IPVS_SVC_ATTR_FLAGS")? & !flags::HASHED,
-        None => 0,
-    };
-    let netmask = match svc.get(&IPVS_SVC_ATTR_NETMASK) {
-        Some(p) => {
-            let raw = bytes::<4>(p, "IPVS_SVC_ATTR_NETMASK")?;
-            match family {
-                Family::V4 => u32::from_be_bytes(raw),
-                Family::V6 => u32::from_ne_bytes(raw),
-            }
-        }
-        None => crate::state::ipvs::default_netmask(family),
-    };
-    let service = Service {
-        key,
-        scheduler: svc
-            .get(&IPVS_SVC_ATTR_SCHED_NAME)
-            .map(|p| scheduler_name(&attr_string(p)))
-            .unwrap_or_default(),
-        flags: flag_bits,
-        timeout: u32_or_0(&svc, IPVS_SVC_ATTR_TIMEOUT, "IPVS_SVC_ATTR_TIMEOUT")?,
-        netmask,
-        pe_name: svc
-            .get(&IPVS_SVC_ATTR_PE_NAME)
-            .map(|p| attr_string(p).into_owned())
-            .filter(|s| !s.is_empty()),
-    };
-    Ok(ServiceEntry {
-        service,
-        stats: stats_of(&svc, IPVS_SVC_ATTR_STATS, IPVS_SVC_ATTR_STATS64, stats)?,
-        dests: Default::default(),
-    })
+    Records::default().service(record, stats)
 }
 
 /// A NEW_DEST record of a GET_DEST dump, for a service of `service_family`; its statistics
 /// only when `stats`.
 pub fn dest(record: &[u8], service_family: Family, stats: bool) -> Result<DestEntry, String> {
-    let d = collect(nested(record, IPVS_CMD_ATTR_DEST, "IPVS_CMD_ATTR_DEST")?)?;
-    let family = match d.get(&IPVS_DEST_ATTR_ADDR_FAMILY) {
-        Some(p) => family_of(u16_of(p, "IPVS_DEST_ATTR_ADDR_FAMILY")?)?,
-        None => service_family,
-    };
-    let key = DestKey {
-        addr: addr_of(
-            required(&d, IPVS_DEST_ATTR_ADDR, "IPVS_DEST_ATTR_ADDR")?,
-            family,
-            "IPVS_DEST_ATTR_ADDR",
-        )?,
-        port: be16_of(
-            required(&d, IPVS_DEST_ATTR_PORT, "IPVS_DEST_ATTR_PORT")?,
-            "IPVS_DEST_ATTR_PORT",
-        )?,
-    };
-    let raw_method = u32_of(
-        required(&d, IPVS_DEST_ATTR_FWD_METHOD, "IPVS_DEST_ATTR_FWD_METHOD")?,
-        "IPVS_DEST_ATTR_FWD_METHOD",
-    )?;
-    let method = Method::from_kernel(raw_method)
-        .ok_or_else(|| format!("unknown forwarding method {raw_method}"))?;
-    let tunnel = if method == Method::Tunnel {
-        let kind = d
-            .get(&IPVS_DEST_ATTR_TUN_TYPE)
-            .and_then(|p| p.first().copied())
-            .unwrap_or(0);
-        Some(Tunnel {
-            kind: TunnelType::from_kernel(kind)
-                .ok_or_else(|| format!("unknown tunnel type {kind}"))?,
-            port: d
-                .get(&IPVS_DEST_ATTR_TUN_PORT)
-                .map_or(Ok(0), |p| be16_of(p, "IPVS_DEST_ATTR_TUN_PORT"))?,
-            flags: d
-                .get(&IPVS_DEST_ATTR_TUN_FLAGS)
-                .map_or(Ok(0), |p| u16_of(p, "IPVS_DEST_ATTR_TUN_FLAGS"))?,
-        })
-    } else {
-        None
-    };
-    Ok(DestEntry {
-        dest: Dest {
+    Records::default().dest(record, service_family, stats)
+}
+
+/// Decodes the records of one kind from dumps, remembering their layout (see [`Layout`]):
+/// the records of a dump are laid out alike, so most are not walked attribute by attribute.
+#[derive(Default)]
+pub struct Records {
+    /// The record: one nested attribute.
+    outer: Layout,
+    /// The nested attribute's own attributes.
+    inner: Layout,
+}
+
+impl Records {
+    /// As [`service`].
+    pub fn service(&mut self, record: &[u8], stats: bool) -> Result<ServiceEntry, String> {
+        let svc = self.inner.collect(nested(
+            &mut self.outer,
+            record,
+            IPVS_CMD_ATTR_SERVICE,
+            "IPVS_CMD_ATTR_SERVICE",
+        )?)?;
+        let family = family_of(u16_of(
+            required(&svc, IPVS_SVC_ATTR_AF, "IPVS_SVC_ATTR_AF")?,
+            "IPVS_SVC_ATTR_AF",
+        )?)?;
+        let fwmark = match svc.get(&IPVS_SVC_ATTR_FWMARK) {
+            Some(p) => u32_of(p, "IPVS_SVC_ATTR_FWMARK")?,
+            None => 0,
+        };
+        let key = if fwmark != 0 {
+            ServiceKey::Fwmark {
+                family,
+                mark: fwmark,
+            }
+        } else {
+            ServiceKey::Tuple {
+                protocol: u16_of(
+                    required(&svc, IPVS_SVC_ATTR_PROTOCOL, "IPVS_SVC_ATTR_PROTOCOL")?,
+                    "IPVS_SVC_ATTR_PROTOCOL",
+                )?,
+                addr: addr_of(
+                    required(&svc, IPVS_SVC_ATTR_ADDR, "IPVS_SVC_ATTR_ADDR")?,
+                    family,
+                    "IPVS_SVC_ATTR_ADDR",
+                )?,
+                port: be16_of(
+                    required(&svc, IPVS_SVC_ATTR_PORT, "IPVS_SVC_ATTR_PORT")?,
+                    "IPVS_SVC_ATTR_PORT",
+                )?,
+            }
+        };
+        let flag_bits = match svc.get(&IPVS_SVC_ATTR_FLAGS) {
+            Some(p) => u32_of(p, "IPVS_SVC_ATTR_FLAGS")? & !flags::HASHED,
+            None => 0,
+        };
+        let netmask = match svc.get(&IPVS_SVC_ATTR_NETMASK) {
+            Some(p) => {
+                let raw = bytes::<4>(p, "IPVS_SVC_ATTR_NETMASK")?;
+                match family {
+                    Family::V4 => u32::from_be_bytes(raw),
+                    Family::V6 => u32::from_ne_bytes(raw),
+                }
+            }
+            None => crate::state::ipvs::default_netmask(family),
+        };
+        let service = Service {
             key,
-            method,
-            weight: u32_or_0(&d, IPVS_DEST_ATTR_WEIGHT, "IPVS_DEST_ATTR_WEIGHT")?,
-            upper_threshold: u32_or_0(&d, IPVS_DEST_ATTR_U_THRESH, "IPVS_DEST_ATTR_U_THRESH")?,
-            lower_threshold: u32_or_0(&d, IPVS_DEST_ATTR_L_THRESH, "IPVS_DEST_ATTR_L_THRESH")?,
-            tunnel,
-        },
-        counters: DestCounters {
-            active_conns: u32_or_0(
-                &d,
-                IPVS_DEST_ATTR_ACTIVE_CONNS,
-                "IPVS_DEST_ATTR_ACTIVE_CONNS",
+            scheduler: svc
+                .get(&IPVS_SVC_ATTR_SCHED_NAME)
+                .map(|p| scheduler_name(&attr_string(p)))
+                .unwrap_or_default(),
+            flags: flag_bits,
+            timeout: u32_or_0(&svc, IPVS_SVC_ATTR_TIMEOUT, "IPVS_SVC_ATTR_TIMEOUT")?,
+            netmask,
+            pe_name: svc
+                .get(&IPVS_SVC_ATTR_PE_NAME)
+                .map(|p| attr_string(p).into_owned())
+                .filter(|s| !s.is_empty()),
+        };
+        Ok(ServiceEntry {
+            service,
+            stats: stats_of(&svc, IPVS_SVC_ATTR_STATS, IPVS_SVC_ATTR_STATS64, stats)?,
+            dests: Default::default(),
+        })
+    }
+
+    /// As [`dest`].
+    pub fn dest(
+        &mut self,
+        record: &[u8],
+        service_family: Family,
+        stats: bool,
+    ) -> Result<DestEntry, String> {
+        let d = self.inner.collect(nested(
+            &mut self.outer,
+            record,
+            IPVS_CMD_ATTR_DEST,
+            "IPVS_CMD_ATTR_DEST",
+        )?)?;
+        let family = match d.get(&IPVS_DEST_ATTR_ADDR_FAMILY) {
+            Some(p) => family_of(u16_of(p, "IPVS_DEST_ATTR_ADDR_FAMILY")?)?,
+            None => service_family,
+        };
+        let key = DestKey {
+            addr: addr_of(
+                required(&d, IPVS_DEST_ATTR_ADDR, "IPVS_DEST_ATTR_ADDR")?,
+                family,
+                "IPVS_DEST_ATTR_ADDR",
             )?,
-            inactive_conns: u32_or_0(&d, IPVS_DEST_ATTR_INACT_CONNS, "IPVS_DEST_ATTR_INACT_CONNS")?,
-            persistent_conns: u32_or_0(
-                &d,
-                IPVS_DEST_ATTR_PERSIST_CONNS,
-                "IPVS_DEST_ATTR_PERSIST_CONNS",
+            port: be16_of(
+                required(&d, IPVS_DEST_ATTR_PORT, "IPVS_DEST_ATTR_PORT")?,
+                "IPVS_DEST_ATTR_PORT",
             )?,
-        },
-        stats: stats_of(&d, IPVS_DEST_ATTR_STATS, IPVS_DEST_ATTR_STATS64, stats)?,
-    })
+        };
+        let raw_method = u32_of(
+            required(&d, IPVS_DEST_ATTR_FWD_METHOD, "IPVS_DEST_ATTR_FWD_METHOD")?,
+            "IPVS_DEST_ATTR_FWD_METHOD",
+        )?;
+        let method = Method::from_kernel(raw_method)
+            .ok_or_else(|| format!("unknown forwarding method {raw_method}"))?;
+        let tunnel = if method == Method::Tunnel {
+            let kind = d
+                .get(&IPVS_DEST_ATTR_TUN_TYPE)
+                .and_then(|p| p.first().copied())
+                .unwrap_or(0);
+            Some(Tunnel {
+                kind: TunnelType::from_kernel(kind)
+                    .ok_or_else(|| format!("unknown tunnel type {kind}"))?,
+                port: d
+                    .get(&IPVS_DEST_ATTR_TUN_PORT)
+                    .map_or(Ok(0), |p| be16_of(p, "IPVS_DEST_ATTR_TUN_PORT"))?,
+                flags: d
+                    .get(&IPVS_DEST_ATTR_TUN_FLAGS)
+                    .map_or(Ok(0), |p| u16_of(p, "IPVS_DEST_ATTR_TUN_FLAGS"))?,
+            })
+        } else {
+            None
+        };
+        Ok(DestEntry {
+            dest: Dest {
+                key,
+                method,
+                weight: u32_or_0(&d, IPVS_DEST_ATTR_WEIGHT, "IPVS_DEST_ATTR_WEIGHT")?,
+                upper_threshold: u32_or_0(&d, IPVS_DEST_ATTR_U_THRESH, "IPVS_DEST_ATTR_U_THRESH")?,
+                lower_threshold: u32_or_0(&d, IPVS_DEST_ATTR_L_THRESH, "IPVS_DEST_ATTR_L_THRESH")?,
+                tunnel,
+            },
+            counters: DestCounters {
+                active_conns: u32_or_0(
+                    &d,
+                    IPVS_DEST_ATTR_ACTIVE_CONNS,
+                    "IPVS_DEST_ATTR_ACTIVE_CONNS",
+                )?,
+                inactive_conns: u32_or_0(
+                    &d,
+                    IPVS_DEST_ATTR_INACT_CONNS,
+                    "IPVS_DEST_ATTR_INACT_CONNS",
+                )?,
+                persistent_conns: u32_or_0(
+                    &d,
+                    IPVS_DEST_ATTR_PERSIST_CONNS,
+                    "IPVS_DEST_ATTR_PERSIST_CONNS",
+                )?,
+            },
+            stats: stats_of(&d, IPVS_DEST_ATTR_STATS, IPVS_DEST_ATTR_STATS64, stats)?,
+        })
+    }
 }
 
 /// GET_INFO's reply: (version, connection table size).

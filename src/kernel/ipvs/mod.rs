@@ -1,6 +1,7 @@
 //! The IPVS table over generic netlink: read it whole, and change it with pipelined
 //! requests. [`Ipvs`] is the seam the engine uses; [`NetlinkIpvs`] is the real kernel.
 
+mod attrs;
 mod consts;
 pub mod decode;
 pub mod encode;
@@ -216,15 +217,10 @@ impl NetlinkIpvs {
             1
         };
         if readers <= 1 {
-            let mut request = Vec::new();
+            let mut reader = Reader::default();
             for entry in table.services.values_mut() {
-                entry.dests = dump_dests(
-                    &mut self.socket,
-                    &mut request,
-                    self.family,
-                    stats,
-                    &entry.service.key,
-                )?;
+                entry.dests =
+                    reader.dump_dests(&mut self.socket, self.family, stats, &entry.service.key)?;
             }
             return Ok(());
         }
@@ -237,11 +233,10 @@ impl NetlinkIpvs {
                 .map(|chunk| {
                     scope.spawn(move || -> Result<(), KernelError> {
                         let mut socket = NetlinkSocket::generic()?;
-                        let mut request = Vec::new();
+                        let mut reader = Reader::default();
                         for entry in chunk.iter_mut() {
-                            entry.dests = dump_dests(
+                            entry.dests = reader.dump_dests(
                                 &mut socket,
-                                &mut request,
                                 family,
                                 stats,
                                 &entry.service.key,
@@ -267,27 +262,39 @@ impl NetlinkIpvs {
 const MAX_READERS: usize = 4;
 const MIN_SERVICES_PER_READER: usize = 256;
 
-/// One GET_DEST dump: the destinations of service `key`, with their statistics if `stats`;
-/// the request is written into `request`'s memory, kept for the next service's.
-fn dump_dests(
-    socket: &mut NetlinkSocket,
-    request: &mut Vec<u8>,
-    family: u16,
-    stats: bool,
-    key: &ServiceKey,
-) -> Result<SortedMap<DestKey, DestEntry>, KernelError> {
-    let action = DestsOf(key);
-    let built = encode::dump_dests(std::mem::take(request), family, key);
-    *request = NetlinkIpvs::encode(&action, built)?;
-    socket
-        .exchange(request, &action)?
-        .iter()
-        .map(|(_, payload)| {
-            decode::dest(genl_attrs(payload), key.family(), stats)
-                .map(|d| (d.dest.key, d))
-                .map_err(|e| KernelError::protocol(action.to_string(), e))
-        })
-        .collect()
+/// What one reader of destinations keeps from one service's dump to the next: the memory
+/// of its request and the layout of its records.
+#[derive(Default)]
+struct Reader {
+    request: Vec<u8>,
+    records: decode::Records,
+}
+
+impl Reader {
+    /// One GET_DEST dump: the destinations of service `key`, with their statistics if
+    /// `stats`.
+    fn dump_dests(
+        &mut self,
+        socket: &mut NetlinkSocket,
+        family: u16,
+        stats: bool,
+        key: &ServiceKey,
+    ) -> Result<SortedMap<DestKey, DestEntry>, KernelError> {
+        let action = DestsOf(key);
+        let built = encode::dump_dests(std::mem::take(&mut self.request), family, key);
+        self.request = NetlinkIpvs::encode(&action, built)?;
+        let records = &mut self.records;
+        socket
+            .exchange(&mut self.request, &action)?
+            .iter()
+            .map(|(_, payload)| {
+                records
+                    .dest(genl_attrs(payload), key.family(), stats)
+                    .map(|d| (d.dest.key, d))
+                    .map_err(|e| KernelError::protocol(action.to_string(), e))
+            })
+            .collect()
+    }
 }
 
 /// Adds the services of GET_SERVICE replies to `table` (without destinations).
@@ -297,8 +304,10 @@ fn add_services(
     stats: bool,
     action: &str,
 ) -> Result<(), KernelError> {
+    let mut records = decode::Records::default();
     for (_, payload) in replies.iter() {
-        let entry = decode::service(genl_attrs(payload), stats)
+        let entry = records
+            .service(genl_attrs(payload), stats)
             .map_err(|e| KernelError::protocol(action, e))?;
         table.services.insert(entry.service.key, entry);
     }
