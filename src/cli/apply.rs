@@ -92,7 +92,8 @@ fn apply(args: &ApplyArgs, out: Painter, err: Painter) -> Result<(), String> {
     plan::add_doctor_warnings(&mut plan, &loaded, &host_actual);
 
     if let Some(file) = &saved {
-        check_saved_plan(file, &plan, &loaded)?;
+        let state = plan::fingerprint(&loaded, &actual, covered);
+        check_saved_plan(file, &plan, &loaded, &state)?;
     }
 
     let forwards = loaded.forward_names();
@@ -131,13 +132,13 @@ fn apply(args: &ApplyArgs, out: Painter, err: Painter) -> Result<(), String> {
     }
 
     if saved.is_none() && !args.auto_approve {
+        let then = plan::fingerprint(&loaded, &actual, covered);
         confirm(out)?;
         // Time passed while the user read the plan: make sure it still holds.
         let now = ipvs.read().map_err(|e| e.to_string())?;
         let host_now = host::read(&loaded.host, &mut links, &mut sysctl, &mut modules)
             .map_err(|e| e.to_string())?;
-        let (again, _) = plan::compute(&loaded, &now, Some(&host_now), None);
-        if again.fingerprint != plan.fingerprint {
+        if plan::fingerprint(&loaded, &now, Some(&host_now)) != then {
             return Err(
                 "the IPVS table changed while waiting for confirmation; nothing was changed: run apply again"
                     .into(),
@@ -184,14 +185,19 @@ fn config_path(args: &ApplyArgs) -> PathBuf {
 
 /// A saved plan runs only against the state it was made from, and only if it still comes
 /// out the same (it would not with a different config decoder, for one).
-fn check_saved_plan(file: &PlanFile, plan: &Plan, loaded: &Loaded) -> Result<(), String> {
-    if file.state_fingerprint != plan.fingerprint {
+fn check_saved_plan(
+    file: &PlanFile,
+    plan: &Plan,
+    loaded: &Loaded,
+    state: &str,
+) -> Result<(), String> {
+    if file.state_fingerprint != state {
         return Err(format!(
             "the saved plan is stale: the IPVS table has changed since it was made (state {} then, {} now); nothing was changed: make a new plan",
-            file.state_fingerprint, plan.fingerprint
+            file.state_fingerprint, state
         ));
     }
-    let doc = json::document(plan, &[], &loaded.source, "kernel");
+    let doc = json::document(plan, &[], &loaded.source, "kernel", state);
     let now = serde_json::to_value(&doc.changes).unwrap_or_default();
     if file.plan.get("changes") != Some(&now) {
         return Err(

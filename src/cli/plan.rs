@@ -106,6 +106,12 @@ pub fn compute(
     (plan, guards)
 }
 
+/// The fingerprint of the state a plan against `actual` (and `host`, when covered) is
+/// computed from: what a saved plan and the JSON document record, and apply checks.
+pub fn fingerprint(loaded: &Loaded, actual: &Table, host: Option<&HostActual>) -> String {
+    planner::state_fingerprint(&loaded.desired, actual, host.map(|h| (&loaded.host, h)))
+}
+
 /// The host's listening sockets, or `None` (with a warning) when they cannot be read.
 pub fn host_listeners(err: Painter) -> Option<Vec<Listener>> {
     match listeners::read() {
@@ -198,7 +204,13 @@ pub fn run(args: &PlanArgs, out: Painter, err: Painter) -> i32 {
         Some(path) => format!("snapshot:{}", path.display()),
         None => "kernel".to_string(),
     };
-    let doc = json::document(&plan, &guards, &loaded.source, &against_id);
+    // Only a pipeline's document and a plan file record the state's fingerprint.
+    let state = if args.json || args.out.is_some() {
+        fingerprint(&loaded, &actual, host.as_ref())
+    } else {
+        String::new()
+    };
+    let doc = json::document(&plan, &guards, &loaded.source, &against_id, &state);
     if args.json {
         print!("{}", json::to_text(&doc));
     } else {
@@ -217,7 +229,7 @@ pub fn run(args: &PlanArgs, out: Painter, err: Painter) -> i32 {
             portfwd_version: env!("CARGO_PKG_VERSION").to_string(),
             config_source: loaded.source.clone(),
             config_text: String::from_utf8_lossy(&loaded.text).into_owned(),
-            state_fingerprint: plan.fingerprint.clone(),
+            state_fingerprint: state.clone(),
             host_planned: host.is_some(),
             plan: serde_json::to_value(&doc).unwrap_or_default(),
             checksum: String::new(),

@@ -7,7 +7,7 @@
 //! come last, destinations before their service.
 
 use super::change::{Action, Change, Kind, Reason, dest_attrs, dest_id, service_attrs};
-use super::{Operation, Plan, Step, fingerprint};
+use super::{Operation, Plan, Step};
 use crate::kernel::ipvs::Op;
 use crate::state::desired::{Desired, DesiredService};
 use crate::state::ipvs::{Dest, ServiceEntry, ServiceKey, Table};
@@ -48,7 +48,6 @@ pub fn diff(desired: &Desired, actual: &Table) -> Plan {
         steps: b.steps,
         managed_services: managed,
         unmanaged_services: unmanaged,
-        fingerprint: fingerprint::of(desired, actual),
         errors: Vec::new(),
         notes: Vec::new(),
         warnings: Vec::new(),

@@ -67,18 +67,21 @@ impl<'a> ChangeDoc<'a> {
     }
 }
 
+/// The document of `plan`, computed against a state whose fingerprint is
+/// `state_fingerprint` (see [`super::state_fingerprint`]).
 pub fn document<'a>(
     plan: &'a Plan,
     guards: &'a [Guard],
     config: &'a str,
     against: &'a str,
+    state_fingerprint: &'a str,
 ) -> Document<'a> {
     Document {
         format_version: FORMAT_VERSION,
         portfwd_version: env!("CARGO_PKG_VERSION"),
         config,
         against,
-        state_fingerprint: &plan.fingerprint,
+        state_fingerprint,
         changes: plan.changes.iter().map(ChangeDoc::of).collect(),
         warnings: guards
             .iter()

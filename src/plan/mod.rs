@@ -27,8 +27,6 @@ pub struct Plan {
     pub managed_services: usize,
     /// Services on other addresses (or firewall marks), never touched.
     pub unmanaged_services: usize,
-    /// The fingerprint of the managed state the plan was computed from.
-    pub fingerprint: String,
     /// Problems that make the plan impossible to apply (e.g. a public address the host
     /// lacks, a kernel module that cannot load): plan exits 1, apply refuses.
     pub errors: Vec<String>,
@@ -101,8 +99,6 @@ pub fn build(
     match host {
         Some((want, have)) => {
             plan.prepend(host_diff::diff_host(want, have));
-            let lines = crate::state::host::observe(want, have);
-            plan.fingerprint = fingerprint::extend(&plan.fingerprint, &lines);
         }
         None => plan.notes.push(
             "a snapshot holds only the IPVS table: kernel modules, sysctls, bridges and addresses were not planned"
@@ -110,6 +106,26 @@ pub fn build(
         ),
     }
     plan
+}
+
+/// The fingerprint of the state a plan is computed from: the managed IPVS services and,
+/// when known, the host's declared resources (see [`fingerprint`]). Saved plans, the JSON
+/// document and apply's checks use it; a plan for people shows none, so it is not part of
+/// [`Plan`] (hashing a table of 1,000 services byte by byte was a twentieth of a plan's
+/// own instructions).
+pub fn state_fingerprint(
+    desired: &crate::state::desired::Desired,
+    actual: &crate::state::ipvs::Table,
+    host: Option<(
+        &crate::state::host::HostDesired,
+        &crate::state::host::HostActual,
+    )>,
+) -> String {
+    let ipvs = fingerprint::of(desired, actual);
+    match host {
+        Some((want, have)) => fingerprint::extend(&ipvs, &crate::state::host::observe(want, have)),
+        None => ipvs,
+    }
 }
 
 /// How many resources a plan adds, changes and removes (a replace counts as both an add
