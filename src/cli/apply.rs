@@ -83,11 +83,10 @@ fn apply(args: &ApplyArgs, out: Painter, err: Painter) -> Result<(), String> {
     let mut modules = SystemModules::new();
     let host_actual = host::read(&loaded.host, &mut links, &mut sysctl, &mut modules)
         .map_err(|e| e.to_string())?;
-    let listeners = plan::host_listeners(err);
     // A saved plan made against a snapshot covers IPVS only, and so does applying it.
     let host_planned = saved.as_ref().is_none_or(|f| f.host_planned);
     let covered = host_planned.then_some(&host_actual);
-    let (plan, guards) = plan::compute(&loaded, &actual, covered, listeners.as_deref());
+    let (plan, guards) = plan::compute(&loaded, &actual, covered, || plan::host_listeners(err));
     let mut plan = super::until_exit(plan);
     plan::add_doctor_warnings(&mut plan, &loaded, &host_actual);
 

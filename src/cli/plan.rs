@@ -87,21 +87,28 @@ pub fn from_loaded(loaded: config::Loaded, text: Vec<u8>, err: Painter) -> Optio
     })
 }
 
-/// The plan and its guards. `host` is `None` for a plan against a snapshot; `listeners` is
-/// `None` when the host's sockets are unknown.
+/// The plan and its guards. `host` is `None` for a plan against a snapshot. `listeners`
+/// reads the host's sockets (`None` when they are unknown); it is called only when the plan
+/// creates a service, the only change that can shadow one: a plan with nothing to create
+/// spares the socket dumps.
 pub fn compute(
     loaded: &Loaded,
     actual: &Table,
     host: Option<&HostActual>,
-    listeners: Option<&[Listener]>,
+    listeners: impl FnOnce() -> Option<Vec<Listener>>,
 ) -> (Plan, Vec<Guard>) {
     let plan = planner::build(&loaded.desired, actual, host.map(|h| (&loaded.host, h)));
+    let listeners = if guard::creates_services(&plan) {
+        listeners()
+    } else {
+        None
+    };
     let guards = guard::check(
         &plan,
         &loaded.desired,
         actual,
         &loaded.config.safety,
-        listeners,
+        listeners.as_deref(),
     );
     (plan, guards)
 }
@@ -173,9 +180,9 @@ pub fn run(args: &PlanArgs, out: Painter, err: Painter) -> i32 {
         loaded.text = Vec::new();
     }
     let loaded = super::until_exit(loaded);
-    let (actual, host, against, listeners) = match &args.from {
+    let (actual, host, against) = match &args.from {
         Some(path) => match read_snapshot(path) {
-            Ok(t) => (t, None, format!("snapshot {}", path.display()), None),
+            Ok(t) => (t, None, format!("snapshot {}", path.display())),
             Err(e) => {
                 eprintln!("{} {e}", err.red("error:"));
                 return 1;
@@ -186,7 +193,7 @@ pub fn run(args: &PlanArgs, out: Painter, err: Painter) -> i32 {
                 .and_then(|mut ipvs| ipvs.read())
                 .and_then(|t| Ok((t, read_host(&loaded.host)?)));
             match read {
-                Ok((t, h)) => (t, Some(h), "the kernel".to_string(), host_listeners(err)),
+                Ok((t, h)) => (t, Some(h), "the kernel".to_string()),
                 Err(e) => {
                     eprintln!("{} {e}", err.red("error:"));
                     return 1;
@@ -195,7 +202,9 @@ pub fn run(args: &PlanArgs, out: Painter, err: Painter) -> i32 {
         }
     };
     let actual = super::until_exit(actual);
-    let (plan, guards) = compute(&loaded, &actual, host.as_ref(), listeners.as_deref());
+    // A snapshot says nothing of the host's sockets.
+    let listeners = || host.as_ref().and_then(|_| host_listeners(err));
+    let (plan, guards) = compute(&loaded, &actual, host.as_ref(), listeners);
     let mut plan = super::until_exit(plan);
     if let Some(h) = &host {
         add_doctor_warnings(&mut plan, &loaded, h);
@@ -253,5 +262,34 @@ pub fn run(args: &PlanArgs, out: Painter, err: Painter) -> i32 {
         2
     } else {
         0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_hosts_sockets_are_read_only_for_a_plan_that_creates_a_service() {
+        let text = br#"{"public":[{"address":"203.0.113.10"}],"forwards":[{"name":"ssh","listen":"203.0.113.10:2222","backends":["10.0.0.2:22"]}]}"#;
+        let loaded = from_text(
+            "test".into(),
+            text.to_vec(),
+            Painter::new(crate::cli::args::ColorChoice::Never, true),
+        )
+        .expect("valid");
+        let mut asked = 0;
+        let (plan, _) = compute(&loaded, &Table::default(), None, || {
+            asked += 1;
+            Some(Vec::new())
+        });
+        assert!(!plan.is_empty());
+        assert_eq!(asked, 1);
+        let (plan, _) = compute(&loaded, &loaded.desired.to_table(), None, || {
+            asked += 1;
+            None
+        });
+        assert!(plan.is_empty());
+        assert_eq!(asked, 1, "nothing to create: the sockets are not read");
     }
 }

@@ -103,6 +103,13 @@ fn left_without_backends(desired: &Desired, actual: &Table) -> Vec<Guard> {
         .collect()
 }
 
+/// Whether the plan creates a service: only then can it shadow a socket of the host.
+pub fn creates_services(plan: &Plan) -> bool {
+    plan.steps
+        .iter()
+        .any(|s| matches!(s.op, Operation::Ipvs(Op::NewService(_))))
+}
+
 /// New services that would capture a port the host itself listens on: IPVS takes the
 /// packets before the local socket sees them (e.g. sshd on 22 of the public address).
 fn shadowing(plan: &Plan, desired: &Desired, listeners: &[Listener]) -> Vec<Guard> {
