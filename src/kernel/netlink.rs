@@ -107,21 +107,65 @@ fn align4(n: usize) -> usize {
     (n + 3) & !3
 }
 
+/// Receive buffers up to this size keep a reply's records where they were received (see
+/// `NetlinkSocket::exchange_once`): the page-sized ones.
+const IN_PLACE_MAX: usize = 8192;
+
+/// Receives one datagram into `buf`, offering it `offer` bytes (at most its capacity), and
+/// returns its length; `None` when it did not fit (MSG_TRUNC: its tail is lost).
+fn recv_into(
+    sock: &NlSocket,
+    buf: &mut Vec<u8>,
+    offer: usize,
+    action: &dyn fmt::Display,
+) -> Result<Option<usize>, KernelError> {
+    buf.clear();
+    let spare = buf.spare_capacity_mut();
+    let offer = offer.min(spare.len());
+    // SAFETY: the kernel writes at most `offer` bytes at the pointer, which is valid for
+    // `spare.len()` bytes; MSG_TRUNC only changes the length it returns.
+    let n = unsafe {
+        libc::recv(
+            sock.as_raw_fd(),
+            spare.as_mut_ptr().cast::<libc::c_void>(),
+            offer,
+            libc::MSG_TRUNC,
+        )
+    };
+    let Ok(n) = usize::try_from(n) else {
+        return Err(KernelError::io(
+            action.to_string(),
+            &std::io::Error::last_os_error(),
+        ));
+    };
+    if n > offer {
+        return Ok(None);
+    }
+    // SAFETY: the kernel initialized the first `n` bytes, within the capacity.
+    unsafe { buf.set_len(n) };
+    Ok(Some(n))
+}
+
 /// The messages of a datagram, in order; a malformed one ends it with an error. An
 /// iterator, not a vector: thousands of dumps receive a datagram or two each.
 pub fn messages(buf: &[u8]) -> impl Iterator<Item = Result<Message<'_>, String>> {
+    placed_messages(buf).map(|m| m.map(|(_, m)| m))
+}
+
+/// [`messages`], each with the offset of its payload in `buf`.
+fn placed_messages(buf: &[u8]) -> impl Iterator<Item = Result<(usize, Message<'_>), String>> {
     let mut at = 0;
     let mut failed = false;
     std::iter::from_fn(move || {
         if failed || at + NLMSG_HDRLEN > buf.len() {
             return None;
         }
-        let message = message_at(buf, at);
+        let message = message_at(buf, at).map(|(m, len)| (at + NLMSG_HDRLEN, m, len));
         match &message {
-            Ok((_, len)) => at += align4(*len),
+            Ok((_, _, len)) => at += align4(*len),
             Err(_) => failed = true,
         }
-        Some(message.map(|(m, _)| m))
+        Some(message.map(|(payload_at, m, _)| (payload_at, m)))
     })
 }
 
@@ -365,9 +409,14 @@ pub struct NetlinkSocket {
     /// Never zeroed: the kernel writes the datagram into the spare capacity and the length
     /// then covers just that, so the pages a short reply leaves alone are never touched.
     buf: Vec<u8>,
-    /// The last reply's records: payload bytes and (type, start, end) in them.
+    /// Where a small socket receives the datagrams after a reply's first (see
+    /// [`Self::exchange_once`]); empty until one comes.
+    spill: Vec<u8>,
+    /// The last reply's records: payload bytes and (type, start, end) in them, in `buf`
+    /// when `in_place`, else copied to `reply_data`.
     reply_data: Vec<u8>,
     reply_spans: Vec<(u16, usize, usize)>,
+    in_place: bool,
 }
 
 impl NetlinkSocket {
@@ -402,8 +451,10 @@ impl NetlinkSocket {
             family,
             seq: 1,
             buf: Vec::with_capacity(recv_len),
+            spill: Vec::new(),
             reply_data: Vec::new(),
             reply_spans: Vec::new(),
+            in_place: false,
         })
     }
 
@@ -439,30 +490,8 @@ impl NetlinkSocket {
     /// Receives one datagram into the internal buffer and returns its length; `None` when it
     /// did not fit (MSG_TRUNC: its tail is lost).
     fn recv(&mut self, action: &dyn fmt::Display) -> Result<Option<usize>, KernelError> {
-        self.buf.clear();
-        let spare = self.buf.spare_capacity_mut();
-        // SAFETY: the kernel writes at most `spare.len()` bytes at the pointer, which is valid
-        // for that many; MSG_TRUNC only changes the length it returns.
-        let n = unsafe {
-            libc::recv(
-                self.sock.as_raw_fd(),
-                spare.as_mut_ptr().cast::<libc::c_void>(),
-                spare.len(),
-                libc::MSG_TRUNC,
-            )
-        };
-        let Ok(n) = usize::try_from(n) else {
-            return Err(KernelError::io(
-                action.to_string(),
-                &std::io::Error::last_os_error(),
-            ));
-        };
-        if n > self.buf.capacity() {
-            return Ok(None);
-        }
-        // SAFETY: the kernel initialized the first `n` bytes, within the capacity.
-        unsafe { self.buf.set_len(n) };
-        Ok(Some(n))
+        let offer = self.buf.capacity();
+        recv_into(&self.sock, &mut self.buf, offer, action)
     }
 
     /// Resolves a generic netlink family's id through nlctrl.
@@ -511,13 +540,21 @@ impl NetlinkSocket {
             ));
         }
         Ok(Replies {
-            data: &self.reply_data,
+            data: if self.in_place {
+                &self.buf
+            } else {
+                &self.reply_data
+            },
             spans: &self.reply_spans,
         })
     }
 
     /// One try of [`Self::exchange`], keeping the records in `reply_*`; false when a
-    /// datagram was truncated.
+    /// datagram was truncated. A small socket's reply usually comes as one datagram of
+    /// records and one with NLMSG_DONE: the records are then read where they were received
+    /// (the second datagram goes to `spill`), which spares copying every destination of a
+    /// table. Only when a later datagram holds records too are the first's copied out, as
+    /// every record of a large buffer's reply is (a spill that large would be fresh pages).
     fn exchange_once(
         &mut self,
         request: &mut [u8],
@@ -525,20 +562,46 @@ impl NetlinkSocket {
     ) -> Result<bool, KernelError> {
         self.reply_data.clear();
         self.reply_spans.clear();
+        self.in_place = self.buf.capacity() <= IN_PLACE_MAX;
+        let offer = self.buf.capacity();
         let seq = self.next_seq();
         set_seq(request, seq);
         self.send(request, action)?;
+        let mut first = true;
         loop {
-            let Some(n) = self.recv(action)? else {
+            let into_spill = !first && self.in_place;
+            let target = if into_spill {
+                self.spill.reserve_exact(offer);
+                &mut self.spill
+            } else {
+                &mut self.buf
+            };
+            let Some(n) = recv_into(&self.sock, target, offer, action)? else {
                 return Ok(false);
             };
-            for m in messages(&self.buf[..n]) {
-                let m = m.map_err(|e| KernelError::protocol(action.to_string(), e))?;
+            let datagram = if into_spill {
+                &self.spill[..n]
+            } else {
+                &self.buf[..n]
+            };
+            for m in placed_messages(datagram) {
+                let (at, m) = m.map_err(|e| KernelError::protocol(action.to_string(), e))?;
                 if m.seq != seq {
                     continue;
                 }
                 match m.body {
+                    Body::Data(payload) if first && self.in_place => {
+                        self.reply_spans.push((m.kind, at, at + payload.len()));
+                    }
                     Body::Data(payload) => {
+                        if self.in_place {
+                            self.in_place = false;
+                            for span in &mut self.reply_spans {
+                                let from = self.reply_data.len();
+                                self.reply_data.extend_from_slice(&self.buf[span.1..span.2]);
+                                *span = (span.0, from, self.reply_data.len());
+                            }
+                        }
                         let from = self.reply_data.len();
                         self.reply_data.extend_from_slice(payload);
                         self.reply_spans.push((m.kind, from, self.reply_data.len()));
@@ -550,6 +613,7 @@ impl NetlinkSocket {
                     Body::Other => {}
                 }
             }
+            first = false;
         }
     }
 
@@ -789,6 +853,34 @@ mod tests {
         assert_eq!(m[0].body, Body::Error(0));
         assert_eq!(m[0].seq, 5);
         assert_eq!(m[1].body, Body::Error(-17));
+    }
+
+    #[test]
+    fn a_placed_message_says_where_its_payload_is() {
+        // Two data messages (payloads of 3 and 8 bytes, the first padded) and a DONE.
+        let mut buf = Vec::new();
+        for (kind, payload) in [
+            (20u16, &b"abc"[..]),
+            (21, b"12345678"),
+            (NLMSG_DONE, &[0; 4]),
+        ] {
+            buf.extend_from_slice(&(16 + payload.len() as u32).to_ne_bytes());
+            buf.extend_from_slice(&kind.to_ne_bytes());
+            buf.extend_from_slice(&[0; 6]);
+            buf.extend_from_slice(&7u32.to_ne_bytes());
+            buf.extend_from_slice(payload);
+            buf.resize(buf.len().next_multiple_of(4), 0);
+        }
+        let placed: Vec<_> = placed_messages(&buf)
+            .collect::<Result<_, _>>()
+            .expect("parses");
+        assert_eq!(placed.len(), 3);
+        for (at, m) in &placed {
+            if let Body::Data(payload) = m.body {
+                assert_eq!(&buf[*at..*at + payload.len()], payload);
+            }
+        }
+        assert_eq!((placed[0].0, placed[1].0), (16, 36));
     }
 
     #[test]

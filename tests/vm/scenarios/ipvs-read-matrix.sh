@@ -1,5 +1,5 @@
 #!/bin/sh
-# a matrix built with ipvsadm reads back through netlink: show --format ipvsadm == ipvsadm -S -n
+# a matrix built with ipvsadm (a service of 40 destinations among it) reads back through netlink: show --format ipvsadm == ipvsadm -S -n
 . /etc/portfwd-test.sh
 A=203.0.113.10
 ipvsadm -A -t $A:80 -s wlc
@@ -27,6 +27,11 @@ ipvsadm -A -t 10.1.1.1:80 -s rr
 ipvsadm -a -t 10.1.1.1:80 -r 192.168.1.2:80 -m -w 1
 ipvsadm -a -t 10.1.1.1:80 -r 10.0.0.2:80 -m -w 1
 ipvsadm -a -f 9 -6 -r [fd00::9]:0 -g -w 3
+# 40 destinations do not fit one page-sized datagram: their dump comes in several, and the
+# records received in place first are copied out when more follow.
+ipvsadm -A -t $A:8000 -s rr
+i=1
+while [ $i -le 40 ]; do ipvsadm -a -t $A:8000 -r 10.0.1.$i:8000 -m -w $i; i=$((i + 1)); done
 
 expected="$(ipvsadm -S -n)"
 echo "$expected"
