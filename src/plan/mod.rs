@@ -13,6 +13,9 @@ pub mod planfile;
 
 use crate::kernel::ipvs::Op;
 use crate::kernel::links::LinkOp;
+use crate::state::desired::Desired;
+use crate::state::host::{HostActual, HostDesired};
+use crate::state::ipvs::Table;
 use change::{Action, Change};
 use std::fmt;
 
@@ -85,16 +88,12 @@ pub struct Step {
     pub change: usize,
 }
 
+/// The host's declared resources and what it has of them.
+pub type HostPair<'a> = (&'a HostDesired, &'a HostActual);
+
 /// The whole plan: the host part (when known) before the IPVS part. Without the host part
 /// (a plan against a snapshot) a note says so.
-pub fn build(
-    desired: &crate::state::desired::Desired,
-    actual: &crate::state::ipvs::Table,
-    host: Option<(
-        &crate::state::host::HostDesired,
-        &crate::state::host::HostActual,
-    )>,
-) -> Plan {
+pub fn build(desired: &Desired, actual: &Table, host: Option<HostPair<'_>>) -> Plan {
     let mut plan = diff::diff(desired, actual);
     match host {
         Some((want, have)) => {
@@ -113,14 +112,7 @@ pub fn build(
 /// document and apply's checks use it; a plan for people shows none, so it is not part of
 /// [`Plan`] (hashing a table of 1,000 services byte by byte was a twentieth of a plan's
 /// own instructions).
-pub fn state_fingerprint(
-    desired: &crate::state::desired::Desired,
-    actual: &crate::state::ipvs::Table,
-    host: Option<(
-        &crate::state::host::HostDesired,
-        &crate::state::host::HostActual,
-    )>,
-) -> String {
+pub fn state_fingerprint(desired: &Desired, actual: &Table, host: Option<HostPair<'_>>) -> String {
     let ipvs = fingerprint::of(desired, actual);
     match host {
         Some((want, have)) => fingerprint::extend(&ipvs, &crate::state::host::observe(want, have)),
