@@ -571,6 +571,9 @@ impl NetlinkSocket {
         loop {
             let into_spill = !first && self.in_place;
             let target = if into_spill {
+                // Emptied first, so that the capacity asked for is the offer, not the
+                // offer beyond the last datagram kept there.
+                self.spill.clear();
                 self.spill.reserve_exact(offer);
                 &mut self.spill
             } else {
