@@ -7,26 +7,22 @@ use crate::kernel::netlink::walk_attributes;
 /// IPVS attribute types are small numbers (15 at most in 6.x): a fixed table, no
 /// allocation per record; larger types, from newer kernels, are skipped. The table holds
 /// each payload's (offset, length) in `buf`, offset 0 for absent (a payload starts after
-/// its attribute's header): half the size of a table of slices, which a record's decoder
-/// filled with a `memset` and returned with a `memcpy` (some 60 instructions a record).
-pub(super) struct Attrs<'a> {
+/// its attribute's header). It is the [`Layout`]'s own, borrowed: a record's decoder once
+/// received a copy of it, two copies a destination record.
+pub(super) struct Attrs<'a, 's> {
     buf: &'a [u8],
-    spans: Spans,
+    spans: &'s Spans,
 }
 
 type Spans = [(u32, u32); 16];
 
-impl<'a> Attrs<'a> {
+impl<'a> Attrs<'a, '_> {
+    #[inline]
     pub(super) fn get(&self, kind: &u16) -> Option<&'a [u8]> {
         let &(at, len) = self.spans.get(usize::from(*kind))?;
         let at = usize::try_from(at).ok().filter(|&at| at > 0)?;
         self.buf.get(at..at + usize::try_from(len).ok()?)
     }
-}
-
-/// Walks `buf` into a table of attributes (a one-off record: no layout to remember).
-pub(super) fn collect(buf: &[u8]) -> Result<Attrs<'_>, String> {
-    Layout::default().collect(buf)
 }
 
 /// Attributes a [`Layout`] remembers at most; a record with more is walked every time.
@@ -38,19 +34,24 @@ const LAYOUT_ATTRS: usize = 20;
 /// word at each of those offsets walks the same way to the same table: checking that costs
 /// some 4 instructions an attribute where walking one costs about 25. Anything else (another
 /// length, a longer scheduler name, a flag bit, a malformed record) is walked as before and
-/// becomes the layout remembered.
+/// becomes the layout remembered. A one-off record (a GET_INFO reply) is collected through
+/// a fresh layout.
 pub(super) struct Layout {
+    /// The record's length, or [`NO_LAYOUT`] when nothing is remembered (the last walk
+    /// failed, or found more than [`LAYOUT_ATTRS`] attributes).
     len: usize,
     count: usize,
     headers: [(u32, u32); LAYOUT_ATTRS],
     spans: Spans,
 }
 
+/// A length no record has: [`Layout::fits`] then fails whatever the headers hold.
+const NO_LAYOUT: usize = usize::MAX;
+
 impl Default for Layout {
-    /// The layout of an empty record: no attributes.
     fn default() -> Self {
         Layout {
-            len: 0,
+            len: NO_LAYOUT,
             count: 0,
             headers: [(0, 0); LAYOUT_ATTRS],
             spans: [(0, 0); 16],
@@ -73,18 +74,26 @@ impl Layout {
                 .all(|&(at, word)| word_at(buf, at) == Some(word))
     }
 
-    /// Walks `buf` into a table of attributes, unless it fits the layout remembered;
+    /// Walks `buf` into the table of attributes, unless it fits the layout remembered;
     /// remembers `buf`'s layout for the next record.
-    pub(super) fn collect<'a>(&mut self, buf: &'a [u8]) -> Result<Attrs<'a>, String> {
-        if self.fits(buf) {
-            return Ok(Attrs {
-                buf,
-                spans: self.spans,
-            });
+    pub(super) fn collect<'a, 's>(&'s mut self, buf: &'a [u8]) -> Result<Attrs<'a, 's>, String> {
+        if !self.fits(buf) {
+            self.walk(buf)?;
         }
-        let mut spans = [(0, 0); 16];
-        let mut headers = [(0, 0); LAYOUT_ATTRS];
+        Ok(Attrs {
+            buf,
+            spans: &self.spans,
+        })
+    }
+
+    /// Walks `buf` into `self`: its layout when the walk succeeds with at most
+    /// [`LAYOUT_ATTRS`] attributes, otherwise no layout (the table holds the walk's).
+    fn walk(&mut self, buf: &[u8]) -> Result<(), String> {
+        // Nothing is remembered unless the whole walk succeeds.
+        self.len = NO_LAYOUT;
+        self.spans = [(0, 0); 16];
         let mut count = 0;
+        let (spans, headers) = (&mut self.spans, &mut self.headers);
         walk_attributes(buf, |kind, at, len| {
             if let Some(slot) = spans.get_mut(usize::from(kind)) {
                 // Within `buf`, whose length a netlink message's u32 bounds.
@@ -98,14 +107,10 @@ impl Layout {
             count += 1;
         })?;
         if count <= LAYOUT_ATTRS {
-            *self = Layout {
-                len: buf.len(),
-                count,
-                headers,
-                spans,
-            };
+            self.len = buf.len();
+            self.count = count;
         }
-        Ok(Attrs { buf, spans })
+        Ok(())
     }
 }
 
@@ -114,8 +119,8 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
 
-    fn table(attrs: Result<Attrs<'_>, String>) -> Result<Spans, String> {
-        attrs.map(|a| a.spans)
+    fn table(attrs: Result<Attrs<'_, '_>, String>) -> Result<Spans, String> {
+        attrs.map(|a| *a.spans)
     }
 
     /// The table by the walk alone, independent of any layout: the property's reference.
@@ -178,7 +183,7 @@ mod tests {
             let mut layout = Layout::default();
             for record in batches.iter().flatten() {
                 prop_assert_eq!(table(layout.collect(record)), walked(record));
-                prop_assert_eq!(table(collect(record)), walked(record));
+                prop_assert_eq!(table(Layout::default().collect(record)), walked(record));
             }
         }
     }

@@ -1,7 +1,7 @@
 //! Kernel replies to the state model. Unknown attributes are skipped; a missing or
 //! malformed one that we need is an error naming it, never a panic.
 
-use super::attrs::{Attrs, Layout, collect};
+use super::attrs::{Attrs, Layout};
 use super::consts::*;
 use crate::kernel::netlink::attr_string;
 use crate::state::ipvs::{
@@ -11,21 +11,36 @@ use crate::state::ipvs::{
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 /// The first `N` bytes of an attribute, or an error naming it when it is shorter.
+#[inline]
 fn bytes<const N: usize>(payload: &[u8], name: &str) -> Result<[u8; N], String> {
-    payload
-        .get(..N)
-        .and_then(|b| b.try_into().ok())
-        .ok_or_else(|| format!("invalid {name}"))
+    match payload.first_chunk::<N>() {
+        Some(b) => Ok(*b),
+        None => Err(invalid(name)),
+    }
 }
 
+/// Out of line: a destination record reads a dozen attributes, and none of them fails.
+#[cold]
+fn invalid(name: &str) -> String {
+    format!("invalid {name}")
+}
+
+#[cold]
+fn missing(name: &str) -> String {
+    format!("missing {name}")
+}
+
+#[inline]
 fn u16_of(payload: &[u8], name: &str) -> Result<u16, String> {
     bytes(payload, name).map(u16::from_ne_bytes)
 }
 
+#[inline]
 fn be16_of(payload: &[u8], name: &str) -> Result<u16, String> {
     bytes(payload, name).map(u16::from_be_bytes)
 }
 
+#[inline]
 fn u32_of(payload: &[u8], name: &str) -> Result<u32, String> {
     bytes(payload, name).map(u32::from_ne_bytes)
 }
@@ -49,19 +64,21 @@ fn nested<'a>(
     outer
         .collect(record)?
         .get(&kind)
-        .ok_or_else(|| format!("missing {name}"))
+        .ok_or_else(|| missing(name))
 }
 
 /// An optional u32 attribute: 0 when absent.
-fn u32_or_0(map: &Attrs<'_>, kind: u16, name: &str) -> Result<u32, String> {
+#[inline]
+fn u32_or_0(map: &Attrs<'_, '_>, kind: u16, name: &str) -> Result<u32, String> {
     match map.get(&kind) {
         Some(p) => u32_of(p, name),
         None => Ok(0),
     }
 }
 
-fn required<'a>(map: &Attrs<'a>, kind: u16, name: &str) -> Result<&'a [u8], String> {
-    map.get(&kind).ok_or_else(|| format!("missing {name}"))
+#[inline]
+fn required<'a>(map: &Attrs<'a, '_>, kind: u16, name: &str) -> Result<&'a [u8], String> {
+    map.get(&kind).ok_or_else(|| missing(name))
 }
 
 fn family_of(af: u16) -> Result<Family, String> {
@@ -72,6 +89,7 @@ fn family_of(af: u16) -> Result<Family, String> {
     }
 }
 
+#[inline]
 fn addr_of(payload: &[u8], family: Family, name: &str) -> Result<IpAddr, String> {
     match family {
         Family::V4 => Ok(IpAddr::V4(Ipv4Addr::from(bytes::<4>(payload, name)?))),
@@ -81,7 +99,7 @@ fn addr_of(payload: &[u8], family: Family, name: &str) -> Result<IpAddr, String>
 
 /// The statistics (the 64-bit attribute, else the older 32-bit one), when `wanted` and sent.
 fn stats_of(
-    map: &Attrs<'_>,
+    map: &Attrs<'_, '_>,
     stats: u16,
     stats64: u16,
     wanted: bool,
@@ -92,7 +110,8 @@ fn stats_of(
     let Some(payload) = map.get(&stats64).or_else(|| map.get(&stats)) else {
         return Ok(None);
     };
-    let s = collect(payload)?;
+    let mut layout = Layout::default();
+    let s = layout.collect(payload)?;
     let get = |k| s.get(&k).map_or(0, u64_of);
     Ok(Some(Box::new(Stats {
         conns: get(IPVS_STATS_ATTR_CONNS),
@@ -289,7 +308,8 @@ impl Records {
 
 /// GET_INFO's reply: (version, connection table size).
 pub fn info(record: &[u8]) -> Result<(u32, u32), String> {
-    let top = collect(record)?;
+    let mut layout = Layout::default();
+    let top = layout.collect(record)?;
     Ok((
         u32_of(
             required(&top, IPVS_INFO_ATTR_VERSION, "IPVS_INFO_ATTR_VERSION")?,
@@ -308,7 +328,8 @@ pub fn info(record: &[u8]) -> Result<(u32, u32), String> {
 
 /// GET_CONFIG's reply: (tcp, tcp_fin, udp) timeouts in seconds.
 pub fn config(record: &[u8]) -> Result<(u32, u32, u32), String> {
-    let top = collect(record)?;
+    let mut layout = Layout::default();
+    let top = layout.collect(record)?;
     let get = |k, name| top.get(&k).map_or(Ok(0), |p| u32_of(p, name));
     Ok((
         get(IPVS_CMD_ATTR_TIMEOUT_TCP, "IPVS_CMD_ATTR_TIMEOUT_TCP")?,
