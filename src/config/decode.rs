@@ -12,7 +12,6 @@ use super::model::{
     Scheduler, SchedulerFlag, Sysctl,
 };
 use super::path::{JsonPath, ROOT};
-use std::borrow::Cow;
 use std::net::IpAddr;
 
 pub const CONFIG_FIELDS: &[&str] = &[
@@ -81,12 +80,12 @@ pub fn decode(root: &Json<'_>, diags: &mut Vec<Diagnostic>) -> Config {
 
 /// The present fields of one JSON object, looked up by name.
 struct Fields<'a> {
-    entries: &'a [(Cow<'a, str>, Json<'a>)],
+    entries: &'a [(&'a str, Json<'a>)],
 }
 
 impl<'a> Fields<'a> {
     fn get(&self, key: &str) -> Option<&'a Json<'a>> {
-        self.entries.iter().find(|(k, _)| k == key).map(|(_, v)| v)
+        self.entries.iter().find(|(k, _)| *k == key).map(|(_, v)| v)
     }
 }
 
@@ -123,8 +122,8 @@ impl Decoder<'_> {
             self.wrong_type(path, "an object", value);
             return None;
         };
-        for (key, _) in entries {
-            if !known.contains(&key.as_ref()) {
+        for &(key, _) in *entries {
+            if !known.contains(&key) {
                 let hint = match closest(key, known) {
                     Some(k) => format!("; did you mean \"{k}\"?"),
                     None => format!("; known fields: {}", known.join(", ")),
@@ -313,7 +312,7 @@ impl Decoder<'_> {
             return Vec::new();
         };
         let mut out = Vec::new();
-        for (key, v) in entries {
+        for (key, v) in *entries {
             let p = path.key(key);
             let plain = !key.is_empty()
                 && key

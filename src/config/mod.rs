@@ -108,7 +108,8 @@ pub fn check(source: String, bytes: &[u8]) -> Loaded {
             diagnostics,
         };
     }
-    let root = match json::parse(bytes) {
+    let arena = bumpalo::Bump::new();
+    let root = match json::parse(bytes, &arena) {
         Ok(root) => root,
         Err(e) => {
             diagnostics.push(Diagnostic {
@@ -128,6 +129,8 @@ pub fn check(source: String, bytes: &[u8]) -> Loaded {
         }
     };
     let config = decode::decode(&root, &mut diagnostics);
+    // The tree, freed at once, leaves its memory to what the checks allocate next.
+    drop(arena);
     validate::validate(&config, &mut diagnostics);
     // Stable sort: errors before warnings, each kind in the order found (file order).
     diagnostics.sort_by_key(|d| d.severity);
