@@ -56,7 +56,7 @@ fn u64_of(payload: &[u8]) -> u64 {
 /// The payload of the (last) attribute `kind` of a record that carries one nested
 /// attribute; the other attributes are still checked.
 fn nested<'a>(
-    outer: &mut Layout,
+    outer: &mut Layout<1>,
     record: &'a [u8],
     kind: u16,
     name: &str,
@@ -110,7 +110,7 @@ fn stats_of(
     let Some(payload) = map.get(&stats64).or_else(|| map.get(&stats)) else {
         return Ok(None);
     };
-    let mut layout = Layout::default();
+    let mut layout = Layout::new();
     let s = layout.collect(payload)?;
     let get = |k| s.get(&k).map_or(0, u64_of);
     Ok(Some(Box::new(Stats {
@@ -144,7 +144,7 @@ pub fn dest(record: &[u8], service_family: Family, stats: bool) -> Result<DestEn
 #[derive(Default)]
 pub struct Records {
     /// The record: one nested attribute.
-    outer: Layout,
+    outer: Layout<1>,
     /// The nested attribute's own attributes.
     inner: Layout,
 }
@@ -308,7 +308,7 @@ impl Records {
 
 /// GET_INFO's reply: (version, connection table size).
 pub fn info(record: &[u8]) -> Result<(u32, u32), String> {
-    let mut layout = Layout::default();
+    let mut layout = Layout::new();
     let top = layout.collect(record)?;
     Ok((
         u32_of(
@@ -328,7 +328,7 @@ pub fn info(record: &[u8]) -> Result<(u32, u32), String> {
 
 /// GET_CONFIG's reply: (tcp, tcp_fin, udp) timeouts in seconds.
 pub fn config(record: &[u8]) -> Result<(u32, u32, u32), String> {
-    let mut layout = Layout::default();
+    let mut layout = Layout::new();
     let top = layout.collect(record)?;
     let get = |k, name| top.get(&k).map_or(Ok(0), |p| u32_of(p, name));
     Ok((
