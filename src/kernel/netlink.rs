@@ -418,6 +418,13 @@ impl<'a> Replies<'a> {
     }
 }
 
+/// What [`NetlinkSocket::fold_dump`] hands each record's payload to.
+type EachRecord<'f> = &'f mut dyn FnMut(&[u8]) -> Result<(), KernelError>;
+
+fn too_large(action: &dyn fmt::Display) -> KernelError {
+    KernelError::protocol(action.to_string(), "a reply larger than the receive buffer")
+}
+
 /// A netlink socket of one protocol.
 pub struct NetlinkSocket {
     sock: NlSocket,
@@ -547,16 +554,13 @@ impl NetlinkSocket {
         request: &mut [u8],
         action: &dyn fmt::Display,
     ) -> Result<Replies<'_>, KernelError> {
-        let mut complete = self.exchange_once(request, action)?;
+        let mut complete = self.exchange_once(request, action, None)?;
         if !complete && self.buf.capacity() < RECV_BUF {
             self.reopen_large()?;
-            complete = self.exchange_once(request, action)?;
+            complete = self.exchange_once(request, action, None)?;
         }
         if !complete {
-            return Err(KernelError::protocol(
-                action.to_string(),
-                "a reply larger than the receive buffer",
-            ));
+            return Err(too_large(action));
         }
         Ok(Replies {
             data: if self.in_place {
@@ -568,7 +572,34 @@ impl NetlinkSocket {
         })
     }
 
-    /// One try of [`Self::exchange`], keeping the records in `reply_*`; false when a
+    /// [`Self::exchange`] for a large dump (every service of a table): each record's payload
+    /// goes to `each` with the accumulator `init` made, where it was received, and nothing
+    /// is kept (`exchange` would first copy every record into one growing buffer). A dump
+    /// asked for again after a truncated datagram starts from a fresh accumulator.
+    pub fn fold_dump<T>(
+        &mut self,
+        request: &mut [u8],
+        action: &dyn fmt::Display,
+        mut init: impl FnMut() -> T,
+        mut each: impl FnMut(&mut T, &[u8]) -> Result<(), KernelError>,
+    ) -> Result<T, KernelError> {
+        let mut acc = init();
+        let mut complete =
+            self.exchange_once(request, action, Some(&mut |p: &[u8]| each(&mut acc, p)))?;
+        if !complete && self.buf.capacity() < RECV_BUF {
+            self.reopen_large()?;
+            acc = init();
+            complete =
+                self.exchange_once(request, action, Some(&mut |p: &[u8]| each(&mut acc, p)))?;
+        }
+        if !complete {
+            return Err(too_large(action));
+        }
+        Ok(acc)
+    }
+
+    /// One try of [`Self::exchange`], keeping the records in `reply_*`, or of
+    /// [`Self::fold_dump`], handing them to `each`; false when a
     /// datagram was truncated. A small socket's reply usually comes as one datagram of
     /// records and one with NLMSG_DONE: the records are then read where they were received
     /// (the second datagram goes to `spill`), which spares copying every destination of a
@@ -578,10 +609,12 @@ impl NetlinkSocket {
         &mut self,
         request: &mut [u8],
         action: &dyn fmt::Display,
+        mut each: Option<EachRecord<'_>>,
     ) -> Result<bool, KernelError> {
         self.reply_data.clear();
         self.reply_spans.clear();
-        self.in_place = self.buf.capacity() <= IN_PLACE_MAX;
+        // Records handed on as they come are read in place, whatever the buffer's size.
+        self.in_place = each.is_none() && self.buf.capacity() <= IN_PLACE_MAX;
         let offer = self.buf.capacity();
         let seq = self.next_seq();
         set_seq(request, seq);
@@ -612,6 +645,11 @@ impl NetlinkSocket {
                     continue;
                 }
                 match m.body {
+                    Body::Data(payload) if each.is_some() => {
+                        if let Some(each) = each.as_deref_mut() {
+                            each(payload)?;
+                        }
+                    }
                     Body::Data(payload) if first && self.in_place => {
                         self.reply_spans.push((m.kind, at, at + payload.len()));
                     }

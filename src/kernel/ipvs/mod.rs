@@ -306,11 +306,23 @@ fn add_services(
 ) -> Result<(), KernelError> {
     let mut records = decode::Records::default();
     for (_, payload) in replies.iter() {
-        let entry = records
-            .service(genl_attrs(payload), stats)
-            .map_err(|e| KernelError::protocol(action, e))?;
-        table.services.insert(entry.service.key, entry);
+        add_service(table, &mut records, payload, stats, action)?;
     }
+    Ok(())
+}
+
+/// Adds the service of one GET_SERVICE reply to `table` (without destinations).
+fn add_service(
+    table: &mut Table,
+    records: &mut decode::Records,
+    payload: &[u8],
+    stats: bool,
+    action: &str,
+) -> Result<(), KernelError> {
+    let entry = records
+        .service(genl_attrs(payload), stats)
+        .map_err(|e| KernelError::protocol(action, e))?;
+    table.services.insert(entry.service.key, entry);
     Ok(())
 }
 
@@ -351,14 +363,12 @@ impl Ipvs for NetlinkIpvs {
         let action = "listing IPVS services";
         let mut request = Self::encode(&action, encode::dump_services(self.family))?;
         let mut bulk = NetlinkSocket::generic_bulk()?;
-        let mut table = Table::default();
-        add_services(
-            &mut table,
-            bulk.exchange(&mut request, &action)?,
-            self.stats,
-            action,
-        )?;
-        Ok(table)
+        // Decoded as each datagram comes: the records are not copied out first.
+        let stats = self.stats;
+        let mut records = decode::Records::default();
+        bulk.fold_dump(&mut request, &action, Table::default, |table, payload| {
+            add_service(table, &mut records, payload, stats, action)
+        })
     }
 
     fn execute(&mut self, ops: &[Op]) -> Vec<Result<(), KernelError>> {
