@@ -9,7 +9,7 @@ use super::endpoint::{
 use super::json::Json;
 use super::model::{
     Backend, Bridge, Config, Forward, Method, Named, PersistenceNetmask, Protocol, Public, Safety,
-    Scheduler, SchedulerFlag, Sysctl,
+    Scheduler, SchedulerFlag, Sysctl, same_name,
 };
 use super::path::{JsonPath, ROOT};
 use std::net::IpAddr;
@@ -85,7 +85,10 @@ struct Fields<'a> {
 
 impl<'a> Fields<'a> {
     fn get(&self, key: &str) -> Option<&'a Json<'a>> {
-        self.entries.iter().find(|(k, _)| *k == key).map(|(_, v)| v)
+        self.entries
+            .iter()
+            .find(|(k, _)| same_name(k, key))
+            .map(|(_, v)| v)
     }
 }
 
@@ -123,7 +126,7 @@ impl Decoder<'_> {
             return None;
         };
         for &(key, _) in *entries {
-            if !known.contains(&key) {
+            if !known.iter().any(|k| same_name(k, key)) {
                 let hint = match closest(key, known) {
                     Some(k) => format!("; did you mean \"{k}\"?"),
                     None => format!("; known fields: {}", known.join(", ")),

@@ -7,6 +7,7 @@ use super::ipvs::{
 };
 use super::sorted_map::SortedMap;
 use crate::config::model::{self, Config, Named, Protocol, SchedulerFlag};
+use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
 
@@ -197,7 +198,7 @@ fn service_template(forward: &model::Forward) -> Service {
         addr,
         port: 0,
     };
-    let mut service = Service::new(key, forward.scheduler.name());
+    let mut service = Service::with_scheduler(key, Cow::Borrowed(forward.scheduler.name()));
     if let Some(timeout) = forward.persistence {
         service.flags |= flags::PERSISTENT;
         service.timeout = timeout;

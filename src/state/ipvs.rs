@@ -264,9 +264,15 @@ pub struct Service {
 impl Service {
     /// A service with ipvsadm's defaults for everything but the key and scheduler.
     pub fn new(key: ServiceKey, scheduler: &str) -> Self {
+        Self::with_scheduler(key, scheduler_name(scheduler))
+    }
+
+    /// [`Self::new`] with the scheduler's name as the table keeps it (see
+    /// [`scheduler_name`]): a config's scheduler is already one of Linux's names.
+    pub fn with_scheduler(key: ServiceKey, scheduler: Cow<'static, str>) -> Self {
         Service {
             key,
-            scheduler: scheduler_name(scheduler),
+            scheduler,
             flags: 0,
             timeout: 0,
             netmask: default_netmask(key.family()),
