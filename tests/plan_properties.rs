@@ -120,7 +120,7 @@ fn desired(services: &[(Service, BTreeMap<DestKey, Dest>)]) -> Desired {
     for (s, dests) in services {
         if d.manages(&s.key) {
             let entry = DesiredService {
-                forward: format!("f{}", d.services.len()),
+                forward: format!("f{}", d.services.len()).into(),
                 forward_index: d.services.len(),
                 service: s.clone(),
                 dests: dests.iter().map(|(k, d)| (*k, d.clone())).collect(),

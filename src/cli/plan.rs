@@ -31,11 +31,7 @@ impl Loaded {
     /// Forward names in config order, for grouping the human output (borrowed: a plan of
     /// thousands of forwards with nothing to change needs none of them).
     pub fn forward_names(&self) -> Vec<&str> {
-        self.config
-            .forwards
-            .iter()
-            .map(|f| f.name.as_str())
-            .collect()
+        self.config.forwards.iter().map(|f| &*f.name).collect()
     }
 }
 

@@ -77,7 +77,7 @@ fn forward_names(path: &std::path::Path, err: Painter) -> Option<HashMap<Service
         desired
             .services
             .into_iter()
-            .map(|(key, s)| (key, s.forward))
+            .map(|(key, s)| (key, s.forward.to_string()))
             .collect(),
     )
 }

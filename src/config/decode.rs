@@ -13,6 +13,7 @@ use super::model::{
 };
 use super::path::{JsonPath, ROOT};
 use std::net::IpAddr;
+use std::rc::Rc;
 
 pub const CONFIG_FIELDS: &[&str] = &[
     "$schema", "public", "bridges", "forwards", "safety", "sysctl",
@@ -513,7 +514,7 @@ impl Decoder<'_> {
         })
     }
 
-    fn forward_name(&mut self, value: &Json, path: &JsonPath) -> Option<String> {
+    fn forward_name(&mut self, value: &Json, path: &JsonPath) -> Option<Rc<str>> {
         let name = self.string(value, path)?;
         let valid_chars = name
             .chars()
@@ -530,7 +531,7 @@ impl Decoder<'_> {
             None
         };
         match problem {
-            None => Some(name.to_string()),
+            None => Some(Rc::from(name)),
             Some(p) => {
                 self.error(
                     "forward-name",

@@ -11,6 +11,7 @@ use super::{Operation, Plan, Step};
 use crate::kernel::ipvs::Op;
 use crate::state::desired::{Desired, DesiredService};
 use crate::state::ipvs::{Dest, ServiceEntry, ServiceKey, Table};
+use std::rc::Rc;
 
 /// Plans the changes that turn `actual` into `desired`. Services on unmanaged addresses
 /// are counted and left alone.
@@ -197,7 +198,7 @@ impl Builder {
         key: ServiceKey,
         service_id: &str,
         old: &Dest,
-        forward: Option<String>,
+        forward: Option<Rc<str>>,
         why: Reason,
     ) {
         self.push(

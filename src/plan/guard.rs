@@ -79,7 +79,7 @@ fn left_without_backends(desired: &Desired, actual: &Table) -> Vec<Guard> {
             .is_some_and(|s| !s.dests.is_empty())
         {
             emptied
-                .entry((want.forward_index, want.forward.as_str()))
+                .entry((want.forward_index, &*want.forward))
                 .or_default()
                 .push(*key);
         }
@@ -127,10 +127,7 @@ fn shadowing(plan: &Plan, desired: &Desired, listeners: &[Listener]) -> Vec<Guar
         else {
             continue;
         };
-        let forward = desired
-            .services
-            .get(&key)
-            .map_or("", |s| s.forward.as_str());
+        let forward = desired.services.get(&key).map_or("", |s| &*s.forward);
         if let Some(l) = listeners
             .iter()
             .find(|l| l.protocol == protocol && l.port == port && l.covers(addr))

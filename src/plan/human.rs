@@ -101,9 +101,9 @@ fn groups<'a>(plan: &'a Plan, forwards: &[&str]) -> Vec<(String, Vec<&'a Change>
         match &c.forward {
             Some(f) => {
                 let i = match current {
-                    Some(i) if lists[i].0 == f.as_str() => i,
-                    _ => *index.entry(f.as_str()).or_insert_with(|| {
-                        lists.push((f.as_str(), Vec::new()));
+                    Some(i) if lists[i].0 == &**f => i,
+                    _ => *index.entry(&**f).or_insert_with(|| {
+                        lists.push((&**f, Vec::new()));
                         lists.len() - 1
                     }),
                 };

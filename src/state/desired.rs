@@ -10,6 +10,7 @@ use crate::config::model::{self, Config, Named, Protocol, SchedulerFlag};
 use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
+use std::rc::Rc;
 
 /// What the config asks the kernel to hold.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -24,8 +25,9 @@ pub struct Desired {
 /// One IPVS service the config declares, with the forward it comes from.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DesiredService {
-    /// The forward's name; empty when the desired state was taken from a table.
-    pub forward: String,
+    /// The forward's name (the config's, shared); empty when the desired state was taken
+    /// from a table.
+    pub forward: Rc<str>,
     /// The forward's position in the config, for grouping output in file order.
     pub forward_index: usize,
     pub service: Service,
@@ -72,6 +74,7 @@ impl Desired {
             managed: managed.clone(),
             services: BTreeMap::new(),
         };
+        let no_forward: Rc<str> = Rc::from("");
         for (key, entry) in &table.services {
             if desired.manages(key) {
                 let dests = entry
@@ -82,7 +85,7 @@ impl Desired {
                 desired.services.insert(
                     *key,
                     DesiredService {
-                        forward: String::new(),
+                        forward: no_forward.clone(),
                         forward_index: usize::MAX,
                         service: entry.service.clone(),
                         dests,
