@@ -208,6 +208,23 @@ fn schema_command_prints_the_published_schema() {
     assert_eq!(text(&out.stdout), committed);
 }
 
+/// A reader that has gone (`portfwd schema | true`) ends portfwd by SIGPIPE, as it ends
+/// `cat`: no panic, no message.
+#[test]
+fn a_closed_output_pipe_ends_quietly() {
+    use std::os::unix::process::ExitStatusExt;
+    let (reader, writer) = std::io::pipe().expect("a pipe");
+    drop(reader);
+    let out = Command::new(env!("CARGO_BIN_EXE_portfwd"))
+        .arg("schema")
+        .stdout(writer)
+        .stderr(Stdio::piped())
+        .output()
+        .expect("portfwd runs");
+    assert_eq!(text(&out.stderr), "");
+    assert_eq!(out.status.signal(), Some(libc::SIGPIPE), "{:?}", out.status);
+}
+
 #[test]
 fn oversized_and_deeply_nested_input_is_refused() {
     let deep = "[".repeat(10_000);
