@@ -400,6 +400,15 @@ pub struct Replies<'a> {
 }
 
 impl<'a> Replies<'a> {
+    /// How many records the reply holds.
+    pub fn len(&self) -> usize {
+        self.spans.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.spans.is_empty()
+    }
+
     /// Each record's message type and payload (the bytes after the netlink header).
     pub fn iter(&self) -> impl Iterator<Item = (u16, &'a [u8])> + 'a {
         let data = self.data;

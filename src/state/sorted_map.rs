@@ -99,11 +99,16 @@ impl<K, V> SortedMap<K, V> {
 
 /// Sorts once; of entries with the same key the last wins, as with `BTreeMap`.
 impl<K: Ord, V> FromIterator<(K, V)> for SortedMap<K, V> {
-    /// Sorted in place, in the one vector collected. Entries that come in order, or in
-    /// reverse order (the kernel lists a service's destinations newest first), are not
-    /// sorted at all; the last of equal keys wins, as with repeated inserts.
     fn from_iter<I: IntoIterator<Item = (K, V)>>(iter: I) -> Self {
-        let mut entries: Vec<(K, V)> = iter.into_iter().collect();
+        Self::from(iter.into_iter().collect::<Vec<_>>())
+    }
+}
+
+impl<K: Ord, V> From<Vec<(K, V)>> for SortedMap<K, V> {
+    /// Sorted in place, in the vector given. Entries that come in order, or in reverse order
+    /// (the kernel lists a service's destinations newest first), are not sorted at all; the
+    /// last of equal keys wins, as with repeated inserts.
+    fn from(mut entries: Vec<(K, V)>) -> Self {
         if entries.is_sorted_by(|a, b| a.0 < b.0) {
             return SortedMap { entries };
         }
