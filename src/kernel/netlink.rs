@@ -430,10 +430,6 @@ impl<'a> Replies<'a> {
 /// What [`NetlinkSocket::fold_dump`] hands each record's payload to.
 type EachRecord<'f> = &'f mut dyn FnMut(&[u8]) -> Result<(), KernelError>;
 
-fn too_large(action: &dyn fmt::Display) -> KernelError {
-    KernelError::protocol(action.to_string(), "a reply larger than the receive buffer")
-}
-
 /// A netlink socket of one protocol.
 pub struct NetlinkSocket {
     sock: NlSocket,
@@ -563,14 +559,9 @@ impl NetlinkSocket {
         request: &mut [u8],
         action: &dyn fmt::Display,
     ) -> Result<Replies<'_>, KernelError> {
-        let mut complete = self.exchange_once(request, action, None)?;
-        if !complete && self.buf.capacity() < RECV_BUF {
-            self.reopen_large()?;
-            complete = self.exchange_once(request, action, None)?;
-        }
-        if !complete {
-            return Err(too_large(action));
-        }
+        self.until_complete(action, |socket, _| {
+            socket.exchange_once(request, action, None)
+        })?;
         Ok(Replies {
             data: if self.in_place {
                 &self.buf
@@ -593,18 +584,36 @@ impl NetlinkSocket {
         mut each: impl FnMut(&mut T, &[u8]) -> Result<(), KernelError>,
     ) -> Result<T, KernelError> {
         let mut acc = init();
-        let mut complete =
-            self.exchange_once(request, action, Some(&mut |p: &[u8]| each(&mut acc, p)))?;
-        if !complete && self.buf.capacity() < RECV_BUF {
-            self.reopen_large()?;
-            acc = init();
-            complete =
-                self.exchange_once(request, action, Some(&mut |p: &[u8]| each(&mut acc, p)))?;
-        }
-        if !complete {
-            return Err(too_large(action));
-        }
+        self.until_complete(action, |socket, again| {
+            if again {
+                acc = init();
+            }
+            socket.exchange_once(request, action, Some(&mut |p: &[u8]| each(&mut acc, p)))
+        })?;
         Ok(acc)
+    }
+
+    /// Runs `attempt` (one try of a request, false when a datagram did not fit), and once
+    /// more on a socket that offers the whole buffer if it did not fit a smaller one;
+    /// `attempt` is told whether it is that second try.
+    fn until_complete(
+        &mut self,
+        action: &dyn fmt::Display,
+        mut attempt: impl FnMut(&mut Self, bool) -> Result<bool, KernelError>,
+    ) -> Result<(), KernelError> {
+        if attempt(self, false)? {
+            return Ok(());
+        }
+        if self.buf.capacity() < RECV_BUF {
+            self.reopen_large()?;
+            if attempt(self, true)? {
+                return Ok(());
+            }
+        }
+        Err(KernelError::protocol(
+            action.to_string(),
+            "a reply larger than the receive buffer",
+        ))
     }
 
     /// One try of [`Self::exchange`], keeping the records in `reply_*`, or of
@@ -622,7 +631,8 @@ impl NetlinkSocket {
     ) -> Result<bool, KernelError> {
         self.reply_data.clear();
         self.reply_spans.clear();
-        // Records handed on as they come are read in place, whatever the buffer's size.
+        // Records handed to `each` as they come are not kept: every datagram goes to `buf`,
+        // none to `spill`.
         self.in_place = each.is_none() && self.buf.capacity() <= IN_PLACE_MAX;
         let offer = self.buf.capacity();
         let seq = self.next_seq();
@@ -653,12 +663,11 @@ impl NetlinkSocket {
                 if m.seq != seq {
                     continue;
                 }
+                if let (Body::Data(payload), Some(each)) = (&m.body, each.as_deref_mut()) {
+                    each(payload)?;
+                    continue;
+                }
                 match m.body {
-                    Body::Data(payload) if each.is_some() => {
-                        if let Some(each) = each.as_deref_mut() {
-                            each(payload)?;
-                        }
-                    }
                     Body::Data(payload) if first && self.in_place => {
                         self.reply_spans.push((m.kind, at, at + payload.len()));
                     }

@@ -70,11 +70,14 @@ impl<const N: usize> Default for Layout<N> {
     }
 }
 
+/// The 4 bytes at `at` (an attribute's header: its length and type), one range check.
+#[inline]
 fn word_at(buf: &[u8], at: u32) -> Option<u32> {
     let at = usize::try_from(at).ok()?;
-    buf.get(at..)?
-        .first_chunk::<4>()
-        .map(|w| u32::from_ne_bytes(*w))
+    match buf.get(at..at.checked_add(4)?)? {
+        &[a, b, c, d] => Some(u32::from_ne_bytes([a, b, c, d])),
+        _ => None,
+    }
 }
 
 impl<const N: usize> Layout<N> {
@@ -86,11 +89,7 @@ impl<const N: usize> Layout<N> {
         // difference cost 15 (a layout is almost never wrong).
         let mut differ = 0;
         for &(at, word) in &self.headers {
-            let at = at as usize;
-            differ |= match buf.get(at..at + 4) {
-                Some(&[a, b, c, d]) => u32::from_ne_bytes([a, b, c, d]) ^ word,
-                _ => 1,
-            };
+            differ |= word_at(buf, at).map_or(1, |w| w ^ word);
         }
         differ == 0
     }
