@@ -87,14 +87,39 @@ impl Facts {
 /// The IPVS default (`conn_tab_bits` 12).
 const DEFAULT_CONN_TABLE: u32 = 4096;
 
+/// Every finding, `ok` ones included (`portfwd doctor`).
 pub fn check(config: &Config, facts: &Facts) -> Vec<Finding> {
-    let mut out = Vec::new();
-    let mut add = |level, check, message: String| {
-        out.push(Finding {
-            level,
-            check,
-            message,
-        })
+    check_from(config, facts, Level::Ok)
+}
+
+/// Just the warnings (what a plan shows): the other findings' messages are not even
+/// written.
+pub fn warnings(config: &Config, facts: &Facts) -> Vec<Finding> {
+    check_from(config, facts, Level::Warn)
+}
+
+/// The findings of `min` level or above.
+struct Findings {
+    min: Level,
+    out: Vec<Finding>,
+}
+
+impl Findings {
+    fn add(&mut self, level: Level, check: &'static str, message: impl FnOnce() -> String) {
+        if level >= self.min {
+            self.out.push(Finding {
+                level,
+                check,
+                message: message(),
+            });
+        }
+    }
+}
+
+fn check_from(config: &Config, facts: &Facts, min: Level) -> Vec<Finding> {
+    let mut findings = Findings {
+        min,
+        out: Vec::new(),
     };
 
     let v4_masq = config
@@ -102,52 +127,40 @@ pub fn check(config: &Config, facts: &Facts) -> Vec<Finding> {
         .iter()
         .any(|f| f.method == Method::Masq && f.listen.addr.is_ipv4());
     match facts.ip_forward {
-        Some(0) if v4_masq => add(
-            Level::Warn,
-            "ip-forward",
+        Some(0) if v4_masq => findings.add(Level::Warn, "ip-forward", || {
             format!(
                 "{IP_FORWARD} is 0: replies of masq backends are not forwarded (apply sets it to 1)"
-            ),
-        ),
-        _ => add(
-            Level::Ok,
-            "ip-forward",
-            format!("{IP_FORWARD} fits the forwards"),
-        ),
+            )
+        }),
+        _ => findings.add(Level::Ok, "ip-forward", || {
+            format!("{IP_FORWARD} fits the forwards")
+        }),
     }
 
     // rp_filter: the kernel uses the larger of `all` and the interface's value.
     for (bridge, value) in &facts.rp_filter {
         let effective = facts.rp_filter_all.unwrap_or(0).max(value.unwrap_or(0));
         if effective == 1 {
-            add(
-                Level::Warn,
-                "rp-filter",
+            findings.add(Level::Warn, "rp-filter", || {
                 format!(
                     "strict reverse-path filtering (rp_filter=1) on {bridge}: packets from guests whose source address does not route back via {bridge} are dropped (guests with extra or moved addresses, asymmetric routes); use 2 (loose) with \"sysctl\": {{\"net.ipv4.conf.{bridge}.rp_filter\": 2, \"net.ipv4.conf.all.rp_filter\": 2}}"
-                ),
-            );
+                )
+            });
         } else {
-            add(
-                Level::Ok,
-                "rp-filter",
-                format!("rp_filter on {bridge} is {effective}"),
-            );
+            findings.add(Level::Ok, "rp-filter", || {
+                format!("rp_filter on {bridge} is {effective}")
+            });
         }
     }
 
     if facts.br_netfilter_loaded && facts.bridge_nf_call_iptables == Some(1) {
-        add(
-            Level::Warn,
-            "bridge-nf-call-iptables",
-            "br_netfilter is loaded and net.bridge.bridge-nf-call-iptables is 1: traffic between guests on a bridge passes iptables and conntrack, where FORWARD rules and conntrack entries can drop or mangle it; set \"net.bridge.bridge-nf-call-iptables\": 0 unless you filter bridged traffic on purpose".to_string(),
-        );
+        findings.add(Level::Warn, "bridge-nf-call-iptables", || {
+            "br_netfilter is loaded and net.bridge.bridge-nf-call-iptables is 1: traffic between guests on a bridge passes iptables and conntrack, where FORWARD rules and conntrack entries can drop or mangle it; set \"net.bridge.bridge-nf-call-iptables\": 0 unless you filter bridged traffic on purpose".to_string()
+        });
     } else {
-        add(
-            Level::Ok,
-            "bridge-nf-call-iptables",
-            "bridged traffic does not pass iptables".to_string(),
-        );
+        findings.add(Level::Ok, "bridge-nf-call-iptables", || {
+            "bridged traffic does not pass iptables".to_string()
+        });
     }
 
     // Every masq backend must send its replies back through this host: it should sit on a
@@ -168,7 +181,7 @@ pub fn check(config: &Config, facts: &Facts) -> Vec<Finding> {
         }
     }
     for (addr, forward, uses) in backends {
-        let of = match uses {
+        let of = || match uses {
             1 => format!("of forward \"{forward}\""),
             n => format!("of forward \"{forward}\" and {} more", n - 1),
         };
@@ -182,22 +195,20 @@ pub fn check(config: &Config, facts: &Facts) -> Vec<Finding> {
             Some(iface) => {
                 let bridged = config.bridges.iter().any(|br| br.name == iface);
                 if !bridged {
-                    add(
-                        Level::Info,
-                        "backend-route",
+                    findings.add(Level::Info, "backend-route", || {
                         format!(
-                            "masq backend {addr} {of} is on {iface}, which is not a declared bridge"
-                        ),
-                    );
+                            "masq backend {addr} {} is on {iface}, which is not a declared bridge",
+                            of()
+                        )
+                    });
                 }
             }
-            None => add(
-                Level::Warn,
-                "backend-route",
+            None => findings.add(Level::Warn, "backend-route", || {
                 format!(
-                    "masq backend {addr} {of} is on no subnet of this host: its replies return only if its route back passes through this host (otherwise clients see resets or timeouts)"
-                ),
-            ),
+                    "masq backend {addr} {} is on no subnet of this host: its replies return only if its route back passes through this host (otherwise clients see resets or timeouts)",
+                    of()
+                )
+            }),
         }
     }
 
@@ -208,39 +219,31 @@ pub fn check(config: &Config, facts: &Facts) -> Vec<Finding> {
             .iter()
             .any(|a| a.addr == b.address.addr && a.prefix_len == b.address.prefix_len);
         if has {
-            add(
-                Level::Ok,
-                "bridge-gateway",
-                format!("{} has the guests' gateway address {}", b.name, b.address),
-            );
+            findings.add(Level::Ok, "bridge-gateway", || {
+                format!("{} has the guests' gateway address {}", b.name, b.address)
+            });
         } else {
-            add(
-                Level::Warn,
-                "bridge-gateway",
+            findings.add(Level::Warn, "bridge-gateway", || {
                 format!(
                     "{} lacks the guests' gateway address {}: guests routing via it cannot reach anything (apply adds it)",
                     b.name, b.address
-                ),
-            );
+                )
+            });
         }
     }
 
     match facts.conn_table_size {
-        Some(size) if size <= DEFAULT_CONN_TABLE => add(
-            Level::Info,
-            "conn-table",
+        Some(size) if size <= DEFAULT_CONN_TABLE => findings.add(Level::Info, "conn-table", || {
             format!(
                 "the IPVS connection table has {size} hash buckets (the default): with many concurrent connections lookups slow down; raise it with `options ip_vs conn_tab_bits=18` in /etc/modprobe.d/ip_vs.conf (takes effect when ip_vs is next loaded)"
-            ),
-        ),
-        Some(size) => add(
-            Level::Ok,
-            "conn-table",
-            format!("the IPVS connection table has {size} hash buckets"),
-        ),
+            )
+        }),
+        Some(size) => findings.add(Level::Ok, "conn-table", || {
+            format!("the IPVS connection table has {size} hash buckets")
+        }),
         None => {}
     }
-    out
+    findings.out
 }
 
 /// The interface whose subnet holds `addr`, if any.
@@ -312,6 +315,27 @@ mod tests {
                 "warn bridge-gateway",
                 "info conn-table"
             ]
+        );
+        // A plan asks for the warnings alone: the same findings, messages and order.
+        let all_warnings: Vec<Finding> = check(&config, &facts)
+            .into_iter()
+            .filter(|f| f.level == Level::Warn)
+            .collect();
+        assert_eq!(warnings(&config, &facts), all_warnings);
+        assert_eq!(all_warnings.len(), 5);
+        let healthy = Facts {
+            rp_filter: vec![("br1".into(), Some(2))],
+            bridge_nf_call_iptables: Some(0),
+            ip_forward: Some(1),
+            ..facts.clone()
+        };
+        assert!(check(&config, &healthy).len() > 3);
+        assert_eq!(
+            warnings(&config, &healthy)
+                .iter()
+                .map(|f| f.check)
+                .collect::<Vec<_>>(),
+            ["backend-route", "bridge-gateway"]
         );
     }
 

@@ -136,9 +136,9 @@ pub fn add_doctor_warnings(plan: &mut Plan, loaded: &Loaded, host: &HostActual) 
         inner: ProcSysctl,
     };
     let facts = crate::doctor::Facts::read(&loaded.config, host.links.clone(), &mut sysctl, None);
-    for f in crate::doctor::check(&loaded.config, &facts) {
+    for f in crate::doctor::warnings(&loaded.config, &facts) {
         let fixed_by_apply = matches!(f.check, "ip-forward" | "bridge-gateway");
-        if f.level == crate::doctor::Level::Warn && !fixed_by_apply {
+        if !fixed_by_apply {
             plan.warnings.push(f.message);
         }
     }
