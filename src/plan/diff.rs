@@ -16,15 +16,17 @@ use std::rc::Rc;
 /// Plans the changes that turn `actual` into `desired`. Services on unmanaged addresses
 /// are counted and left alone.
 pub fn diff(desired: &Desired, actual: &Table) -> Plan {
-    // Room for creating everything: the common large plan, from an empty table.
-    let expected = desired
+    // Room for creating everything (the common large plan, from an empty table), taken at
+    // the first change: a plan with nothing to change allocates none.
+    let room = desired
         .services
         .values()
         .map(|s| 1 + s.dests.len())
         .sum::<usize>();
     let mut b = Builder {
-        changes: Vec::with_capacity(expected),
-        steps: Vec::with_capacity(expected),
+        changes: Vec::new(),
+        steps: Vec::new(),
+        room,
     };
     for (_, want, have) in paired(&desired.services, &actual.services) {
         match have {
@@ -84,10 +86,16 @@ fn paired<'a, K: Ord + 'a, A: 'a, B: 'a>(
 struct Builder {
     changes: Vec<Change>,
     steps: Vec<Step>,
+    /// Changes to make room for at the first one.
+    room: usize,
 }
 
 impl Builder {
     fn push(&mut self, change: Change, op: Op, undo: Op) {
+        if self.changes.capacity() == 0 {
+            self.changes.reserve(self.room);
+            self.steps.reserve(self.room);
+        }
         self.changes.push(change);
         self.steps.push(Step {
             op: Operation::Ipvs(op),
