@@ -39,11 +39,12 @@ pub struct Finding {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Facts {
     pub links: LinkTable,
-    /// `net.ipv4.conf.all.rp_filter`.
+    /// `net.ipv4.conf.all.rp_filter` (read when the config declares a bridge).
     pub rp_filter_all: Option<u32>,
     /// `net.ipv4.conf.<bridge>.rp_filter` per declared bridge.
     pub rp_filter: Vec<(String, Option<u32>)>,
     pub br_netfilter_loaded: bool,
+    /// Read when br_netfilter is loaded (the sysctl comes with it).
     pub bridge_nf_call_iptables: Option<u32>,
     pub ip_forward: Option<u32>,
     /// IPVS's connection hash table size, when IPVS answered.
@@ -65,8 +66,15 @@ impl Facts {
         sysctl: &mut dyn Sysctl,
         conn_table_size: Option<u32>,
     ) -> Facts {
+        // Each read only where a check looks at it: `all` beside a bridge's own rp_filter,
+        // bridge-nf-call-iptables (which exists only then) with br_netfilter loaded.
+        let br_netfilter_loaded = std::path::Path::new("/sys/module/br_netfilter").exists();
         Facts {
-            rp_filter_all: number(sysctl, "net.ipv4.conf.all.rp_filter"),
+            rp_filter_all: if config.bridges.is_empty() {
+                None
+            } else {
+                number(sysctl, "net.ipv4.conf.all.rp_filter")
+            },
             rp_filter: config
                 .bridges
                 .iter()
@@ -75,8 +83,12 @@ impl Facts {
                     (b.name.clone(), number(sysctl, &key))
                 })
                 .collect(),
-            br_netfilter_loaded: std::path::Path::new("/sys/module/br_netfilter").exists(),
-            bridge_nf_call_iptables: number(sysctl, "net.bridge.bridge-nf-call-iptables"),
+            br_netfilter_loaded,
+            bridge_nf_call_iptables: if br_netfilter_loaded {
+                number(sysctl, "net.bridge.bridge-nf-call-iptables")
+            } else {
+                None
+            },
             ip_forward: number(sysctl, IP_FORWARD),
             links,
             conn_table_size,
@@ -337,6 +349,52 @@ mod tests {
                 .collect::<Vec<_>>(),
             ["backend-route", "bridge-gateway"]
         );
+    }
+
+    /// Records the keys asked for; every key reads as 1.
+    #[derive(Default)]
+    struct Asked(Vec<String>);
+
+    impl Sysctl for Asked {
+        fn read(&mut self, key: &str) -> Result<Option<String>, crate::kernel::KernelError> {
+            self.0.push(key.to_string());
+            Ok(Some("1".into()))
+        }
+
+        fn write(&mut self, _: &str, _: &str) -> Result<(), crate::kernel::KernelError> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn reads_only_what_a_check_looks_at() {
+        let config = |bridges: &str| {
+            let text = format!(
+                r#"{{"public":[{{"address":"203.0.113.10"}}],"bridges":[{bridges}],
+                    "forwards":[{{"name":"ssh","listen":"203.0.113.10:2222","backends":["10.0.0.2:22"]}}]}}"#
+            );
+            crate::config::check("t".into(), text.as_bytes())
+                .config
+                .expect("valid")
+        };
+        let br_netfilter = std::path::Path::new("/sys/module/br_netfilter").exists();
+        let mut asked = Asked::default();
+        let facts = Facts::read(&config(""), LinkTable::default(), &mut asked, None);
+        assert!(!asked.0.iter().any(|k| k.ends_with("all.rp_filter")), "{:?}", asked.0);
+        assert_eq!(facts.rp_filter_all, None);
+        assert_eq!(
+            asked.0.iter().any(|k| k.contains("bridge-nf-call-iptables")),
+            br_netfilter
+        );
+        let mut asked = Asked::default();
+        let facts = Facts::read(
+            &config(r#"{"name":"br1","address":"10.0.0.1/24"}"#),
+            LinkTable::default(),
+            &mut asked,
+            None,
+        );
+        assert_eq!(facts.rp_filter_all, Some(1));
+        assert_eq!(facts.rp_filter, [("br1".to_string(), Some(1))]);
     }
 
     #[test]
