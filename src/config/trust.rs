@@ -4,15 +4,26 @@
 //! root) refuses such a config or plan file; `plan` and `validate` only warn.
 
 use std::os::unix::fs::MetadataExt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 /// The problems with `path`, each a sentence; a symlink is named but not a problem in itself
-/// (its target's permissions are what is checked).
+/// (its target's permissions are what is checked, and both its folder and its target's).
 pub fn problems(path: &Path) -> Vec<String> {
     let mut out = Vec::new();
     let name = path.display();
-    let Ok(meta) = std::fs::metadata(path) else {
+    // A plain file's lstat is its stat: one call where stat and resolving the path took
+    // three or four. A symlink's target is what is checked.
+    let Ok(own) = std::fs::symlink_metadata(path) else {
         return out; // Reading it will report the error.
+    };
+    let symlink = own.file_type().is_symlink();
+    let meta = if symlink {
+        match std::fs::metadata(path) {
+            Ok(target) => target,
+            Err(_) => return out,
+        }
+    } else {
+        own
     };
     let me = current_uid();
     let mode = meta.mode();
@@ -34,16 +45,32 @@ pub fn problems(path: &Path) -> Vec<String> {
             meta.uid()
         ));
     }
-    let real = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
-    if let Some(dir) = real.parent()
-        && let Ok(d) = std::fs::metadata(dir)
-    {
+    // The folder that holds the file, as named (the kernel resolves it as it resolved the
+    // file, through symlinked folders too); for a symlink also its target's, since whoever
+    // can change either folder can change what is read.
+    let named = path.parent().map(|p| match p.as_os_str().is_empty() {
+        true => PathBuf::from("."),
+        false => p.to_path_buf(),
+    });
+    let target = symlink
+        .then(|| std::fs::canonicalize(path).ok())
+        .flatten()
+        .and_then(|real| real.parent().map(Path::to_path_buf));
+    let mut open_folders: Vec<PathBuf> = Vec::new();
+    for dir in named.into_iter().chain(target) {
+        let Ok(d) = std::fs::metadata(&dir) else {
+            continue;
+        };
         let sticky = d.mode() & 0o1000 != 0;
         if d.mode() & 0o002 != 0 && !sticky {
-            out.push(format!(
-                "its folder {} can be changed by every user",
-                dir.display()
-            ));
+            let shown = std::fs::canonicalize(&dir).unwrap_or(dir);
+            if !open_folders.contains(&shown) {
+                out.push(format!(
+                    "its folder {} can be changed by every user",
+                    shown.display()
+                ));
+                open_folders.push(shown);
+            }
         }
     }
     out
@@ -97,5 +124,41 @@ mod tests {
         let link = dir.path().join("link.json");
         std::os::unix::fs::symlink(&file, &link).expect("symlink");
         assert!(symlink_target(&link).is_some() && symlink_target(&file).is_none());
+    }
+
+    #[test]
+    fn the_folder_checked_is_the_one_that_holds_the_file() {
+        let safe = tempfile::tempdir().expect("tmp");
+        let open = tempfile::tempdir().expect("tmp");
+        for d in [safe.path(), open.path()] {
+            std::fs::set_permissions(d, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+        }
+        std::fs::set_permissions(open.path(), std::fs::Permissions::from_mode(0o777))
+            .expect("chmod");
+        let file = open.path().join("c.json");
+        std::fs::write(&file, "{}").expect("write");
+        std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o644)).expect("chmod");
+        let expected = [format!(
+            "its folder {} can be changed by every user",
+            open.path().canonicalize().expect("dir").display()
+        )];
+        // A symlink in a safe folder to a file in an open one: the target's folder.
+        let link = safe.path().join("link.json");
+        std::os::unix::fs::symlink(&file, &link).expect("symlink");
+        assert_eq!(problems(&link), expected);
+        // A file named through a symlinked folder: the folder it resolves to.
+        let folder_link = safe.path().join("conf");
+        std::os::unix::fs::symlink(open.path(), &folder_link).expect("symlink");
+        assert_eq!(problems(&folder_link.join("c.json")), expected);
+        // And a symlink in an open folder to a file in a safe one: anyone could point the
+        // link elsewhere.
+        let safe_file = safe.path().join("s.json");
+        std::fs::write(&safe_file, "{}").expect("write");
+        std::fs::set_permissions(&safe_file, std::fs::Permissions::from_mode(0o644))
+            .expect("chmod");
+        let open_link = open.path().join("to-safe.json");
+        std::os::unix::fs::symlink(&safe_file, &open_link).expect("symlink");
+        assert_eq!(problems(&open_link), expected);
+        assert_eq!(problems(&safe_file), Vec::<String>::new());
     }
 }
