@@ -380,10 +380,17 @@ mod tests {
         let br_netfilter = std::path::Path::new("/sys/module/br_netfilter").exists();
         let mut asked = Asked::default();
         let facts = Facts::read(&config(""), LinkTable::default(), &mut asked, None);
-        assert!(!asked.0.iter().any(|k| k.ends_with("all.rp_filter")), "{:?}", asked.0);
+        assert!(
+            !asked.0.iter().any(|k| k.ends_with("all.rp_filter")),
+            "{:?}",
+            asked.0
+        );
         assert_eq!(facts.rp_filter_all, None);
         assert_eq!(
-            asked.0.iter().any(|k| k.contains("bridge-nf-call-iptables")),
+            asked
+                .0
+                .iter()
+                .any(|k| k.contains("bridge-nf-call-iptables")),
             br_netfilter
         );
         let mut asked = Asked::default();
