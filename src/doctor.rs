@@ -300,6 +300,17 @@ mod tests {
     use super::*;
     use crate::kernel::links::{Address, Link};
 
+    /// A valid config of these forwards (JSON objects) on public address 203.0.113.10.
+    fn config_of(forwards: &[String]) -> Config {
+        let text = format!(
+            r#"{{"public":[{{"address":"203.0.113.10"}}],"forwards":[{}]}}"#,
+            forwards.join(",")
+        );
+        crate::config::check("t".into(), text.as_bytes())
+            .config
+            .expect("valid")
+    }
+
     #[test]
     fn counts_each_masq_backend_once_however_many_there_are() {
         // 20 addresses (past the scan) named by forwards in turn, each by three forwards,
@@ -317,13 +328,7 @@ mod tests {
             r#"{"name":"t","listen":"203.0.113.10:9","method":"tunnel","backends":["10.9.9.9"]}"#
                 .to_string(),
         );
-        let text = format!(
-            r#"{{"public":[{{"address":"203.0.113.10"}}],"forwards":[{}]}}"#,
-            forwards.join(",")
-        );
-        let config = crate::config::check("t".into(), text.as_bytes())
-            .config
-            .expect("valid");
+        let config = config_of(&forwards);
         let found = masq_backends(&config);
         let expected: Vec<(IpAddr, String, usize)> = (0..20)
             .map(|b| {
@@ -488,13 +493,7 @@ mod tests {
                 )
             })
             .collect();
-        let text = format!(
-            r#"{{"public":[{{"address":"203.0.113.10"}}],"forwards":[{}]}}"#,
-            forwards.join(",")
-        );
-        let config = crate::config::check("t".into(), text.as_bytes())
-            .config
-            .expect("valid");
+        let config = config_of(&forwards);
         let facts = Facts {
             links: LinkTable::default(),
             rp_filter_all: None,
