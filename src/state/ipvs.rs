@@ -515,7 +515,54 @@ impl Table {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
     use std::net::{Ipv4Addr, Ipv6Addr};
+
+    /// ipvsadm's order written out field by field (`ipvs_cmp_services`): firewall mark,
+    /// family, protocol, address (by bytes), port.
+    fn ipvsadm_order(a: &ServiceKey, b: &ServiceKey) -> Ordering {
+        let fields = |k: &ServiceKey| {
+            let addr = k.addr().map(|a| match a {
+                IpAddr::V4(v4) => v4.octets().to_vec(),
+                IpAddr::V6(v6) => v6.octets().to_vec(),
+            });
+            (
+                k.fwmark(),
+                k.family() == Family::V6,
+                k.protocol(),
+                addr,
+                k.port(),
+            )
+        };
+        fields(a).cmp(&fields(b))
+    }
+
+    fn any_key() -> impl Strategy<Value = ServiceKey> {
+        // Few distinct values per field, so that equal prefixes come up often.
+        let protocol = prop::sample::select(vec![IPPROTO_TCP, IPPROTO_UDP, IPPROTO_SCTP]);
+        let v4 = (0u8..3, 0u8..3).prop_map(|(a, b)| IpAddr::from([10, a, 255, b]));
+        let v6 = (0u16..3).prop_map(|a| IpAddr::from([0x2001, 0xdb8, 0, 0, 0, 0, a, 1]));
+        let port = prop::sample::select(vec![0u16, 1, 255, 256, 65535]);
+        prop_oneof![
+            4 => (protocol.clone(), v4, port.clone())
+                .prop_map(|(protocol, addr, port)| ServiceKey::Tuple { protocol, addr, port }),
+            1 => (protocol, v6, port)
+                .prop_map(|(protocol, addr, port)| ServiceKey::Tuple { protocol, addr, port }),
+            1 => (prop::bool::ANY, 0u32..3).prop_map(|(v6, mark)| ServiceKey::Fwmark {
+                family: if v6 { Family::V6 } else { Family::V4 },
+                mark,
+            }),
+        ]
+    }
+
+    proptest! {
+        /// The shortcut for two IPv4 services, and every other pairing, give ipvsadm's
+        /// order.
+        #[test]
+        fn services_compare_in_ipvsadm_order(a in any_key(), b in any_key()) {
+            prop_assert_eq!(a.cmp(&b), ipvsadm_order(&a, &b));
+        }
+    }
 
     #[test]
     fn scheduler_names_linux_knows_are_borrowed_others_kept() {
