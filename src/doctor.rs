@@ -3,10 +3,10 @@
 //! functions of [`Facts`], which [`Facts::read`] gathers.
 
 use crate::config::model::{Config, Method};
-use crate::fast_hash::FastMap;
 use crate::kernel::links::LinkTable;
 use crate::kernel::sysctl::Sysctl;
 use crate::state::host::IP_FORWARD;
+use std::collections::HashMap;
 use std::net::IpAddr;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -252,7 +252,7 @@ fn masq_backends(config: &Config) -> Vec<(IpAddr, &str, usize)> {
     // looks 4,000 times); beyond, a map.
     const SCAN: usize = 8;
     let mut backends: Vec<(IpAddr, &str, usize)> = Vec::new();
-    let mut position: FastMap<IpAddr, usize> = FastMap::default();
+    let mut position: HashMap<IpAddr, usize> = HashMap::default();
     for f in config.forwards.iter().filter(|f| f.method == Method::Masq) {
         for b in &f.backends {
             let addr = b.address.addr;

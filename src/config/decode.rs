@@ -9,7 +9,7 @@ use super::endpoint::{
 use super::json::Json;
 use super::model::{
     Backend, Bridge, Config, Forward, Method, Named, PersistenceNetmask, Protocol, Public, Safety,
-    Scheduler, SchedulerFlag, Sysctl, same_name,
+    Scheduler, SchedulerFlag, Sysctl,
 };
 use super::path::{JsonPath, ROOT};
 use std::net::IpAddr;
@@ -42,7 +42,7 @@ pub const BACKEND_FIELDS: &[&str] = &["address", "weight", "upper_threshold", "l
 pub const MAX_PERSISTENCE: u64 = 2_147_483;
 
 /// Decodes a whole document; problems go to `diags`.
-pub fn decode(root: &Json<'_>, diags: &mut Vec<Diagnostic>) -> Config {
+pub fn decode(root: &Json, diags: &mut Vec<Diagnostic>) -> Config {
     let mut d = Decoder { diags };
     let mut config = Config {
         schema: None,
@@ -81,15 +81,12 @@ pub fn decode(root: &Json<'_>, diags: &mut Vec<Diagnostic>) -> Config {
 
 /// The present fields of one JSON object, looked up by name.
 struct Fields<'a> {
-    entries: &'a [(&'a str, Json<'a>)],
+    entries: &'a [(String, Json)],
 }
 
 impl<'a> Fields<'a> {
-    fn get(&self, key: &str) -> Option<&'a Json<'a>> {
-        self.entries
-            .iter()
-            .find(|(k, _)| same_name(k, key))
-            .map(|(_, v)| v)
+    fn get(&self, key: &str) -> Option<&'a Json> {
+        self.entries.iter().find(|(k, _)| k == key).map(|(_, v)| v)
     }
 }
 
@@ -118,7 +115,7 @@ impl Decoder<'_> {
     /// Checks that `value` is an object whose keys are all in `known`.
     fn object<'a>(
         &mut self,
-        value: &'a Json<'a>,
+        value: &'a Json,
         path: &JsonPath,
         known: &[&str],
     ) -> Option<Fields<'a>> {
@@ -126,8 +123,8 @@ impl Decoder<'_> {
             self.wrong_type(path, "an object", value);
             return None;
         };
-        for &(key, _) in *entries {
-            if !known.iter().any(|k| same_name(k, key)) {
+        for (key, _) in entries {
+            if !known.contains(&key.as_str()) {
                 let hint = match closest(key, known) {
                     Some(k) => format!("; did you mean \"{k}\"?"),
                     None => format!("; known fields: {}", known.join(", ")),
@@ -147,7 +144,7 @@ impl Decoder<'_> {
         fields: &Fields<'a>,
         path: &JsonPath,
         key: &str,
-    ) -> Option<&'a Json<'a>> {
+    ) -> Option<&'a Json> {
         let value = fields.get(key);
         if value.is_none() {
             self.error(
@@ -316,7 +313,7 @@ impl Decoder<'_> {
             return Vec::new();
         };
         let mut out = Vec::new();
-        for (key, v) in *entries {
+        for (key, v) in entries {
             let p = path.key(key);
             let plain = !key.is_empty()
                 && key

@@ -10,7 +10,6 @@ pub mod endpoint;
 pub mod json;
 pub mod model;
 pub mod path;
-mod plain_json;
 pub mod schema;
 pub mod trust;
 pub mod validate;
@@ -108,8 +107,7 @@ pub fn check(source: String, bytes: &[u8]) -> Loaded {
             diagnostics,
         };
     }
-    let arena = bumpalo::Bump::new();
-    let root = match json::parse(bytes, &arena) {
+    let root = match json::parse(bytes) {
         Ok(root) => root,
         Err(e) => {
             diagnostics.push(Diagnostic {
@@ -129,8 +127,7 @@ pub fn check(source: String, bytes: &[u8]) -> Loaded {
         }
     };
     let config = decode::decode(&root, &mut diagnostics);
-    // The tree, freed at once, leaves its memory to what the checks allocate next.
-    drop(arena);
+    drop(root);
     validate::validate(&config, &mut diagnostics);
     // Stable sort: errors before warnings, each kind in the order found (file order).
     diagnostics.sort_by_key(|d| d.severity);

@@ -316,23 +316,12 @@ pub enum SchedulerFlag {
     MhPort,
 }
 
-/// Whether two names (a field's, a scheduler's) are the same: their few bytes compared in
-/// place, where `==` calls `memcmp` (the call costs more than the bytes; a table read
-/// from the kernel looks up each service's scheduler this way).
-#[inline]
-pub fn same_name(a: &str, b: &str) -> bool {
-    a.len() == b.len() && a.bytes().zip(b.bytes()).all(|(x, y)| x == y)
-}
-
 /// Gives an enum's spelling in the config, and parses it back.
 pub trait Named: Sized + Copy + 'static {
     const ALL: &'static [Self];
     fn name(self) -> &'static str;
     fn from_name(text: &str) -> Option<Self> {
-        Self::ALL
-            .iter()
-            .copied()
-            .find(|v| same_name(v.name(), text))
+        Self::ALL.iter().copied().find(|v| v.name() == text)
     }
     fn names() -> Vec<&'static str> {
         Self::ALL.iter().map(|v| v.name()).collect()

@@ -4,8 +4,8 @@
 use super::diagnostic::{Diagnostic, Place, quote};
 use super::model::{Config, Forward, Method, Protocol};
 use super::path::{JsonPath, ROOT};
-use crate::fast_hash::{FastMap, FastSet};
 use std::collections::hash_map::Entry;
+use std::collections::{HashMap, HashSet};
 use std::net::IpAddr;
 
 /// The most IPVS services (listen ports after range expansion) one config may declare.
@@ -63,7 +63,7 @@ fn check_sysctl(config: &Config, diags: &mut Vec<Diagnostic>) {
 }
 
 fn check_public(config: &Config, diags: &mut Vec<Diagnostic>) {
-    let mut seen: FastMap<IpAddr, usize> = FastMap::default();
+    let mut seen: HashMap<IpAddr, usize> = HashMap::default();
     for public in &config.public {
         let i = public.index;
         let path = format!("public[{i}].address");
@@ -85,7 +85,7 @@ fn check_public(config: &Config, diags: &mut Vec<Diagnostic>) {
 }
 
 fn check_bridges(config: &Config, diags: &mut Vec<Diagnostic>) {
-    let mut names: FastMap<&str, usize> = FastMap::default();
+    let mut names: HashMap<&str, usize> = HashMap::default();
     for bridge in &config.bridges {
         let i = bridge.index;
         if let Some(first) = names.insert(&bridge.name, i) {
@@ -106,7 +106,7 @@ fn check_bridges(config: &Config, diags: &mut Vec<Diagnostic>) {
             ));
         }
     }
-    let mut ports: FastMap<&str, String> = FastMap::default();
+    let mut ports: HashMap<&str, String> = HashMap::default();
     for bridge in &config.bridges {
         let i = bridge.index;
         for (j, port) in bridge.ports.iter().enumerate() {
@@ -140,8 +140,7 @@ fn check_bridges(config: &Config, diags: &mut Vec<Diagnostic>) {
 }
 
 fn check_forward_names(config: &Config, diags: &mut Vec<Diagnostic>) {
-    let mut names: FastMap<&str, usize> =
-        FastMap::with_capacity_and_hasher(config.forwards.len(), Default::default());
+    let mut names: HashMap<&str, usize> = HashMap::with_capacity(config.forwards.len());
     for forward in &config.forwards {
         let i = forward.index;
         if let Some(first) = names.insert(&forward.name, i) {
@@ -160,8 +159,8 @@ fn check_forward_names(config: &Config, diags: &mut Vec<Diagnostic>) {
 /// Two forwards may not claim the same protocol, address and port.
 fn check_claims(config: &Config, diags: &mut Vec<Diagnostic>) {
     // Sized for one port per forward, the common case; ranges grow it.
-    let mut claims: FastMap<(Protocol, IpAddr, u16), &Forward> =
-        FastMap::with_capacity_and_hasher(config.forwards.len(), Default::default());
+    let mut claims: HashMap<(Protocol, IpAddr, u16), &Forward> =
+        HashMap::with_capacity(config.forwards.len());
     for forward in &config.forwards {
         let i = forward.index;
         let Some(range) = forward.listen.ports else {
@@ -202,7 +201,7 @@ fn check_claims(config: &Config, diags: &mut Vec<Diagnostic>) {
 
 /// The file indices of forwards that lost a backend to a decoding error, found once from
 /// the errors' paths (`forwards[N].backends...`).
-fn forwards_with_dropped_backends(diags: &[Diagnostic]) -> FastSet<usize> {
+fn forwards_with_dropped_backends(diags: &[Diagnostic]) -> HashSet<usize> {
     diags
         .iter()
         .filter_map(|d| match &d.place {
@@ -321,7 +320,7 @@ fn check_backends(
     // scan of an array on the stack (no allocation per forward); a set past that.
     let mut seen = [(IpAddr::from([0u8; 4]), 0u16, 0usize); SCAN_BACKENDS];
     let mut seen_len = 0;
-    let mut seen_set: FastMap<(IpAddr, u16), usize> = FastMap::default();
+    let mut seen_set: HashMap<(IpAddr, u16), usize> = HashMap::default();
     for backend in &forward.backends {
         let j = backend.index;
         let bpath = || format!("{path}.backends[{j}]");

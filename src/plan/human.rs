@@ -5,8 +5,8 @@ use super::Plan;
 use super::change::{Action, Attrs, Change, Kind};
 use super::guard::Guard;
 use crate::cli::style::Painter;
-use crate::fast_hash::FastMap;
 use serde_json::Value;
+use std::collections::HashMap;
 use std::fmt::Write;
 
 /// What the plan is about, for its first and last lines.
@@ -79,8 +79,7 @@ fn groups<'a>(plan: &'a Plan, forwards: &[&str]) -> Vec<(String, Vec<&'a Change>
     // Each forward's changes, in order of first appearance. A forward's changes come in runs,
     // so the map is consulted once per run, not once per change.
     let mut lists: Vec<(&str, Vec<&Change>)> = Vec::new();
-    let mut index: FastMap<&str, usize> =
-        FastMap::with_capacity_and_hasher(forwards.len(), Default::default());
+    let mut index: HashMap<&str, usize> = HashMap::with_capacity(forwards.len());
     let mut current: Option<usize> = None;
     let mut orphans = Vec::new();
     for c in &plan.changes {
