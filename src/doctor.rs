@@ -247,29 +247,16 @@ fn check_from(config: &Config, facts: &Facts, min: Level) -> Vec<Finding> {
 /// The masq backends' distinct addresses in config order, each with the first forward that
 /// names it and how many name it.
 fn masq_backends(config: &Config) -> Vec<(IpAddr, &str, usize)> {
-    // A host has few guests behind many forwards: while the addresses are this few, a scan
-    // finds one for less than hashing it costs (a plan of 1,000 forwards of 4 backends
-    // looks 4,000 times); beyond, a map.
-    const SCAN: usize = 8;
     let mut backends: Vec<(IpAddr, &str, usize)> = Vec::new();
-    let mut position: HashMap<IpAddr, usize> = HashMap::default();
+    let mut position: HashMap<IpAddr, usize> = HashMap::new();
     for f in config.forwards.iter().filter(|f| f.method == Method::Masq) {
         for b in &f.backends {
             let addr = b.address.addr;
-            let found = if backends.len() <= SCAN {
-                backends.iter().position(|(a, _, _)| *a == addr)
-            } else {
-                position.get(&addr).copied()
-            };
-            match found {
-                Some(i) => backends[i].2 += 1,
+            match position.get(&addr) {
+                Some(&i) => backends[i].2 += 1,
                 None => {
+                    position.insert(addr, backends.len());
                     backends.push((addr, &f.name, 1));
-                    if backends.len() == SCAN + 1 {
-                        position.extend(backends.iter().enumerate().map(|(i, (a, _, _))| (*a, i)));
-                    } else if backends.len() > SCAN + 1 {
-                        position.insert(addr, backends.len() - 1);
-                    }
                 }
             }
         }
@@ -313,7 +300,7 @@ mod tests {
 
     #[test]
     fn counts_each_masq_backend_once_however_many_there_are() {
-        // 20 addresses (past the scan) named by forwards in turn, each by three forwards,
+        // 20 addresses named by forwards in turn, each by three forwards,
         // and one tunnel forward that is not counted.
         let mut forwards = Vec::new();
         for i in 0..60 {

@@ -59,7 +59,6 @@ fn apply(args: &ApplyArgs, out: Painter, err: Painter) -> Result<(), String> {
         }
     }
     .ok_or_else(String::new)?;
-    let loaded = super::until_exit(loaded);
 
     // Connect first: without root or IPVS this fails with the advice that fits.
     let mut ipvs = NetlinkIpvs::connect().map_err(|e| e.to_string())?;
@@ -77,7 +76,7 @@ fn apply(args: &ApplyArgs, out: Painter, err: Painter) -> Result<(), String> {
         },
     )?;
 
-    let actual = super::until_exit(ipvs.read().map_err(|e| e.to_string())?);
+    let actual = ipvs.read().map_err(|e| e.to_string())?;
     let mut links = RtnlLinks::connect().map_err(|e| e.to_string())?;
     let mut sysctl = ProcSysctl;
     let mut modules = SystemModules::new();
@@ -87,7 +86,7 @@ fn apply(args: &ApplyArgs, out: Painter, err: Painter) -> Result<(), String> {
     let host_planned = saved.as_ref().is_none_or(|f| f.host_planned);
     let covered = host_planned.then_some(&host_actual);
     let (plan, guards) = plan::compute(&loaded, &actual, covered, || plan::host_listeners(err));
-    let mut plan = super::until_exit(plan);
+    let mut plan = plan;
     plan::add_doctor_warnings(&mut plan, &loaded, &host_actual);
 
     if let Some(file) = &saved {

@@ -16,13 +16,6 @@ use args::{Cli, Command};
 use clap::{CommandFactory, Parser};
 use style::Painter;
 
-/// Keeps a large value until the process exits instead of freeing it piece by piece: a plan
-/// of 5,000 forwards is tens of thousands of allocations, and freeing the config, the table
-/// and the plan cost a sixth of its instructions. For what a command keeps until it returns.
-pub fn until_exit<T>(value: T) -> std::mem::ManuallyDrop<T> {
-    std::mem::ManuallyDrop::new(value)
-}
-
 /// Runs portfwd with the process's arguments and returns the exit code.
 pub fn main() -> i32 {
     let cli = match Cli::try_parse() {

@@ -175,7 +175,6 @@ pub fn run(args: &PlanArgs, out: Painter, err: Painter) -> i32 {
         // instead of fresh pages (a config of 1,000 forwards is some 27 pages).
         loaded.text = Vec::new();
     }
-    let loaded = super::until_exit(loaded);
     let (actual, host, against) = match &args.from {
         Some(path) => match read_snapshot(path) {
             Ok(t) => (t, None, format!("snapshot {}", path.display())),
@@ -197,11 +196,11 @@ pub fn run(args: &PlanArgs, out: Painter, err: Painter) -> i32 {
             }
         }
     };
-    let actual = super::until_exit(actual);
+    let actual = actual;
     // A snapshot says nothing of the host's sockets.
     let listeners = || host.as_ref().and_then(|_| host_listeners(err));
     let (plan, guards) = compute(&loaded, &actual, host.as_ref(), listeners);
-    let mut plan = super::until_exit(plan);
+    let mut plan = plan;
     if let Some(h) = &host {
         add_doctor_warnings(&mut plan, &loaded, h);
     }

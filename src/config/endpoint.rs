@@ -79,84 +79,14 @@ pub enum EndpointError {
 /// Parses `ADDR:PORT`, `ADDR:FIRST-LAST`, `[V6]:PORT`, or, when `port_optional`, a bare
 /// `ADDR`, `V6` or `[V6]`.
 pub fn parse_endpoint(text: &str, port_optional: bool) -> Result<Endpoint, EndpointError> {
-    match plain_ipv4(text, port_optional) {
-        Some(endpoint) => Ok(endpoint),
-        None => parse_endpoint_any(text, port_optional),
-    }
-}
-
-/// The common form alone, `A.B.C.D` or `A.B.C.D:PORT`, in one pass over the bytes (a config
-/// has thousands of endpoints; std's address and number parsers, the range and whitespace
-/// checks cost several times as much). `None` for anything else, valid or not:
-/// [`parse_endpoint_any`] then decides, and it accepts exactly what this accepts, with the
-/// same result.
-#[inline]
-fn plain_ipv4(text: &str, port_optional: bool) -> Option<Endpoint> {
-    let bytes = text.as_bytes();
-    let mut octets = [0u8; 4];
-    let mut i = 0;
-    for (n, octet) in octets.iter_mut().enumerate() {
-        if n > 0 {
-            (bytes.get(i) == Some(&b'.')).then_some(())?;
-            i += 1;
-        }
-        // As std: one to three digits, no leading zero (a `0` is a whole octet), at most 255.
-        let first = digit(bytes.get(i))?;
-        let mut value = u32::from(first);
-        i += 1;
-        if first != 0 {
-            for _ in 0..2 {
-                let Some(d) = digit(bytes.get(i)) else { break };
-                value = value * 10 + u32::from(d);
-                i += 1;
-            }
-        }
-        *octet = u8::try_from(value).ok()?;
-    }
-    let addr = IpAddr::from(octets);
-    let ports = match bytes.get(i) {
-        None if port_optional => None,
-        // A single port (a range falls through to the full parser).
-        Some(b':') => Some(PortRange::single(plain_port(&bytes[i + 1..])?)),
-        _ => return None,
-    };
-    Some(Endpoint { addr, ports })
-}
-
-/// A decimal digit's value.
-#[inline]
-fn digit(byte: Option<&u8>) -> Option<u8> {
-    byte.map(|b| b.wrapping_sub(b'0')).filter(|d| *d <= 9)
-}
-
-/// What [`parse_port`] takes, without its error: one to five digits, 1 to 65535.
-#[inline]
-fn plain_port(bytes: &[u8]) -> Option<u16> {
-    if bytes.is_empty() || bytes.len() > 5 {
-        return None;
-    }
-    let mut value = 0u32;
-    for b in bytes {
-        value = value * 10 + u32::from(digit(Some(b))?);
-    }
-    u16::try_from(value).ok().filter(|p| *p > 0)
-}
-
-/// Every form [`parse_endpoint`] takes, with the rule that failed.
-fn parse_endpoint_any(text: &str, port_optional: bool) -> Result<Endpoint, EndpointError> {
     if text.is_empty()
         || text.starts_with(char::is_whitespace)
         || text.ends_with(char::is_whitespace)
     {
         return Err(EndpointError::Form);
     }
-    let bytes = text.as_bytes();
-    // The one colon of IPv4:PORT (an IPv6 address has at least two). Found bytewise and the
-    // address parsed once: a config has thousands of endpoints.
-    let one_colon = bytes
-        .iter()
-        .position(|b| *b == b':')
-        .filter(|&i| !bytes[i + 1..].contains(&b':'));
+    // The one colon of IPv4:PORT (an IPv6 address has at least two).
+    let one_colon = text.find(':').filter(|&i| !text[i + 1..].contains(':'));
     let (addr_text, port_text) = if let Some(rest) = text.strip_prefix('[') {
         let (inside, after) = rest.split_once(']').ok_or(EndpointError::Form)?;
         let addr: std::net::Ipv6Addr = inside.parse().map_err(|_| EndpointError::Form)?;
@@ -295,42 +225,6 @@ pub fn netmask_prefix_len(text: &str) -> Option<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use proptest::prelude::*;
-
-    proptest! {
-        /// The fast path takes nothing the full parser refuses, and gives the same result.
-        #[test]
-        fn plain_ipv4_agrees_with_the_full_parser(
-            text in "[0-9]{1,4}\\.[0-9]{1,4}\\.[0-9]{1,4}\\.[0-9]{1,4}(:[0-9]{0,6})?(-[0-9]{1,5})?\
-                     |([0-9]{1,4}[.:]){0,5}[0-9]{0,6}(-[0-9]{1,5})?|[0-9:. a-f\\[\\]-]{0,20}",
-            optional in any::<bool>(),
-        ) {
-            if let Some(fast) = plain_ipv4(&text, optional) {
-                prop_assert_eq!(Ok(fast), parse_endpoint_any(&text, optional));
-            }
-        }
-
-        /// The fast port reader takes what `parse_port` takes, with the same value.
-        #[test]
-        fn plain_port_agrees_with_parse_port(text in "[0-9]{0,7}|[0-9+ a-]{0,6}") {
-            prop_assert_eq!(plain_port(text.as_bytes()), parse_port(&text).ok());
-        }
-
-        /// And it takes every plain address:port the full parser takes.
-        #[test]
-        fn plain_ipv4_takes_plain_forms(
-            a in any::<u8>(), b in any::<u8>(), c in any::<u8>(), d in any::<u8>(),
-            port in proptest::option::of(any::<u16>()),
-            optional in any::<bool>(),
-        ) {
-            let text = match port {
-                Some(p) => format!("{a}.{b}.{c}.{d}:{p}"),
-                None => format!("{a}.{b}.{c}.{d}"),
-            };
-            let full = parse_endpoint_any(&text, optional);
-            prop_assert_eq!(plain_ipv4(&text, optional).ok_or(()), full.map_err(|_| ()));
-        }
-    }
 
     fn ep(text: &str, optional: bool) -> Result<Endpoint, EndpointError> {
         parse_endpoint(text, optional)

@@ -302,9 +302,6 @@ fn check_persistence(forward: &Forward, path: &JsonPath, diags: &mut Vec<Diagnos
     }
 }
 
-/// Backends per forward found repeated by scanning; more go through a set.
-const SCAN_BACKENDS: usize = 16;
-
 fn check_backends(
     config: &Config,
     forward: &Forward,
@@ -316,11 +313,8 @@ fn check_backends(
     let Some(listen_ports) = listen.ports else {
         return;
     };
-    // (address, first port, index) of each backend so far: most forwards have a few, so a
-    // scan of an array on the stack (no allocation per forward); a set past that.
-    let mut seen = [(IpAddr::from([0u8; 4]), 0u16, 0usize); SCAN_BACKENDS];
-    let mut seen_len = 0;
-    let mut seen_set: HashMap<(IpAddr, u16), usize> = HashMap::default();
+    // The kernel keys destinations by address and port; a repeat would be EEXIST.
+    let mut seen: HashMap<(IpAddr, u16), usize> = HashMap::new();
     for backend in &forward.backends {
         let j = backend.index;
         let bpath = || format!("{path}.backends[{j}]");
@@ -374,23 +368,7 @@ fn check_backends(
             };
             diags.push(error("thresholds", message));
         }
-        // The kernel keys destinations by address and port; a repeat would be EEXIST.
-        let first_port = ports.first;
-        let earlier = if forward.backends.len() <= SCAN_BACKENDS {
-            let earlier = seen[..seen_len]
-                .iter()
-                .rev()
-                .find(|(a, p, _)| *a == addr && *p == first_port)
-                .map(|(_, _, i)| *i);
-            if let Some(slot) = seen.get_mut(seen_len) {
-                *slot = (addr, first_port, j);
-                seen_len += 1;
-            }
-            earlier
-        } else {
-            seen_set.insert((addr, first_port), j)
-        };
-        if let Some(first) = earlier {
+        if let Some(first) = seen.insert((addr, ports.first), j) {
             diags.push(error(
                 "duplicate",
                 format!(

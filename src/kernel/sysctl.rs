@@ -30,34 +30,9 @@ pub fn path_of(key: &str) -> PathBuf {
 /// The real /proc/sys.
 pub struct ProcSysctl;
 
-/// A /proc/sys file's text. A read of a sysctl returns its whole value, newline included,
-/// when the buffer has room: a short read that ends a line is the end, which spares the
-/// read that would return 0 (and std's `read_to_string` asks for the file's length first,
-/// which /proc does not know). System calls are dear in the test VM.
-fn read_proc(path: &std::path::Path) -> std::io::Result<String> {
-    use std::io::Read;
-    let mut file = std::fs::File::open(path)?;
-    let mut text = Vec::new();
-    let mut chunk = [0u8; 256];
-    loop {
-        match file.read(&mut chunk) {
-            Ok(0) => break,
-            Ok(n) => {
-                text.extend_from_slice(&chunk[..n]);
-                if n < chunk.len() && chunk[n - 1] == b'\n' {
-                    break;
-                }
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
-    String::from_utf8(text).map_err(std::io::Error::other)
-}
-
 impl Sysctl for ProcSysctl {
     fn read(&mut self, key: &str) -> Result<Option<String>, KernelError> {
-        match read_proc(&path_of(key)) {
+        match std::fs::read_to_string(path_of(key)) {
             Ok(text) => Ok(Some(normalize(&text))),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
             Err(e) => Err(KernelError::io(format!("reading sysctl {key}"), &e)),
@@ -164,20 +139,5 @@ mod tests {
             read(&mut s, "net.ipv4.conf.all.rp_filter").as_deref(),
             Some("2")
         );
-    }
-
-    #[test]
-    fn proc_files_are_read_whole() {
-        // Not /proc itself (it is the host's), but the same reader on ordinary files: one
-        // that ends without a newline and one longer than a read.
-        let dir = std::env::temp_dir().join(format!("portfwd-sysctl-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).expect("temp dir");
-        let long = "1 ".repeat(400) + "\n";
-        for text in ["1\n", "4096 87380", long.as_str(), ""] {
-            let path = dir.join("value");
-            std::fs::write(&path, text).expect("write");
-            assert_eq!(read_proc(&path).expect("read"), text);
-        }
-        let _ = std::fs::remove_dir_all(&dir);
     }
 }

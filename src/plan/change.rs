@@ -1,7 +1,7 @@
 //! One planned change to one resource: what it is, what happens to it and why, and its
 //! attributes before and after. Every output (human, JSON, saved plans) reads these.
 
-use crate::state::ipvs::{Dest, Service, SocketText, flags, tun_flags};
+use crate::state::ipvs::{Dest, Service, flags, tun_flags};
 use serde::ser::{Serialize, SerializeMap, Serializer};
 use serde_json::Value;
 use std::net::Ipv4Addr;
@@ -246,5 +246,5 @@ pub fn dest_attrs(d: &Dest) -> Attrs {
 
 /// How a destination is named in a plan.
 pub fn dest_id(d: &crate::state::ipvs::DestKey) -> String {
-    SocketText(d.addr, d.port).to_string()
+    std::net::SocketAddr::new(d.addr, d.port).to_string()
 }

@@ -7,7 +7,7 @@ use crate::config::model::Safety;
 use crate::kernel::ipvs::Op;
 use crate::kernel::listeners::Listener;
 use crate::state::desired::Desired;
-use crate::state::ipvs::{ServiceKey, SocketText, Table, protocol_name};
+use crate::state::ipvs::{ServiceKey, Table, protocol_name};
 use std::collections::BTreeMap;
 
 /// One tripped guard.
@@ -137,7 +137,7 @@ fn shadowing(plan: &Plan, desired: &Desired, listeners: &[Listener]) -> Vec<Guar
                 message: format!(
                     "forward \"{forward}\" would capture {key}, where the host itself listens ({} {}): connections to it would reach the backends instead",
                     protocol_name(l.protocol),
-                    SocketText(l.addr, l.port)
+                    std::net::SocketAddr::new(l.addr, l.port)
                 ),
                 flag: "--allow-shadowing",
             });

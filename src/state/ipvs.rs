@@ -9,7 +9,7 @@ use std::borrow::Cow;
 use std::cmp::Ordering;
 use std::collections::BTreeMap;
 use std::fmt;
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
 
 pub const IPPROTO_TCP: u16 = 6;
 pub const IPPROTO_UDP: u16 = 17;
@@ -90,57 +90,17 @@ impl ServiceKey {
 }
 
 /// The order `ipvsadm` lists services in (libipvs's `ipvs_cmp_services`): firewall mark,
-/// family, protocol, address, port. Addresses compare by 32-bit words as ipvsadm does.
+/// family, protocol, address, port.
 impl Ord for ServiceKey {
     fn cmp(&self, other: &Self) -> Ordering {
-        // The common case, two address services, straight from their fields (this runs for
-        // every map lookup of a plan).
-        if let (
-            ServiceKey::Tuple {
-                protocol: p1,
-                addr: a1,
-                port: o1,
-            },
-            ServiceKey::Tuple {
-                protocol: p2,
-                addr: a2,
-                port: o2,
-            },
-        ) = (self, other)
-        {
-            if let (IpAddr::V4(x), IpAddr::V4(y)) = (a1, a2) {
-                return p1
-                    .cmp(p2)
-                    .then_with(|| u32::from(*x).cmp(&u32::from(*y)))
-                    .then(o1.cmp(o2));
-            }
-            return a1
-                .is_ipv6()
-                .cmp(&a2.is_ipv6())
-                .then(p1.cmp(p2))
-                .then_with(|| cmp_addr(Some(*a1), Some(*a2)))
-                .then(o1.cmp(o2));
-        }
-        self.fwmark()
-            .cmp(&other.fwmark())
-            .then(self.family().cmp(&other.family()))
-            .then(self.protocol().cmp(&other.protocol()))
-            .then_with(|| cmp_addr(self.addr(), other.addr()))
-            .then(self.port().cmp(&other.port()))
+        let fields = |k: &ServiceKey| (k.fwmark(), k.family(), k.protocol(), k.addr(), k.port());
+        fields(self).cmp(&fields(other))
     }
 }
 
 impl PartialOrd for ServiceKey {
     fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
         Some(self.cmp(other))
-    }
-}
-
-fn cmp_addr(a: Option<IpAddr>, b: Option<IpAddr>) -> Ordering {
-    match (a, b) {
-        (Some(IpAddr::V4(a)), Some(IpAddr::V4(b))) => a.octets().cmp(&b.octets()),
-        (Some(IpAddr::V6(a)), Some(IpAddr::V6(b))) => a.octets().cmp(&b.octets()),
-        (a, b) => a.map(|x| x.is_ipv6()).cmp(&b.map(|x| x.is_ipv6())),
     }
 }
 
@@ -175,59 +135,11 @@ impl fmt::Display for ServiceKey {
                     None => write!(f, "proto-{protocol}")?,
                 }
                 f.write_str(" ")?;
-                SocketText(*addr, *port).fmt(f)
+                SocketAddr::new(*addr, *port).fmt(f)
             }
             ServiceKey::Fwmark { family, mark } => write!(f, "fwmark {mark} ({})", family.name()),
         }
     }
-}
-
-/// `addr:port`, with IPv6 in brackets.
-pub struct SocketText(pub IpAddr, pub u16);
-
-impl fmt::Display for SocketText {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self.0 {
-            // Plans name tens of thousands of these: IPv4 is written by hand, not through
-            // the formatting machinery (a third of a large plan's time went there).
-            IpAddr::V4(a) => {
-                let mut buf = [0u8; 21];
-                let mut len = 0;
-                for (i, octet) in a.octets().into_iter().enumerate() {
-                    if i > 0 {
-                        buf[len] = b'.';
-                        len += 1;
-                    }
-                    len += write_decimal(&mut buf[len..], u32::from(octet));
-                }
-                buf[len] = b':';
-                len += 1;
-                len += write_decimal(&mut buf[len..], u32::from(self.1));
-                // Only ASCII digits, dots and a colon were written.
-                f.write_str(std::str::from_utf8(&buf[..len]).map_err(|_| fmt::Error)?)
-            }
-            IpAddr::V6(a) => write!(f, "[{a}]:{}", self.1),
-        }
-    }
-}
-
-/// Writes `n` (at most 5 digits: an octet or a port) in decimal; returns the length.
-fn write_decimal(out: &mut [u8], n: u32) -> usize {
-    let mut digits = [0u8; 5];
-    let mut len = 0;
-    let mut rest = n;
-    loop {
-        digits[len] = b'0' + (rest % 10) as u8;
-        len += 1;
-        rest /= 10;
-        if rest == 0 || len == digits.len() {
-            break;
-        }
-    }
-    for (i, d) in digits[..len].iter().rev().enumerate() {
-        out[i] = *d;
-    }
-    len
 }
 
 /// Service flags (`IP_VS_SVC_F_*`).
@@ -401,29 +313,12 @@ pub mod tun_flags {
     pub const REMCSUM: u16 = 2;
 }
 
-/// What identifies a destination within its service.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+/// What identifies a destination within its service; ordered as ipvsadm lists them
+/// (`ipvs_cmp_dests`): address, then port.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct DestKey {
     pub addr: IpAddr,
     pub port: u16,
-}
-
-/// ipvsadm's order (`ipvs_cmp_dests`): address, then port.
-impl Ord for DestKey {
-    fn cmp(&self, other: &Self) -> Ordering {
-        if let (IpAddr::V4(x), IpAddr::V4(y)) = (self.addr, other.addr) {
-            return u32::from(x)
-                .cmp(&u32::from(y))
-                .then(self.port.cmp(&other.port));
-        }
-        cmp_addr(Some(self.addr), Some(other.addr)).then(self.port.cmp(&other.port))
-    }
-}
-
-impl PartialOrd for DestKey {
-    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
-        Some(self.cmp(other))
-    }
 }
 
 /// The attributes of a destination that can change in place (SET_DEST).
@@ -516,7 +411,6 @@ impl Table {
 mod tests {
     use super::*;
     use proptest::prelude::*;
-    use std::net::{Ipv4Addr, Ipv6Addr};
 
     /// ipvsadm's order written out field by field (`ipvs_cmp_services`): firewall mark,
     /// family, protocol, address (by bytes), port.
@@ -556,8 +450,7 @@ mod tests {
     }
 
     proptest! {
-        /// The shortcut for two IPv4 services, and every other pairing, give ipvsadm's
-        /// order.
+        /// Every pairing gives ipvsadm's order.
         #[test]
         fn services_compare_in_ipvsadm_order(a in any_key(), b in any_key()) {
             prop_assert_eq!(a.cmp(&b), ipvsadm_order(&a, &b));
@@ -572,25 +465,6 @@ mod tests {
         // A scheduler of a newer or patched kernel is kept as it was sent.
         assert!(matches!(scheduler_name("wlc2"), Cow::Owned(n) if n == "wlc2"));
         assert_eq!(scheduler_name(""), "");
-    }
-
-    #[test]
-    fn socket_text_writes_as_std_does() {
-        let octets = [0u8, 1, 9, 10, 99, 100, 199, 200, 255];
-        let ports = [0u16, 1, 9, 10, 80, 443, 999, 1000, 9999, 10000, 65535];
-        for a in octets {
-            for b in [0u8, 42, 255] {
-                for port in ports {
-                    let addr = Ipv4Addr::new(a, b, 7, a);
-                    assert_eq!(
-                        SocketText(IpAddr::V4(addr), port).to_string(),
-                        format!("{addr}:{port}")
-                    );
-                }
-            }
-        }
-        let v6 = IpAddr::V6(Ipv6Addr::LOCALHOST);
-        assert_eq!(SocketText(v6, 53).to_string(), "[::1]:53");
     }
 
     #[test]

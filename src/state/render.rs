@@ -3,7 +3,7 @@
 
 use super::ipvs::{
     DestEntry, Family, IPPROTO_SCTP, IPPROTO_TCP, IPPROTO_UDP, Method, ServiceEntry, ServiceKey,
-    SocketText, Table, TunnelType, flags, tun_flags,
+    Table, TunnelType, flags, tun_flags,
 };
 use std::collections::HashMap;
 use std::fmt::Write;
@@ -23,7 +23,7 @@ fn service_switch(key: &ServiceKey) -> String {
                 IPPROTO_SCTP => "--sctp-service".to_string(),
                 other => format!("--protocol-{other}"),
             };
-            format!("{switch} {}", SocketText(*addr, *port))
+            format!("{switch} {}", std::net::SocketAddr::new(*addr, *port))
         }
         ServiceKey::Fwmark {
             family: Family::V4,
@@ -219,7 +219,7 @@ fn save(table: &Table, thresholds: bool) -> String {
             let _ = write!(
                 out,
                 "-a {svc} -r {} {} -w {}",
-                SocketText(dest.key.addr, dest.key.port),
+                std::net::SocketAddr::new(dest.key.addr, dest.key.port),
                 method_switch(dest.method),
                 dest.weight
             );
@@ -273,7 +273,7 @@ pub fn human(table: &Table, header: Option<String>, names: &HashMap<ServiceKey, 
                     IPPROTO_SCTP => "SCTP".to_string(),
                     other => format!("P{other}"),
                 };
-                (prot, SocketText(addr, port).to_string())
+                (prot, std::net::SocketAddr::new(addr, port).to_string())
             }
             ServiceKey::Fwmark { family, mark } => (
                 "FWM".to_string(),
@@ -317,7 +317,7 @@ pub fn human(table: &Table, header: Option<String>, names: &HashMap<ServiceKey, 
             let _ = writeln!(
                 out,
                 "  -> {:<28} {:<7} {:<6} {:<10} {}",
-                SocketText(d.dest.key.addr, d.dest.key.port).to_string(),
+                std::net::SocketAddr::new(d.dest.key.addr, d.dest.key.port).to_string(),
                 method,
                 d.dest.weight,
                 d.counters.active_conns,

@@ -51,7 +51,7 @@ impl fmt::Display for Op {
 }
 
 fn dest_text(d: &DestKey) -> String {
-    crate::state::ipvs::SocketText(d.addr, d.port).to_string()
+    std::net::SocketAddr::new(d.addr, d.port).to_string()
 }
 
 /// What IPVS reports about itself.
