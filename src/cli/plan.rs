@@ -196,7 +196,6 @@ pub fn run(args: &PlanArgs, out: Painter, err: Painter) -> i32 {
             }
         }
     };
-    let actual = actual;
     // A snapshot says nothing of the host's sockets.
     let listeners = || host.as_ref().and_then(|_| host_listeners(err));
     let (plan, guards) = compute(&loaded, &actual, host.as_ref(), listeners);
