@@ -1,7 +1,8 @@
 //! Netlink transport for generic netlink (IPVS) and rtnetlink (links, addresses): one socket
 //! (neli's `NlSocket`), generic family resolution, dumps, and pipelined requests whose ACKs
 //! are matched by sequence number. Replies are parsed here from raw bytes with every length
-//! checked, so no kernel reply can make us panic.
+//! checked, so no kernel reply can make us panic. Receives are page-sized (see
+//! [`small_recv_len`]); a reply that does not fit is asked for again with a large buffer.
 
 use super::error::KernelError;
 use neli::consts::genl::{CtrlAttr, CtrlCmd};
@@ -11,7 +12,6 @@ use neli::socket::NlSocket;
 use neli::utils::Groups;
 use std::borrow::Cow;
 use std::fmt;
-use std::os::fd::AsRawFd;
 
 pub const NLMSG_ERROR: u16 = 2;
 pub const NLMSG_DONE: u16 = 3;
@@ -87,85 +87,33 @@ pub fn u32_at(b: &[u8], at: usize) -> Option<u32> {
     Some(u32::from_ne_bytes(b.get(at..at + 4)?.try_into().ok()?))
 }
 
-/// An attribute's string: up to its first NUL (the kernel sends one), lossily UTF-8;
-/// borrowed from the reply when it is valid UTF-8, as it always is in practice.
+/// An attribute's string: up to its first NUL (the kernel sends one), lossily UTF-8.
 pub fn attr_string(payload: &[u8]) -> Cow<'_, str> {
     let end = payload
         .iter()
         .position(|b| *b == 0)
         .unwrap_or(payload.len());
-    let bytes = &payload[..end];
-    // from_utf8_lossy walks its input in chunks even when it is valid, which a scheduler
-    // name of every service always is.
-    match std::str::from_utf8(bytes) {
-        Ok(text) => Cow::Borrowed(text),
-        Err(_) => String::from_utf8_lossy(bytes),
-    }
+    String::from_utf8_lossy(&payload[..end])
 }
 
 fn align4(n: usize) -> usize {
     (n + 3) & !3
 }
 
-/// Receive buffers up to this size keep a reply's records where they were received (see
-/// `NetlinkSocket::exchange_once`): the page-sized ones.
-const IN_PLACE_MAX: usize = 8192;
-
-/// Receives one datagram into `buf`, offering it `offer` bytes (at most its capacity), and
-/// returns its length; `None` when it did not fit (MSG_TRUNC: its tail is lost).
-fn recv_into(
-    sock: &NlSocket,
-    buf: &mut Vec<u8>,
-    offer: usize,
-    action: &dyn fmt::Display,
-) -> Result<Option<usize>, KernelError> {
-    buf.clear();
-    let spare = buf.spare_capacity_mut();
-    let offer = offer.min(spare.len());
-    // SAFETY: the kernel writes at most `offer` bytes at the pointer, which is valid for
-    // `spare.len()` bytes; MSG_TRUNC only changes the length it returns.
-    let n = unsafe {
-        libc::recv(
-            sock.as_raw_fd(),
-            spare.as_mut_ptr().cast::<libc::c_void>(),
-            offer,
-            libc::MSG_TRUNC,
-        )
-    };
-    let Ok(n) = usize::try_from(n) else {
-        return Err(KernelError::io(
-            action.to_string(),
-            &std::io::Error::last_os_error(),
-        ));
-    };
-    if n > offer {
-        return Ok(None);
-    }
-    // SAFETY: the kernel initialized the first `n` bytes, within the capacity.
-    unsafe { buf.set_len(n) };
-    Ok(Some(n))
-}
-
-/// The messages of a datagram, in order; a malformed one ends it with an error. An
-/// iterator, not a vector: thousands of dumps receive a datagram or two each.
+/// The messages of a datagram, in order; a malformed one ends it with an error.
 pub fn messages(buf: &[u8]) -> impl Iterator<Item = Result<Message<'_>, String>> {
-    placed_messages(buf).map(|m| m.map(|(_, m)| m))
-}
-
-/// [`messages`], each with the offset of its payload in `buf`.
-fn placed_messages(buf: &[u8]) -> impl Iterator<Item = Result<(usize, Message<'_>), String>> {
     let mut at = 0;
     let mut failed = false;
     std::iter::from_fn(move || {
         if failed || at + NLMSG_HDRLEN > buf.len() {
             return None;
         }
-        let message = message_at(buf, at).map(|(m, len)| (at + NLMSG_HDRLEN, m, len));
+        let message = message_at(buf, at);
         match &message {
-            Ok((_, _, len)) => at += align4(*len),
+            Ok((_, len)) => at += align4(*len),
             Err(_) => failed = true,
         }
-        Some(message.map(|(payload_at, m, _)| (payload_at, m)))
+        Some(message.map(|(m, _)| m))
     })
 }
 
@@ -199,8 +147,7 @@ fn message_at(buf: &[u8], at: usize) -> Result<(Message<'_>, usize), String> {
 
 /// Iterates over attributes: (type without the nested/byte-order flags, payload).
 /// Stops at the first malformed attribute, reporting it; trailing bytes shorter than a
-/// header are ignored, as the kernel's `nla_for_each_attr` does. It runs for every record
-/// of every dump, so it walks the rest of the buffer as a slice, without index arithmetic.
+/// header are ignored, as the kernel's `nla_for_each_attr` does.
 pub fn attributes(buf: &[u8]) -> impl Iterator<Item = Result<(u16, &[u8]), String>> {
     let mut rest = buf;
     std::iter::from_fn(move || {
@@ -220,40 +167,14 @@ pub fn attributes(buf: &[u8]) -> impl Iterator<Item = Result<(u16, &[u8]), Strin
     })
 }
 
-/// Walks the attributes of `buf` as [`attributes`] does, with the same error, calling
-/// `each(kind, offset, length)` for each payload: no slice or `Result` made per attribute,
-/// for the decoders of thousands of records.
-pub fn walk_attributes(buf: &[u8], mut each: impl FnMut(u16, usize, usize)) -> Result<(), String> {
-    let mut at = 0;
-    while let Some(&[l0, l1, k0, k1]) = buf.get(at..).and_then(<[u8]>::first_chunk::<4>) {
-        let len = usize::from(u16::from_ne_bytes([l0, l1]));
-        if len < 4 || len > buf.len() - at {
-            return Err(format!(
-                "attribute length {len} at offset {at} overruns {} bytes",
-                buf.len()
-            ));
-        }
-        each(
-            u16::from_ne_bytes([k0, k1]) & NLA_TYPE_MASK,
-            at + 4,
-            len - 4,
-        );
-        at += align4(len);
-    }
-    Ok(())
-}
-
-/// The largest payload [`GenlWriter::put_array`] assembles on the stack: an IPv6 address.
-const FIXED_PAYLOAD_MAX: usize = 16;
-
 pub const NLM_F_REQUEST: u16 = 0x1;
 pub const NLM_F_ACK: u16 = 0x4;
 pub const NLM_F_DUMP: u16 = 0x300;
 const NLA_F_NESTED: u16 = 0x8000;
 
 /// Builds one generic netlink request in a single buffer: the headers, then attributes
-/// written in place, a nest's length patched when it is closed. (neli's builders allocate
-/// for every attribute, which showed in a profile of reading thousands of services.)
+/// written in place, a nest's length patched when it is closed. The tests check its bytes
+/// against neli's builders.
 pub struct GenlWriter {
     buf: Vec<u8>,
     /// An attribute or the message outgrew its 16- or 32-bit length field.
@@ -264,14 +185,7 @@ impl GenlWriter {
     /// A request of generic `family` running `cmd`; `flags` besides NLM_F_REQUEST. The
     /// sequence number is left 0 for the socket to set.
     pub fn new(family: u16, flags: u16, cmd: u8, version: u8) -> Self {
-        // A destination's request (two nests, a dozen attributes) is about 160 bytes.
-        Self::reusing(Vec::with_capacity(256), family, flags, cmd, version)
-    }
-
-    /// [`Self::new`] writing into `buf`'s memory (emptied first): a reader sends one
-    /// request per service and need not allocate each.
-    pub fn reusing(mut buf: Vec<u8>, family: u16, flags: u16, cmd: u8, version: u8) -> Self {
-        buf.clear();
+        let mut buf = Vec::with_capacity(256);
         put_request_header(&mut buf, 0, family, flags); // length set by finish
         buf.extend_from_slice(&[cmd, version, 0, 0]);
         GenlWriter {
@@ -288,29 +202,12 @@ impl GenlWriter {
         self
     }
 
-    /// [`Self::put`] for a payload of a size known when compiling (a number, an address):
-    /// header, payload and padding assembled on the stack and appended at once, where
-    /// `put` grows the buffer three times (some 90 instructions an attribute, a sixth of
-    /// building a destination dump's request).
-    #[inline]
-    pub fn put_array<const N: usize>(&mut self, kind: u16, payload: [u8; N]) -> &mut Self {
-        if N > FIXED_PAYLOAD_MAX {
-            return self.put(kind, &payload);
-        }
-        let mut attr = [0u8; 4 + FIXED_PAYLOAD_MAX];
-        attr[..2].copy_from_slice(&((4 + N) as u16).to_ne_bytes());
-        attr[2..4].copy_from_slice(&kind.to_ne_bytes());
-        attr[4..4 + N].copy_from_slice(&payload);
-        self.buf.extend_from_slice(&attr[..align4(4 + N)]);
-        self
-    }
-
     pub fn put_u16(&mut self, kind: u16, value: u16) -> &mut Self {
-        self.put_array(kind, value.to_ne_bytes())
+        self.put(kind, &value.to_ne_bytes())
     }
 
     pub fn put_u32(&mut self, kind: u16, value: u32) -> &mut Self {
-        self.put_array(kind, value.to_ne_bytes())
+        self.put(kind, &value.to_ne_bytes())
     }
 
     /// A NUL-terminated string, as the kernel's NLA_NUL_STRING policy wants.
@@ -392,62 +289,14 @@ pub fn genl_attrs(payload: &[u8]) -> &[u8] {
     payload.get(GENL_HDRLEN..).unwrap_or(&[])
 }
 
-/// The records answering one request, kept in the socket's reused buffers until the next
-/// request: thousands of dumps cost no allocation each.
-pub struct Replies<'a> {
-    data: &'a [u8],
-    spans: &'a [(u16, usize, usize)],
-}
-
-impl<'a> Replies<'a> {
-    /// How many records the reply holds.
-    pub fn len(&self) -> usize {
-        self.spans.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.spans.is_empty()
-    }
-
-    /// Each record's message type and payload (the bytes after the netlink header).
-    pub fn iter(&self) -> impl Iterator<Item = (u16, &'a [u8])> + 'a {
-        let data = self.data;
-        self.spans
-            .iter()
-            .map(move |&(kind, from, to)| (kind, &data[from..to]))
-    }
-
-    pub fn to_records(&self) -> Vec<Record> {
-        self.iter()
-            .map(|(kind, payload)| Record {
-                kind,
-                payload: payload.to_vec(),
-            })
-            .collect()
-    }
-}
-
-/// What [`NetlinkSocket::fold_dump`] hands each record's payload to.
-type EachRecord<'f> = &'f mut dyn FnMut(&[u8]) -> Result<(), KernelError>;
-
 /// A netlink socket of one protocol.
 pub struct NetlinkSocket {
     sock: NlSocket,
     family: NlFamily,
     seq: u32,
-    /// Each `recv` offers its whole capacity: page-sized for many small dumps (see
-    /// [`small_recv_len`]), [`DUMP_RECV`] otherwise, [`RECV_BUF`] after a truncated reply.
-    /// Never zeroed: the kernel writes the datagram into the spare capacity and the length
-    /// then covers just that, so the pages a short reply leaves alone are never touched.
+    /// Each `recv` offers all of it: page-sized at first (see [`small_recv_len`]),
+    /// [`RECV_BUF`] after a truncated reply.
     buf: Vec<u8>,
-    /// Where a small socket receives the datagrams after a reply's first (see
-    /// [`Self::exchange_once`]); empty until one comes.
-    spill: Vec<u8>,
-    /// The last reply's records: payload bytes and (type, start, end) in them, in `buf`
-    /// when `in_place`, else copied to `reply_data`.
-    reply_data: Vec<u8>,
-    reply_spans: Vec<(u16, usize, usize)>,
-    in_place: bool,
 }
 
 impl NetlinkSocket {
@@ -481,11 +330,7 @@ impl NetlinkSocket {
             sock: Self::open(family)?,
             family,
             seq: 1,
-            buf: Vec::with_capacity(recv_len),
-            spill: Vec::new(),
-            reply_data: Vec::new(),
-            reply_spans: Vec::new(),
-            in_place: false,
+            buf: vec![0; recv_len],
         })
     }
 
@@ -501,8 +346,7 @@ impl NetlinkSocket {
     /// offers the whole buffer to every `recv` from now on.
     fn reopen_large(&mut self) -> Result<(), KernelError> {
         self.sock = Self::open(self.family)?;
-        self.buf.clear();
-        self.buf.reserve_exact(RECV_BUF);
+        self.buf = vec![0; RECV_BUF];
         Ok(())
     }
 
@@ -521,8 +365,11 @@ impl NetlinkSocket {
     /// Receives one datagram into the internal buffer and returns its length; `None` when it
     /// did not fit (MSG_TRUNC: its tail is lost).
     fn recv(&mut self, action: &dyn fmt::Display) -> Result<Option<usize>, KernelError> {
-        let offer = self.buf.capacity();
-        recv_into(&self.sock, &mut self.buf, offer, action)
+        let (n, _) = self
+            .sock
+            .recv(&mut self.buf[..], Msg::TRUNC)
+            .map_err(|e| KernelError::io(action.to_string(), &e))?;
+        Ok((n <= self.buf.len()).then_some(n))
     }
 
     /// Resolves a generic netlink family's id through nlctrl.
@@ -536,8 +383,8 @@ impl NetlinkSocket {
         );
         w.put_str(u16::from(CtrlAttr::FamilyName), name);
         let mut request = w.finish().map_err(|e| KernelError::protocol(&action, e))?;
-        for (_, payload) in self.exchange(&mut request, &action)?.iter() {
-            for a in attributes(genl_attrs(payload)) {
+        for record in self.exchange(&mut request, &action)? {
+            for a in attributes(genl_attrs(&record.payload)) {
                 let (kind, payload) = a.map_err(|e| KernelError::protocol(&action, e))?;
                 if kind == u16::from(CtrlAttr::FamilyId) {
                     return u16_at(payload, 0).ok_or_else(|| {
@@ -558,56 +405,14 @@ impl NetlinkSocket {
         &mut self,
         request: &mut [u8],
         action: &dyn fmt::Display,
-    ) -> Result<Replies<'_>, KernelError> {
-        self.until_complete(action, |socket, _| {
-            socket.exchange_once(request, action, None)
-        })?;
-        Ok(Replies {
-            data: if self.in_place {
-                &self.buf
-            } else {
-                &self.reply_data
-            },
-            spans: &self.reply_spans,
-        })
-    }
-
-    /// [`Self::exchange`] for a large dump (every service of a table): each record's payload
-    /// goes to `each` with the accumulator `init` made, where it was received, and nothing
-    /// is kept (`exchange` would first copy every record into one growing buffer). A dump
-    /// asked for again after a truncated datagram starts from a fresh accumulator.
-    pub fn fold_dump<T>(
-        &mut self,
-        request: &mut [u8],
-        action: &dyn fmt::Display,
-        mut init: impl FnMut() -> T,
-        mut each: impl FnMut(&mut T, &[u8]) -> Result<(), KernelError>,
-    ) -> Result<T, KernelError> {
-        let mut acc = init();
-        self.until_complete(action, |socket, again| {
-            if again {
-                acc = init();
-            }
-            socket.exchange_once(request, action, Some(&mut |p: &[u8]| each(&mut acc, p)))
-        })?;
-        Ok(acc)
-    }
-
-    /// Runs `attempt` (one try of a request, false when a datagram did not fit), and once
-    /// more on a socket that offers the whole buffer if it did not fit a smaller one;
-    /// `attempt` is told whether it is that second try.
-    fn until_complete(
-        &mut self,
-        action: &dyn fmt::Display,
-        mut attempt: impl FnMut(&mut Self, bool) -> Result<bool, KernelError>,
-    ) -> Result<(), KernelError> {
-        if attempt(self, false)? {
-            return Ok(());
+    ) -> Result<Vec<Record>, KernelError> {
+        if let Some(records) = self.exchange_once(request, action)? {
+            return Ok(records);
         }
-        if self.buf.capacity() < RECV_BUF {
+        if self.buf.len() < RECV_BUF {
             self.reopen_large()?;
-            if attempt(self, true)? {
-                return Ok(());
+            if let Some(records) = self.exchange_once(request, action)? {
+                return Ok(records);
             }
         }
         Err(KernelError::protocol(
@@ -616,82 +421,37 @@ impl NetlinkSocket {
         ))
     }
 
-    /// One try of [`Self::exchange`], keeping the records in `reply_*`, or of
-    /// [`Self::fold_dump`], handing them to `each`; false when a
-    /// datagram was truncated. A small socket's reply usually comes as one datagram of
-    /// records and one with NLMSG_DONE: the records are then read where they were received
-    /// (the second datagram goes to `spill`), which spares copying every destination of a
-    /// table. Only when a later datagram holds records too are the first's copied out, as
-    /// every record of a large buffer's reply is (a spill that large would be fresh pages).
+    /// One try of [`Self::exchange`]; `None` when a datagram was truncated.
     fn exchange_once(
         &mut self,
         request: &mut [u8],
         action: &dyn fmt::Display,
-        mut each: Option<EachRecord<'_>>,
-    ) -> Result<bool, KernelError> {
-        self.reply_data.clear();
-        self.reply_spans.clear();
-        // Records handed to `each` as they come are not kept: every datagram goes to `buf`,
-        // none to `spill`.
-        self.in_place = each.is_none() && self.buf.capacity() <= IN_PLACE_MAX;
-        let offer = self.buf.capacity();
+    ) -> Result<Option<Vec<Record>>, KernelError> {
         let seq = self.next_seq();
         set_seq(request, seq);
         self.send(request, action)?;
-        let mut first = true;
+        let mut records = Vec::new();
         loop {
-            let into_spill = !first && self.in_place;
-            let target = if into_spill {
-                // Emptied first, so that the capacity asked for is the offer, not the
-                // offer beyond the last datagram kept there.
-                self.spill.clear();
-                self.spill.reserve_exact(offer);
-                &mut self.spill
-            } else {
-                &mut self.buf
+            let Some(n) = self.recv(action)? else {
+                return Ok(None);
             };
-            let Some(n) = recv_into(&self.sock, target, offer, action)? else {
-                return Ok(false);
-            };
-            let datagram = if into_spill {
-                &self.spill[..n]
-            } else {
-                &self.buf[..n]
-            };
-            for m in placed_messages(datagram) {
-                let (at, m) = m.map_err(|e| KernelError::protocol(action.to_string(), e))?;
+            for m in messages(&self.buf[..n]) {
+                let m = m.map_err(|e| KernelError::protocol(action.to_string(), e))?;
                 if m.seq != seq {
                     continue;
                 }
-                if let (Body::Data(payload), Some(each)) = (&m.body, each.as_deref_mut()) {
-                    each(payload)?;
-                    continue;
-                }
                 match m.body {
-                    Body::Data(payload) if first && self.in_place => {
-                        self.reply_spans.push((m.kind, at, at + payload.len()));
-                    }
-                    Body::Data(payload) => {
-                        if self.in_place {
-                            self.in_place = false;
-                            for span in &mut self.reply_spans {
-                                let from = self.reply_data.len();
-                                self.reply_data.extend_from_slice(&self.buf[span.1..span.2]);
-                                *span = (span.0, from, self.reply_data.len());
-                            }
-                        }
-                        let from = self.reply_data.len();
-                        self.reply_data.extend_from_slice(payload);
-                        self.reply_spans.push((m.kind, from, self.reply_data.len()));
-                    }
-                    Body::Done(0) | Body::Error(0) => return Ok(true),
+                    Body::Data(payload) => records.push(Record {
+                        kind: m.kind,
+                        payload: payload.to_vec(),
+                    }),
+                    Body::Done(0) | Body::Error(0) => return Ok(Some(records)),
                     Body::Done(e) | Body::Error(e) => {
                         return Err(KernelError::errno(action.to_string(), e.saturating_neg()));
                     }
                     Body::Other => {}
                 }
             }
-            first = false;
         }
     }
 
@@ -785,40 +545,6 @@ fn set_seq(request: &mut [u8], seq: u32) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use proptest::prelude::*;
-
-    proptest! {
-        /// The walk sees what the iterator yields, in order, and fails where it fails.
-        #[test]
-        fn walk_attributes_agrees_with_attributes(
-            chunks in prop::collection::vec(
-                (0u16..24, any::<u16>(), prop::collection::vec(any::<u8>(), 0..12)),
-                0..6,
-            ),
-            cut in any::<prop::sample::Index>(),
-        ) {
-            // Well-formed attributes with (often wrong) declared lengths, then cut short.
-            let mut buf = Vec::new();
-            for (len, kind, payload) in &chunks {
-                buf.extend_from_slice(&len.to_ne_bytes());
-                buf.extend_from_slice(&kind.to_ne_bytes());
-                buf.extend_from_slice(payload);
-            }
-            buf.truncate(cut.index(buf.len() + 1));
-            let mut walked = Vec::new();
-            let end = walk_attributes(&buf, |kind, at, len| walked.push((kind, buf[at..at + len].to_vec())));
-            let mut listed = Vec::new();
-            let mut failed = Ok(());
-            for a in attributes(&buf) {
-                match a {
-                    Ok((kind, payload)) => listed.push((kind, payload.to_vec())),
-                    Err(e) => failed = Err(e),
-                }
-            }
-            prop_assert_eq!(walked, listed);
-            prop_assert_eq!(end, failed);
-        }
-    }
 
     #[test]
     fn requests_have_the_uapi_layout() {
@@ -838,31 +564,6 @@ mod tests {
         assert_eq!(bytes, expected);
     }
 
-    /// An attribute put from an array is the one `put` writes from a slice, for every
-    /// padding and for a payload too large for the stack path.
-    #[test]
-    fn fixed_size_attributes_encode_as_slices_do() {
-        fn both<const N: usize>(payload: [u8; N]) {
-            let mut by_array = GenlWriter::new(0x1d, 0, 1, 1);
-            by_array.put_array(3, payload).put_u16(4, 0x0102);
-            let mut by_slice = GenlWriter::new(0x1d, 0, 1, 1);
-            by_slice.put(3, &payload).put(4, &0x0102u16.to_ne_bytes());
-            assert_eq!(
-                by_array.finish().expect("encodes"),
-                by_slice.finish().expect("encodes"),
-                "payload of {N} bytes"
-            );
-        }
-        both([]);
-        both([1]);
-        both([1, 2]);
-        both([1, 2, 3]);
-        both([1, 2, 3, 4]);
-        both([9; 5]);
-        both([7; 16]);
-        both([5; 17]);
-        both([3; 40]);
-    }
     #[test]
     fn nested_attributes_set_the_nested_flag() {
         let mut w = GenlWriter::new(0x1d, NLM_F_ACK, 1, 1);
@@ -956,34 +657,6 @@ mod tests {
         assert_eq!(m[0].body, Body::Error(0));
         assert_eq!(m[0].seq, 5);
         assert_eq!(m[1].body, Body::Error(-17));
-    }
-
-    #[test]
-    fn a_placed_message_says_where_its_payload_is() {
-        // Two data messages (payloads of 3 and 8 bytes, the first padded) and a DONE.
-        let mut buf = Vec::new();
-        for (kind, payload) in [
-            (20u16, &b"abc"[..]),
-            (21, b"12345678"),
-            (NLMSG_DONE, &[0; 4]),
-        ] {
-            buf.extend_from_slice(&(16 + payload.len() as u32).to_ne_bytes());
-            buf.extend_from_slice(&kind.to_ne_bytes());
-            buf.extend_from_slice(&[0; 6]);
-            buf.extend_from_slice(&7u32.to_ne_bytes());
-            buf.extend_from_slice(payload);
-            buf.resize(buf.len().next_multiple_of(4), 0);
-        }
-        let placed: Vec<_> = placed_messages(&buf)
-            .collect::<Result<_, _>>()
-            .expect("parses");
-        assert_eq!(placed.len(), 3);
-        for (at, m) in &placed {
-            if let Body::Data(payload) = m.body {
-                assert_eq!(&buf[*at..*at + payload.len()], payload);
-            }
-        }
-        assert_eq!((placed[0].0, placed[1].0), (16, 36));
     }
 
     #[test]

@@ -5,7 +5,6 @@ use super::ipvs::{
     Dest, DestKey, IPPROTO_SCTP, IPPROTO_TCP, IPPROTO_UDP, Method, Service, ServiceKey, Table,
     Tunnel, TunnelType, default_netmask, flags, tun_flags,
 };
-use super::sorted_map::SortedMap;
 use crate::config::model::{self, Config, Named, Protocol, SchedulerFlag};
 use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet};
@@ -31,7 +30,7 @@ pub struct DesiredService {
     /// The forward's position in the config, for grouping output in file order.
     pub forward_index: usize,
     pub service: Service,
-    pub dests: SortedMap<DestKey, Dest>,
+    pub dests: BTreeMap<DestKey, Dest>,
 }
 
 impl Desired {
@@ -143,7 +142,7 @@ pub fn from_config(config: &Config) -> Desired {
                 addr: forward.listen.addr,
                 port,
             };
-            let mut dests = SortedMap::with_capacity(forward.backends.len());
+            let mut dests = BTreeMap::new();
             for backend in &forward.backends {
                 let dest_port = match backend.address.ports {
                     None => port,

@@ -2,7 +2,6 @@
 //! destination can carry, with the kernel's own encodings kept where they matter (flags,
 //! netmask) so nothing is lost between reading and writing.
 
-use super::sorted_map::SortedMap;
 use crate::config::model::{Named, Scheduler};
 use serde::{Deserialize, Serialize};
 use std::borrow::Cow;
@@ -392,7 +391,7 @@ pub struct ServiceEntry {
     pub service: Service,
     /// `None` when not read (boxed, as a destination's).
     pub stats: Option<Box<Stats>>,
-    pub dests: SortedMap<DestKey, DestEntry>,
+    pub dests: BTreeMap<DestKey, DestEntry>,
 }
 
 /// A whole IPVS table (one network namespace), in ipvsadm's order.

@@ -7,4 +7,3 @@ pub mod ipvs;
 pub mod ipvsadm_rules;
 pub mod render;
 pub mod snapshot;
-pub mod sorted_map;

@@ -1,46 +1,61 @@
 //! Kernel replies to the state model. Unknown attributes are skipped; a missing or
 //! malformed one that we need is an error naming it, never a panic.
 
-use super::attrs::{Attrs, Layout};
 use super::consts::*;
-use crate::kernel::netlink::attr_string;
+use crate::kernel::netlink::{attr_string, attributes};
 use crate::state::ipvs::{
     Dest, DestCounters, DestEntry, DestKey, Family, Method, Service, ServiceEntry, ServiceKey,
     Stats, Tunnel, TunnelType, flags, scheduler_name,
 };
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
-/// The first `N` bytes of an attribute, or an error naming it when it is shorter.
-#[inline]
-fn bytes<const N: usize>(payload: &[u8], name: &str) -> Result<[u8; N], String> {
-    match payload.first_chunk::<N>() {
-        Some(b) => Ok(*b),
-        None => Err(invalid(name)),
+/// The attributes of one record (or nested attribute), by type; the last one wins. IPVS
+/// attribute types are small numbers (15 at most in 6.x); larger ones, from newer kernels,
+/// are skipped.
+struct Attrs<'a>([Option<&'a [u8]>; 16]);
+
+impl<'a> Attrs<'a> {
+    fn parse(buf: &'a [u8]) -> Result<Self, String> {
+        let mut table = [None; 16];
+        for a in attributes(buf) {
+            let (kind, payload) = a?;
+            if let Some(slot) = table.get_mut(usize::from(kind)) {
+                *slot = Some(payload);
+            }
+        }
+        Ok(Attrs(table))
+    }
+
+    fn get(&self, kind: u16) -> Option<&'a [u8]> {
+        self.0.get(usize::from(kind)).copied().flatten()
+    }
+
+    fn required(&self, kind: u16, name: &str) -> Result<&'a [u8], String> {
+        self.get(kind).ok_or_else(|| format!("missing {name}"))
+    }
+
+    /// An optional u32 attribute: 0 when absent.
+    fn u32_or_0(&self, kind: u16, name: &str) -> Result<u32, String> {
+        self.get(kind).map_or(Ok(0), |p| u32_of(p, name))
     }
 }
 
-/// Out of line: a destination record reads a dozen attributes, and none of them fails.
-#[cold]
-fn invalid(name: &str) -> String {
-    format!("invalid {name}")
+/// The first `N` bytes of an attribute, or an error naming it when it is shorter.
+fn bytes<const N: usize>(payload: &[u8], name: &str) -> Result<[u8; N], String> {
+    payload
+        .first_chunk::<N>()
+        .copied()
+        .ok_or_else(|| format!("invalid {name}"))
 }
 
-#[cold]
-fn missing(name: &str) -> String {
-    format!("missing {name}")
-}
-
-#[inline]
 fn u16_of(payload: &[u8], name: &str) -> Result<u16, String> {
     bytes(payload, name).map(u16::from_ne_bytes)
 }
 
-#[inline]
 fn be16_of(payload: &[u8], name: &str) -> Result<u16, String> {
     bytes(payload, name).map(u16::from_be_bytes)
 }
 
-#[inline]
 fn u32_of(payload: &[u8], name: &str) -> Result<u32, String> {
     bytes(payload, name).map(u32::from_ne_bytes)
 }
@@ -53,34 +68,6 @@ fn u64_of(payload: &[u8]) -> u64 {
         .unwrap_or(0)
 }
 
-/// The payload of the (last) attribute `kind` of a record that carries one nested
-/// attribute; the other attributes are still checked.
-fn nested<'a>(
-    outer: &mut Layout<1>,
-    record: &'a [u8],
-    kind: u16,
-    name: &str,
-) -> Result<&'a [u8], String> {
-    outer
-        .collect(record)?
-        .get(&kind)
-        .ok_or_else(|| missing(name))
-}
-
-/// An optional u32 attribute: 0 when absent.
-#[inline]
-fn u32_or_0(map: &Attrs<'_, '_>, kind: u16, name: &str) -> Result<u32, String> {
-    match map.get(&kind) {
-        Some(p) => u32_of(p, name),
-        None => Ok(0),
-    }
-}
-
-#[inline]
-fn required<'a>(map: &Attrs<'a, '_>, kind: u16, name: &str) -> Result<&'a [u8], String> {
-    map.get(&kind).ok_or_else(|| missing(name))
-}
-
 fn family_of(af: u16) -> Result<Family, String> {
     match af {
         AF_INET => Ok(Family::V4),
@@ -89,7 +76,6 @@ fn family_of(af: u16) -> Result<Family, String> {
     }
 }
 
-#[inline]
 fn addr_of(payload: &[u8], family: Family, name: &str) -> Result<IpAddr, String> {
     match family {
         Family::V4 => Ok(IpAddr::V4(Ipv4Addr::from(bytes::<4>(payload, name)?))),
@@ -99,7 +85,7 @@ fn addr_of(payload: &[u8], family: Family, name: &str) -> Result<IpAddr, String>
 
 /// The statistics (the 64-bit attribute, else the older 32-bit one), when `wanted` and sent.
 fn stats_of(
-    map: &Attrs<'_, '_>,
+    map: &Attrs<'_>,
     stats: u16,
     stats64: u16,
     wanted: bool,
@@ -107,12 +93,11 @@ fn stats_of(
     if !wanted {
         return Ok(None);
     }
-    let Some(payload) = map.get(&stats64).or_else(|| map.get(&stats)) else {
+    let Some(payload) = map.get(stats64).or_else(|| map.get(stats)) else {
         return Ok(None);
     };
-    let mut layout = Layout::new();
-    let s = layout.collect(payload)?;
-    let get = |k| s.get(&k).map_or(0, u64_of);
+    let s = Attrs::parse(payload)?;
+    let get = |k| s.get(k).map_or(0, u64_of);
     Ok(Some(Box::new(Stats {
         conns: get(IPVS_STATS_ATTR_CONNS),
         in_packets: get(IPVS_STATS_ATTR_INPKTS),
@@ -128,199 +113,148 @@ fn stats_of(
 }
 
 /// A NEW_SERVICE record of a GET_SERVICE dump (its attributes); its statistics only when
-/// `stats` (decoding them is a third of decoding a record, and only `show` prints them).
+/// `stats` (only `show` prints them).
 pub fn service(record: &[u8], stats: bool) -> Result<ServiceEntry, String> {
-    Records::default().service(record, stats)
+    let outer = Attrs::parse(record)?;
+    let svc = Attrs::parse(outer.required(IPVS_CMD_ATTR_SERVICE, "IPVS_CMD_ATTR_SERVICE")?)?;
+    let family = family_of(u16_of(
+        svc.required(IPVS_SVC_ATTR_AF, "IPVS_SVC_ATTR_AF")?,
+        "IPVS_SVC_ATTR_AF",
+    )?)?;
+    let fwmark = match svc.get(IPVS_SVC_ATTR_FWMARK) {
+        Some(p) => u32_of(p, "IPVS_SVC_ATTR_FWMARK")?,
+        None => 0,
+    };
+    let key = if fwmark != 0 {
+        ServiceKey::Fwmark {
+            family,
+            mark: fwmark,
+        }
+    } else {
+        ServiceKey::Tuple {
+            protocol: u16_of(
+                svc.required(IPVS_SVC_ATTR_PROTOCOL, "IPVS_SVC_ATTR_PROTOCOL")?,
+                "IPVS_SVC_ATTR_PROTOCOL",
+            )?,
+            addr: addr_of(
+                svc.required(IPVS_SVC_ATTR_ADDR, "IPVS_SVC_ATTR_ADDR")?,
+                family,
+                "IPVS_SVC_ATTR_ADDR",
+            )?,
+            port: be16_of(
+                svc.required(IPVS_SVC_ATTR_PORT, "IPVS_SVC_ATTR_PORT")?,
+                "IPVS_SVC_ATTR_PORT",
+            )?,
+        }
+    };
+    let flag_bits = match svc.get(IPVS_SVC_ATTR_FLAGS) {
+        Some(p) => u32_of(p, "IPVS_SVC_ATTR_FLAGS")? & !flags::HASHED,
+        None => 0,
+    };
+    let netmask = match svc.get(IPVS_SVC_ATTR_NETMASK) {
+        Some(p) => {
+            let raw = bytes::<4>(p, "IPVS_SVC_ATTR_NETMASK")?;
+            match family {
+                Family::V4 => u32::from_be_bytes(raw),
+                Family::V6 => u32::from_ne_bytes(raw),
+            }
+        }
+        None => crate::state::ipvs::default_netmask(family),
+    };
+    let service = Service {
+        key,
+        scheduler: svc
+            .get(IPVS_SVC_ATTR_SCHED_NAME)
+            .map(|p| scheduler_name(&attr_string(p)))
+            .unwrap_or_default(),
+        flags: flag_bits,
+        timeout: svc.u32_or_0(IPVS_SVC_ATTR_TIMEOUT, "IPVS_SVC_ATTR_TIMEOUT")?,
+        netmask,
+        pe_name: svc
+            .get(IPVS_SVC_ATTR_PE_NAME)
+            .map(|p| attr_string(p).into_owned())
+            .filter(|s| !s.is_empty()),
+    };
+    Ok(ServiceEntry {
+        service,
+        stats: stats_of(&svc, IPVS_SVC_ATTR_STATS, IPVS_SVC_ATTR_STATS64, stats)?,
+        dests: Default::default(),
+    })
 }
 
 /// A NEW_DEST record of a GET_DEST dump, for a service of `service_family`; its statistics
 /// only when `stats`.
 pub fn dest(record: &[u8], service_family: Family, stats: bool) -> Result<DestEntry, String> {
-    Records::default().dest(record, service_family, stats)
-}
-
-/// Decodes the records of one kind from dumps, remembering their layout (see [`Layout`]):
-/// the records of a dump are laid out alike, so most are not walked attribute by attribute.
-#[derive(Default)]
-pub struct Records {
-    /// The record: one nested attribute.
-    outer: Layout<1>,
-    /// The nested attribute's own attributes.
-    inner: Layout,
-}
-
-impl Records {
-    /// As [`service`].
-    pub fn service(&mut self, record: &[u8], stats: bool) -> Result<ServiceEntry, String> {
-        let svc = self.inner.collect(nested(
-            &mut self.outer,
-            record,
-            IPVS_CMD_ATTR_SERVICE,
-            "IPVS_CMD_ATTR_SERVICE",
-        )?)?;
-        let family = family_of(u16_of(
-            required(&svc, IPVS_SVC_ATTR_AF, "IPVS_SVC_ATTR_AF")?,
-            "IPVS_SVC_ATTR_AF",
-        )?)?;
-        let fwmark = match svc.get(&IPVS_SVC_ATTR_FWMARK) {
-            Some(p) => u32_of(p, "IPVS_SVC_ATTR_FWMARK")?,
-            None => 0,
-        };
-        let key = if fwmark != 0 {
-            ServiceKey::Fwmark {
-                family,
-                mark: fwmark,
-            }
-        } else {
-            ServiceKey::Tuple {
-                protocol: u16_of(
-                    required(&svc, IPVS_SVC_ATTR_PROTOCOL, "IPVS_SVC_ATTR_PROTOCOL")?,
-                    "IPVS_SVC_ATTR_PROTOCOL",
-                )?,
-                addr: addr_of(
-                    required(&svc, IPVS_SVC_ATTR_ADDR, "IPVS_SVC_ATTR_ADDR")?,
-                    family,
-                    "IPVS_SVC_ATTR_ADDR",
-                )?,
-                port: be16_of(
-                    required(&svc, IPVS_SVC_ATTR_PORT, "IPVS_SVC_ATTR_PORT")?,
-                    "IPVS_SVC_ATTR_PORT",
-                )?,
-            }
-        };
-        let flag_bits = match svc.get(&IPVS_SVC_ATTR_FLAGS) {
-            Some(p) => u32_of(p, "IPVS_SVC_ATTR_FLAGS")? & !flags::HASHED,
-            None => 0,
-        };
-        let netmask = match svc.get(&IPVS_SVC_ATTR_NETMASK) {
-            Some(p) => {
-                let raw = bytes::<4>(p, "IPVS_SVC_ATTR_NETMASK")?;
-                match family {
-                    Family::V4 => u32::from_be_bytes(raw),
-                    Family::V6 => u32::from_ne_bytes(raw),
-                }
-            }
-            None => crate::state::ipvs::default_netmask(family),
-        };
-        let service = Service {
+    let outer = Attrs::parse(record)?;
+    let d = Attrs::parse(outer.required(IPVS_CMD_ATTR_DEST, "IPVS_CMD_ATTR_DEST")?)?;
+    let family = match d.get(IPVS_DEST_ATTR_ADDR_FAMILY) {
+        Some(p) => family_of(u16_of(p, "IPVS_DEST_ATTR_ADDR_FAMILY")?)?,
+        None => service_family,
+    };
+    let key = DestKey {
+        addr: addr_of(
+            d.required(IPVS_DEST_ATTR_ADDR, "IPVS_DEST_ATTR_ADDR")?,
+            family,
+            "IPVS_DEST_ATTR_ADDR",
+        )?,
+        port: be16_of(
+            d.required(IPVS_DEST_ATTR_PORT, "IPVS_DEST_ATTR_PORT")?,
+            "IPVS_DEST_ATTR_PORT",
+        )?,
+    };
+    let raw_method = u32_of(
+        d.required(IPVS_DEST_ATTR_FWD_METHOD, "IPVS_DEST_ATTR_FWD_METHOD")?,
+        "IPVS_DEST_ATTR_FWD_METHOD",
+    )?;
+    let method = Method::from_kernel(raw_method)
+        .ok_or_else(|| format!("unknown forwarding method {raw_method}"))?;
+    let tunnel = if method == Method::Tunnel {
+        let kind = d
+            .get(IPVS_DEST_ATTR_TUN_TYPE)
+            .and_then(|p| p.first().copied())
+            .unwrap_or(0);
+        Some(Tunnel {
+            kind: TunnelType::from_kernel(kind)
+                .ok_or_else(|| format!("unknown tunnel type {kind}"))?,
+            port: d
+                .get(IPVS_DEST_ATTR_TUN_PORT)
+                .map_or(Ok(0), |p| be16_of(p, "IPVS_DEST_ATTR_TUN_PORT"))?,
+            flags: d
+                .get(IPVS_DEST_ATTR_TUN_FLAGS)
+                .map_or(Ok(0), |p| u16_of(p, "IPVS_DEST_ATTR_TUN_FLAGS"))?,
+        })
+    } else {
+        None
+    };
+    Ok(DestEntry {
+        dest: Dest {
             key,
-            scheduler: svc
-                .get(&IPVS_SVC_ATTR_SCHED_NAME)
-                .map(|p| scheduler_name(&attr_string(p)))
-                .unwrap_or_default(),
-            flags: flag_bits,
-            timeout: u32_or_0(&svc, IPVS_SVC_ATTR_TIMEOUT, "IPVS_SVC_ATTR_TIMEOUT")?,
-            netmask,
-            pe_name: svc
-                .get(&IPVS_SVC_ATTR_PE_NAME)
-                .map(|p| attr_string(p).into_owned())
-                .filter(|s| !s.is_empty()),
-        };
-        Ok(ServiceEntry {
-            service,
-            stats: stats_of(&svc, IPVS_SVC_ATTR_STATS, IPVS_SVC_ATTR_STATS64, stats)?,
-            dests: Default::default(),
-        })
-    }
-
-    /// As [`dest`].
-    pub fn dest(
-        &mut self,
-        record: &[u8],
-        service_family: Family,
-        stats: bool,
-    ) -> Result<DestEntry, String> {
-        let d = self.inner.collect(nested(
-            &mut self.outer,
-            record,
-            IPVS_CMD_ATTR_DEST,
-            "IPVS_CMD_ATTR_DEST",
-        )?)?;
-        let family = match d.get(&IPVS_DEST_ATTR_ADDR_FAMILY) {
-            Some(p) => family_of(u16_of(p, "IPVS_DEST_ATTR_ADDR_FAMILY")?)?,
-            None => service_family,
-        };
-        let key = DestKey {
-            addr: addr_of(
-                required(&d, IPVS_DEST_ATTR_ADDR, "IPVS_DEST_ATTR_ADDR")?,
-                family,
-                "IPVS_DEST_ATTR_ADDR",
-            )?,
-            port: be16_of(
-                required(&d, IPVS_DEST_ATTR_PORT, "IPVS_DEST_ATTR_PORT")?,
-                "IPVS_DEST_ATTR_PORT",
-            )?,
-        };
-        let raw_method = u32_of(
-            required(&d, IPVS_DEST_ATTR_FWD_METHOD, "IPVS_DEST_ATTR_FWD_METHOD")?,
-            "IPVS_DEST_ATTR_FWD_METHOD",
-        )?;
-        let method = Method::from_kernel(raw_method)
-            .ok_or_else(|| format!("unknown forwarding method {raw_method}"))?;
-        let tunnel = if method == Method::Tunnel {
-            let kind = d
-                .get(&IPVS_DEST_ATTR_TUN_TYPE)
-                .and_then(|p| p.first().copied())
-                .unwrap_or(0);
-            Some(Tunnel {
-                kind: TunnelType::from_kernel(kind)
-                    .ok_or_else(|| format!("unknown tunnel type {kind}"))?,
-                port: d
-                    .get(&IPVS_DEST_ATTR_TUN_PORT)
-                    .map_or(Ok(0), |p| be16_of(p, "IPVS_DEST_ATTR_TUN_PORT"))?,
-                flags: d
-                    .get(&IPVS_DEST_ATTR_TUN_FLAGS)
-                    .map_or(Ok(0), |p| u16_of(p, "IPVS_DEST_ATTR_TUN_FLAGS"))?,
-            })
-        } else {
-            None
-        };
-        Ok(DestEntry {
-            dest: Dest {
-                key,
-                method,
-                weight: u32_or_0(&d, IPVS_DEST_ATTR_WEIGHT, "IPVS_DEST_ATTR_WEIGHT")?,
-                upper_threshold: u32_or_0(&d, IPVS_DEST_ATTR_U_THRESH, "IPVS_DEST_ATTR_U_THRESH")?,
-                lower_threshold: u32_or_0(&d, IPVS_DEST_ATTR_L_THRESH, "IPVS_DEST_ATTR_L_THRESH")?,
-                tunnel,
-            },
-            counters: DestCounters {
-                active_conns: u32_or_0(
-                    &d,
-                    IPVS_DEST_ATTR_ACTIVE_CONNS,
-                    "IPVS_DEST_ATTR_ACTIVE_CONNS",
-                )?,
-                inactive_conns: u32_or_0(
-                    &d,
-                    IPVS_DEST_ATTR_INACT_CONNS,
-                    "IPVS_DEST_ATTR_INACT_CONNS",
-                )?,
-                persistent_conns: u32_or_0(
-                    &d,
-                    IPVS_DEST_ATTR_PERSIST_CONNS,
-                    "IPVS_DEST_ATTR_PERSIST_CONNS",
-                )?,
-            },
-            stats: stats_of(&d, IPVS_DEST_ATTR_STATS, IPVS_DEST_ATTR_STATS64, stats)?,
-        })
-    }
+            method,
+            weight: d.u32_or_0(IPVS_DEST_ATTR_WEIGHT, "IPVS_DEST_ATTR_WEIGHT")?,
+            upper_threshold: d.u32_or_0(IPVS_DEST_ATTR_U_THRESH, "IPVS_DEST_ATTR_U_THRESH")?,
+            lower_threshold: d.u32_or_0(IPVS_DEST_ATTR_L_THRESH, "IPVS_DEST_ATTR_L_THRESH")?,
+            tunnel,
+        },
+        counters: DestCounters {
+            active_conns: d.u32_or_0(IPVS_DEST_ATTR_ACTIVE_CONNS, "IPVS_DEST_ATTR_ACTIVE_CONNS")?,
+            inactive_conns: d.u32_or_0(IPVS_DEST_ATTR_INACT_CONNS, "IPVS_DEST_ATTR_INACT_CONNS")?,
+            persistent_conns: d
+                .u32_or_0(IPVS_DEST_ATTR_PERSIST_CONNS, "IPVS_DEST_ATTR_PERSIST_CONNS")?,
+        },
+        stats: stats_of(&d, IPVS_DEST_ATTR_STATS, IPVS_DEST_ATTR_STATS64, stats)?,
+    })
 }
 
 /// GET_INFO's reply: (version, connection table size).
 pub fn info(record: &[u8]) -> Result<(u32, u32), String> {
-    let mut layout = Layout::new();
-    let top = layout.collect(record)?;
+    let top = Attrs::parse(record)?;
     Ok((
         u32_of(
-            required(&top, IPVS_INFO_ATTR_VERSION, "IPVS_INFO_ATTR_VERSION")?,
+            top.required(IPVS_INFO_ATTR_VERSION, "IPVS_INFO_ATTR_VERSION")?,
             "IPVS_INFO_ATTR_VERSION",
         )?,
         u32_of(
-            required(
-                &top,
-                IPVS_INFO_ATTR_CONN_TAB_SIZE,
-                "IPVS_INFO_ATTR_CONN_TAB_SIZE",
-            )?,
+            top.required(IPVS_INFO_ATTR_CONN_TAB_SIZE, "IPVS_INFO_ATTR_CONN_TAB_SIZE")?,
             "IPVS_INFO_ATTR_CONN_TAB_SIZE",
         )?,
     ))
@@ -328,9 +262,8 @@ pub fn info(record: &[u8]) -> Result<(u32, u32), String> {
 
 /// GET_CONFIG's reply: (tcp, tcp_fin, udp) timeouts in seconds.
 pub fn config(record: &[u8]) -> Result<(u32, u32, u32), String> {
-    let mut layout = Layout::new();
-    let top = layout.collect(record)?;
-    let get = |k, name| top.get(&k).map_or(Ok(0), |p| u32_of(p, name));
+    let top = Attrs::parse(record)?;
+    let get = |k, name| top.u32_or_0(k, name);
     Ok((
         get(IPVS_CMD_ATTR_TIMEOUT_TCP, "IPVS_CMD_ATTR_TIMEOUT_TCP")?,
         get(

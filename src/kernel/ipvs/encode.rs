@@ -32,8 +32,8 @@ fn service_key_attrs(w: &mut GenlWriter, key: &ServiceKey) {
             port,
         } => {
             w.put_u16(IPVS_SVC_ATTR_PROTOCOL, *protocol)
-                .put_array(IPVS_SVC_ATTR_ADDR, addr_bytes(*addr))
-                .put_array(IPVS_SVC_ATTR_PORT, port.to_be_bytes());
+                .put(IPVS_SVC_ATTR_ADDR, &addr_bytes(*addr))
+                .put(IPVS_SVC_ATTR_PORT, &port.to_be_bytes());
         }
         ServiceKey::Fwmark { mark, .. } => {
             w.put_u32(IPVS_SVC_ATTR_FWMARK, *mark);
@@ -56,14 +56,14 @@ fn service_attr(w: &mut GenlWriter, service: &Service) {
     let mut flag_bytes = [0u8; 8];
     flag_bytes[..4].copy_from_slice(&(service.flags & !flags::HASHED).to_ne_bytes());
     flag_bytes[4..].copy_from_slice(&(!flags::HASHED).to_ne_bytes());
-    w.put_array(IPVS_SVC_ATTR_FLAGS, flag_bytes)
+    w.put(IPVS_SVC_ATTR_FLAGS, &flag_bytes)
         .put_u32(IPVS_SVC_ATTR_TIMEOUT, service.timeout);
     // IPv4: a netmask in network order; IPv6: a prefix length as a plain u32.
     let netmask = match service.key.family() {
         Family::V4 => service.netmask.to_be_bytes(),
         Family::V6 => service.netmask.to_ne_bytes(),
     };
-    w.put_array(IPVS_SVC_ATTR_NETMASK, netmask);
+    w.put(IPVS_SVC_ATTR_NETMASK, &netmask);
     if let Some(pe) = &service.pe_name {
         w.put_str(IPVS_SVC_ATTR_PE_NAME, pe);
     }
@@ -71,8 +71,8 @@ fn service_attr(w: &mut GenlWriter, service: &Service) {
 }
 
 fn dest_key_attrs(w: &mut GenlWriter, key: &DestKey) {
-    w.put_array(IPVS_DEST_ATTR_ADDR, addr_bytes(key.addr))
-        .put_array(IPVS_DEST_ATTR_PORT, key.port.to_be_bytes())
+    w.put(IPVS_DEST_ATTR_ADDR, &addr_bytes(key.addr))
+        .put(IPVS_DEST_ATTR_PORT, &key.port.to_be_bytes())
         .put_u16(IPVS_DEST_ATTR_ADDR_FAMILY, af(Family::of(key.addr)));
 }
 
@@ -84,8 +84,8 @@ fn dest_attr(w: &mut GenlWriter, dest: &Dest) {
         .put_u32(IPVS_DEST_ATTR_U_THRESH, dest.upper_threshold)
         .put_u32(IPVS_DEST_ATTR_L_THRESH, dest.lower_threshold);
     if let Some(t) = dest.tunnel {
-        w.put_array(IPVS_DEST_ATTR_TUN_TYPE, [t.kind.to_kernel()])
-            .put_array(IPVS_DEST_ATTR_TUN_PORT, t.port.to_be_bytes())
+        w.put(IPVS_DEST_ATTR_TUN_TYPE, &[t.kind.to_kernel()])
+            .put(IPVS_DEST_ATTR_TUN_PORT, &t.port.to_be_bytes())
             .put_u16(IPVS_DEST_ATTR_TUN_FLAGS, t.flags);
     }
     w.end_nested(at);
@@ -122,17 +122,10 @@ pub fn get_service(family: u16, key: &ServiceKey) -> Result<Vec<u8>, String> {
     })
 }
 
-/// Written into `buf`'s memory: a reader sends one per service.
-pub fn dump_dests(buf: Vec<u8>, family: u16, key: &ServiceKey) -> Result<Vec<u8>, String> {
-    let mut w = GenlWriter::reusing(
-        buf,
-        family,
-        NLM_F_DUMP,
-        IPVS_CMD_GET_DEST,
-        IPVS_GENL_VERSION,
-    );
-    service_key_attr(&mut w, key);
-    w.finish()
+pub fn dump_dests(family: u16, key: &ServiceKey) -> Result<Vec<u8>, String> {
+    request(family, NLM_F_DUMP, IPVS_CMD_GET_DEST, |w| {
+        service_key_attr(w, key)
+    })
 }
 
 pub fn new_service(family: u16, service: &Service) -> Result<Vec<u8>, String> {

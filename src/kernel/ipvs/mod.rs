@@ -1,18 +1,14 @@
 //! The IPVS table over generic netlink: read it whole, and change it with pipelined
 //! requests. [`Ipvs`] is the seam the engine uses; [`NetlinkIpvs`] is the real kernel.
 
-mod attrs;
 mod consts;
 pub mod decode;
 pub mod encode;
 pub mod memory;
 
 use super::error::KernelError;
-use super::netlink::{NetlinkSocket, Replies, genl_attrs};
-use crate::state::ipvs::{
-    Dest, DestEntry, DestKey, Service, ServiceEntry, ServiceKey, Table, Timeouts,
-};
-use crate::state::sorted_map::SortedMap;
+use super::netlink::{NetlinkSocket, Record, genl_attrs};
+use crate::state::ipvs::{Dest, DestKey, Service, ServiceKey, Table, Timeouts};
 use std::fmt;
 
 /// One change to the IPVS table.
@@ -91,9 +87,8 @@ pub trait Ipvs {
 }
 
 /// IPVS through generic netlink: one socket for requests and the per-service destination
-/// dumps (small receives), and one for each dump of all services (large receives; see
-/// `NetlinkSocket::generic_bulk`), closed once its replies are decoded so that the memory
-/// of its buffers serves the destinations read next instead of fresh pages.
+/// dumps (page-sized receives), and one for each dump of all services (larger receives:
+/// see `NetlinkSocket::generic_bulk`).
 pub struct NetlinkIpvs {
     socket: NetlinkSocket,
     family: u16,
@@ -156,9 +151,9 @@ impl NetlinkIpvs {
         let mut request = Self::encode(&action, built)?;
         self.socket
             .exchange(&mut request, &action)?
-            .iter()
+            .into_iter()
             .next()
-            .map(|(_, payload)| genl_attrs(payload).to_vec())
+            .map(|record| genl_attrs(&record.payload).to_vec())
             .ok_or_else(|| KernelError::protocol(action, "no reply"))
     }
 
@@ -203,137 +198,34 @@ impl NetlinkIpvs {
         self.request("flushing the IPVS table", built)
     }
 
-    /// Adds the destinations of every service of `table`, one dump each. A large table on a
-    /// machine with several CPUs is split among up to [`MAX_READERS`] threads, each with its
-    /// own socket: a socket runs one dump at a time, and the dumps are the kernel's work.
+    /// Adds the destinations of every service of `table`, one GET_DEST dump each.
     fn read_dests(&mut self, table: &mut Table) -> Result<(), KernelError> {
-        let stats = self.stats;
-        // Asking for the CPUs costs a few system calls (std reads the cgroup's CPU quota):
-        // only for a table large enough to split.
-        let most = (table.services.len() / MIN_SERVICES_PER_READER).min(MAX_READERS);
-        let readers = if most > 1 {
-            std::thread::available_parallelism().map_or(1, |n| n.get().min(most))
-        } else {
-            1
-        };
-        if readers <= 1 {
-            let mut reader = Reader::default();
-            for entry in table.services.values_mut() {
-                entry.dests =
-                    reader.dump_dests(&mut self.socket, self.family, stats, &entry.service.key)?;
+        for entry in table.services.values_mut() {
+            let key = entry.service.key;
+            let action = format!("listing the destinations of service {key}");
+            let mut request = Self::encode(&action, encode::dump_dests(self.family, &key))?;
+            for record in self.socket.exchange(&mut request, &action)? {
+                let d = decode::dest(genl_attrs(&record.payload), key.family(), self.stats)
+                    .map_err(|e| KernelError::protocol(&action, e))?;
+                entry.dests.insert(d.dest.key, d);
             }
-            return Ok(());
         }
-        let family = self.family;
-        let mut entries: Vec<&mut ServiceEntry> = table.services.values_mut().collect();
-        let per_reader = entries.len().div_ceil(readers);
-        std::thread::scope(|scope| {
-            let workers: Vec<_> = entries
-                .chunks_mut(per_reader)
-                .map(|chunk| {
-                    scope.spawn(move || -> Result<(), KernelError> {
-                        let mut socket = NetlinkSocket::generic()?;
-                        let mut reader = Reader::default();
-                        for entry in chunk.iter_mut() {
-                            entry.dests = reader.dump_dests(
-                                &mut socket,
-                                family,
-                                stats,
-                                &entry.service.key,
-                            )?;
-                        }
-                        Ok(())
-                    })
-                })
-                .collect();
-            workers.into_iter().try_for_each(|w| {
-                w.join().unwrap_or_else(|_| {
-                    Err(KernelError::other(
-                        "listing destinations",
-                        "a reader thread panicked",
-                    ))
-                })
-            })
-        })
+        Ok(())
     }
-}
 
-/// Threads reading destinations at most, and the fewest services worth a thread.
-const MAX_READERS: usize = 4;
-const MIN_SERVICES_PER_READER: usize = 256;
-
-/// What one reader of destinations keeps from one service's dump to the next: the memory
-/// of its request and the layout of its records.
-#[derive(Default)]
-struct Reader {
-    request: Vec<u8>,
-    records: decode::Records,
-}
-
-impl Reader {
-    /// One GET_DEST dump: the destinations of service `key`, with their statistics if
-    /// `stats`.
-    fn dump_dests(
-        &mut self,
-        socket: &mut NetlinkSocket,
-        family: u16,
-        stats: bool,
-        key: &ServiceKey,
-    ) -> Result<SortedMap<DestKey, DestEntry>, KernelError> {
-        let action = DestsOf(key);
-        let built = encode::dump_dests(std::mem::take(&mut self.request), family, key);
-        self.request = NetlinkIpvs::encode(&action, built)?;
-        let replies = socket.exchange(&mut self.request, &action)?;
-        // A plain loop into a vector of the right size: collecting the `Result`s through
-        // an iterator moved each entry through several more layers (some 100
-        // instructions a destination).
-        let mut dests = Vec::with_capacity(replies.len());
-        for (_, payload) in replies.iter() {
-            let d = self
-                .records
-                .dest(genl_attrs(payload), key.family(), stats)
-                .map_err(|e| KernelError::protocol(action.to_string(), e))?;
-            dests.push((d.dest.key, d));
+    /// Adds the services of GET_SERVICE replies to `table` (without destinations).
+    fn add_services(
+        &self,
+        table: &mut Table,
+        records: Vec<Record>,
+        action: &str,
+    ) -> Result<(), KernelError> {
+        for record in records {
+            let entry = decode::service(genl_attrs(&record.payload), self.stats)
+                .map_err(|e| KernelError::protocol(action, e))?;
+            table.services.insert(entry.service.key, entry);
         }
-        Ok(SortedMap::from(dests))
-    }
-}
-
-/// Adds the services of GET_SERVICE replies to `table` (without destinations).
-fn add_services(
-    table: &mut Table,
-    replies: Replies<'_>,
-    stats: bool,
-    action: &str,
-) -> Result<(), KernelError> {
-    let mut records = decode::Records::default();
-    for (_, payload) in replies.iter() {
-        add_service(table, &mut records, payload, stats, action)?;
-    }
-    Ok(())
-}
-
-/// Adds the service of one GET_SERVICE reply to `table` (without destinations).
-fn add_service(
-    table: &mut Table,
-    records: &mut decode::Records,
-    payload: &[u8],
-    stats: bool,
-    action: &str,
-) -> Result<(), KernelError> {
-    let entry = records
-        .service(genl_attrs(payload), stats)
-        .map_err(|e| KernelError::protocol(action, e))?;
-    table.services.insert(entry.service.key, entry);
-    Ok(())
-}
-
-/// "listing the destinations of service KEY", formatted only for an error.
-struct DestsOf<'a>(&'a ServiceKey);
-
-impl fmt::Display for DestsOf<'_> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "listing the destinations of service {}", self.0)
+        Ok(())
     }
 }
 
@@ -343,13 +235,13 @@ impl Ipvs for NetlinkIpvs {
         for key in keys {
             let action = format!("reading service {key}");
             let mut request = Self::encode(&action, encode::get_service(self.family, key))?;
-            let replies = match self.socket.exchange(&mut request, &action) {
+            let records = match self.socket.exchange(&mut request, &action) {
                 Ok(r) => r,
                 // No such service.
                 Err(e) if e.errno_value() == Some(libc::ESRCH) => continue,
                 Err(e) => return Err(e),
             };
-            add_services(&mut table, replies, self.stats, &action)?;
+            self.add_services(&mut table, records, &action)?;
         }
         self.read_dests(&mut table)?;
         Ok(table)
@@ -364,13 +256,10 @@ impl Ipvs for NetlinkIpvs {
     fn read_service_list(&mut self) -> Result<Table, KernelError> {
         let action = "listing IPVS services";
         let mut request = Self::encode(&action, encode::dump_services(self.family))?;
-        let mut bulk = NetlinkSocket::generic_bulk()?;
-        // Decoded as each datagram comes: the records are not copied out first.
-        let stats = self.stats;
-        let mut records = decode::Records::default();
-        bulk.fold_dump(&mut request, &action, Table::default, |table, payload| {
-            add_service(table, &mut records, payload, stats, action)
-        })
+        let records = NetlinkSocket::generic_bulk()?.exchange(&mut request, &action)?;
+        let mut table = Table::default();
+        self.add_services(&mut table, records, action)?;
+        Ok(table)
     }
 
     fn execute(&mut self, ops: &[Op]) -> Vec<Result<(), KernelError>> {

@@ -152,7 +152,7 @@ impl RtnlLinks {
         let mut bytes = built.map_err(|e| {
             KernelError::protocol(action, format!("cannot encode the request: {e}"))
         })?;
-        Ok(self.socket.exchange(&mut bytes, &action)?.to_records())
+        self.socket.exchange(&mut bytes, &action)
     }
 
     /// The index of the link called `name`.

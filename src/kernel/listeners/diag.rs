@@ -38,9 +38,8 @@ pub fn read() -> Result<Vec<Listener>, KernelError> {
             &body(family, proto_byte, state),
         )
         .map_err(|e| KernelError::protocol(action.to_string(), e))?;
-        let replies = socket.exchange(&mut request, &action)?;
-        for (_, payload) in replies.iter() {
-            let listener = decode(payload, protocol)
+        for record in socket.exchange(&mut request, &action)? {
+            let listener = decode(&record.payload, protocol)
                 .map_err(|e| KernelError::protocol(action.to_string(), e))?;
             all.push(listener);
         }
