@@ -3,9 +3,9 @@
 //! functions of [`Facts`], which [`Facts::read`] gathers.
 
 use crate::config::model::{Config, Method};
-use crate::kernel::links::LinkTable;
 use crate::kernel::sysctl::Sysctl;
 use crate::state::host::IP_FORWARD;
+use crate::state::links::LinkTable;
 use std::collections::HashMap;
 use std::net::IpAddr;
 

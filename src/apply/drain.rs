@@ -3,9 +3,10 @@
 //! or the time is up. Services being removed go after their destinations.
 
 use crate::kernel::KernelError;
-use crate::kernel::ipvs::{Ipvs, Op};
+use crate::kernel::ipvs::Ipvs;
 use crate::plan::{Operation, Step};
 use crate::state::ipvs::{DestKey, ServiceKey, Table};
+use crate::state::ops::Op;
 use std::time::{Duration, Instant};
 
 /// A plan's steps split for draining.

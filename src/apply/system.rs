@@ -2,13 +2,14 @@
 //! plan covers it. Operations of any kind go through one `execute`.
 
 use crate::kernel::KernelError;
-use crate::kernel::ipvs::{Ipvs, Op};
+use crate::kernel::ipvs::Ipvs;
 use crate::kernel::links::Links;
 use crate::kernel::modules::Modules;
 use crate::kernel::sysctl::Sysctl;
 use crate::plan::Operation;
-use crate::state::host::{self, HostActual, HostDesired};
+use crate::state::host::{HostActual, HostDesired};
 use crate::state::ipvs::Table;
+use crate::state::ops::Op;
 
 /// Access to the host's links, sysctls and modules.
 pub struct HostKernel<'a> {
@@ -80,6 +81,8 @@ impl System<'_> {
     /// The host as `want` sees it; `None` without host access.
     pub fn read_host(&mut self, want: &HostDesired) -> Option<Result<HostActual, KernelError>> {
         let h = self.host.as_mut()?;
-        Some(host::read(want, h.links, h.sysctl, h.modules))
+        Some(crate::kernel::host::read_with(
+            want, h.links, h.sysctl, h.modules,
+        ))
     }
 }

@@ -269,7 +269,7 @@ impl Ipvs for FailingWrites {
         self.inner.read()
     }
 
-    fn execute(&mut self, ops: &[crate::kernel::ipvs::Op]) -> Vec<Result<(), KernelError>> {
+    fn execute(&mut self, ops: &[crate::state::ops::Op]) -> Vec<Result<(), KernelError>> {
         ops.iter()
             .map(|op| {
                 if self.fail.contains(&self.inner.writes) {
@@ -293,7 +293,7 @@ impl Ipvs for Meddler {
         self.inner.read()
     }
 
-    fn execute(&mut self, ops: &[crate::kernel::ipvs::Op]) -> Vec<Result<(), KernelError>> {
+    fn execute(&mut self, ops: &[crate::state::ops::Op]) -> Vec<Result<(), KernelError>> {
         let results = self.inner.execute(ops);
         (self.meddle)(&mut self.inner.table);
         results
@@ -414,7 +414,7 @@ fn draining_quiesces_then_removes() {
     );
     assert!(matches!(
         &split.now[0].op,
-        crate::plan::Operation::Ipvs(crate::kernel::ipvs::Op::SetDest(_, d)) if d.weight == 0
+        crate::plan::Operation::Ipvs(crate::state::ops::Op::SetDest(_, d)) if d.weight == 0
     ));
     let mut said = Vec::new();
     let options = Options {
@@ -436,10 +436,11 @@ mod host {
     use super::*;
     use crate::apply::HostKernel;
     use crate::kernel::links::memory::MemoryLinks;
-    use crate::kernel::links::{Link, LinkOp, LinkTable, Links};
+    use crate::kernel::links::{Link, LinkTable, Links};
     use crate::kernel::modules::{MemoryModules, ModuleState};
     use crate::kernel::sysctl::MemorySysctl;
     use crate::state::host::{self as hoststate, HostDesired};
+    use crate::state::ops::LinkOp;
 
     const BARE_CONFIG: &str = r#"{
         "public": [{"address": "203.0.113.10", "interface": "eth0", "prefix_len": 24}],
@@ -500,7 +501,8 @@ mod host {
         let (want, host_want) = config();
         let table = h.ipvs.table.clone();
         let have =
-            hoststate::read(&host_want, &mut h.links, &mut h.sysctl, &mut h.modules).expect("read");
+            crate::kernel::host::read_with(&host_want, &mut h.links, &mut h.sysctl, &mut h.modules)
+                .expect("read");
         let plan = crate::plan::build(&want, &table, Some((&host_want, &have)));
         let links: &mut dyn Links = match links {
             Some(l) => l,
@@ -643,7 +645,8 @@ mod host {
             .insert("ip_vs_rr".into(), ModuleState::Missing);
         let (want, host_want) = config();
         let have =
-            hoststate::read(&host_want, &mut h.links, &mut h.sysctl, &mut h.modules).expect("read");
+            crate::kernel::host::read_with(&host_want, &mut h.links, &mut h.sysctl, &mut h.modules)
+                .expect("read");
         let plan = crate::plan::build(&want, &Table::default(), Some((&host_want, &have)));
         assert_eq!(
             plan.errors,

@@ -4,12 +4,12 @@
 
 use super::system::{Before, System};
 use crate::kernel::KernelError;
-use crate::kernel::ipvs::Op;
 use crate::plan::diff::diff;
 use crate::plan::{Operation, Step};
 use crate::state::desired::Desired;
 use crate::state::host;
 use crate::state::ipvs::{DestKey, ServiceKey};
+use crate::state::ops::Op;
 use std::collections::HashSet;
 
 /// IPVS steps per kernel round trip: a failure is noticed within one batch.

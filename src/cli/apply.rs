@@ -10,7 +10,6 @@ use crate::kernel::links::RtnlLinks;
 use crate::kernel::modules::SystemModules;
 use crate::kernel::sysctl::ProcSysctl;
 use crate::plan::{Plan, human, json, planfile::PlanFile};
-use crate::state::host;
 use std::io::{BufRead, IsTerminal, Write};
 use std::path::PathBuf;
 use std::time::Duration;
@@ -80,8 +79,9 @@ fn apply(args: &ApplyArgs, out: Painter, err: Painter) -> Result<(), String> {
     let mut links = RtnlLinks::connect().map_err(|e| e.to_string())?;
     let mut sysctl = ProcSysctl;
     let mut modules = SystemModules::new();
-    let host_actual = host::read(&loaded.host, &mut links, &mut sysctl, &mut modules)
-        .map_err(|e| e.to_string())?;
+    let host_actual =
+        crate::kernel::host::read_with(&loaded.host, &mut links, &mut sysctl, &mut modules)
+            .map_err(|e| e.to_string())?;
     // A saved plan made against a snapshot covers IPVS only, and so does applying it.
     let host_planned = saved.as_ref().is_none_or(|f| f.host_planned);
     let covered = host_planned.then_some(&host_actual);
@@ -134,8 +134,9 @@ fn apply(args: &ApplyArgs, out: Painter, err: Painter) -> Result<(), String> {
         confirm(out)?;
         // Time passed while the user read the plan: make sure it still holds.
         let now = ipvs.read().map_err(|e| e.to_string())?;
-        let host_now = host::read(&loaded.host, &mut links, &mut sysctl, &mut modules)
-            .map_err(|e| e.to_string())?;
+        let host_now =
+            crate::kernel::host::read_with(&loaded.host, &mut links, &mut sysctl, &mut modules)
+                .map_err(|e| e.to_string())?;
         if plan::fingerprint(&loaded, &now, Some(&host_now)) != then {
             return Err(
                 "the IPVS table changed while waiting for confirmation; nothing was changed: run apply again"

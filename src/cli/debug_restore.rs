@@ -2,8 +2,9 @@
 //! client, so tests can check what the client writes against what ipvsadm reads.
 
 use super::style::Painter;
-use crate::kernel::ipvs::{Ipvs, NetlinkIpvs, Op};
+use crate::kernel::ipvs::{Ipvs, NetlinkIpvs};
 use crate::state::ipvsadm_rules;
+use crate::state::ops::Op;
 use std::io::Read;
 use std::path::Path;
 

@@ -14,7 +14,6 @@ pub mod validate;
 
 use args::{Cli, Command};
 use clap::{CommandFactory, Parser};
-use style::Painter;
 
 /// Runs portfwd with the process's arguments and returns the exit code.
 pub fn main() -> i32 {
@@ -26,8 +25,8 @@ pub fn main() -> i32 {
             return if e.use_stderr() { 1 } else { 0 };
         }
     };
-    let out = Painter::new(cli.color, false);
-    let err = Painter::new(cli.color, true);
+    let out = style::painter(cli.color, false);
+    let err = style::painter(cli.color, true);
     match &cli.command {
         Command::Validate(args) => validate::run(args, out, err),
         Command::Plan(args) => plan::run(args, out, err),

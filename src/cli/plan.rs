@@ -147,7 +147,7 @@ pub fn add_doctor_warnings(plan: &mut Plan, loaded: &Loaded, host: &HostActual) 
 /// Reads the host resources the config declares (links, sysctls, modules).
 pub fn read_host(want: &HostDesired) -> Result<HostActual, crate::kernel::KernelError> {
     let mut links = RtnlLinks::connect()?;
-    host::read(want, &mut links, &mut ProcSysctl, &mut SystemModules::new())
+    crate::kernel::host::read_with(want, &mut links, &mut ProcSysctl, &mut SystemModules::new())
 }
 
 /// Prints a plan's errors; true when there were any.
@@ -266,12 +266,8 @@ mod tests {
     #[test]
     fn the_hosts_sockets_are_read_only_for_a_plan_that_creates_a_service() {
         let text = br#"{"public":[{"address":"203.0.113.10"}],"forwards":[{"name":"ssh","listen":"203.0.113.10:2222","backends":["10.0.0.2:22"]}]}"#;
-        let loaded = from_text(
-            "test".into(),
-            text.to_vec(),
-            Painter::new(crate::cli::args::ColorChoice::Never, true),
-        )
-        .expect("valid");
+        let loaded =
+            from_text("test".into(), text.to_vec(), Painter { enabled: false }).expect("valid");
         let mut asked = 0;
         let (plan, _) = compute(&loaded, &Table::default(), None, || {
             asked += 1;

@@ -2,28 +2,9 @@
 //! `modprobe` (which resolves dependencies as it does for IPVS's own requests).
 
 use super::error::KernelError;
+pub use crate::state::host::ModuleState;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ModuleState {
-    /// Loaded, or built into the kernel.
-    Loaded,
-    /// Listed in the kernel's modules.dep: `modprobe` can load it.
-    Available,
-    /// Neither: `modprobe` would fail.
-    Missing,
-}
-
-impl ModuleState {
-    pub fn name(self) -> &'static str {
-        match self {
-            ModuleState::Loaded => "loaded",
-            ModuleState::Available => "not loaded",
-            ModuleState::Missing => "missing",
-        }
-    }
-}
 
 /// Kernel modules, as the engine sees them.
 pub trait Modules {

@@ -3,6 +3,7 @@
 //! `net.ipv4.conf.vif1/0.rp_filter` for interface `vif1.0`).
 
 use super::error::KernelError;
+pub use crate::state::host::normalize;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
@@ -11,11 +12,6 @@ pub trait Sysctl {
     /// The value with runs of white space made one space; `None` when the key does not exist.
     fn read(&mut self, key: &str) -> Result<Option<String>, KernelError>;
     fn write(&mut self, key: &str, value: &str) -> Result<(), KernelError>;
-}
-
-/// `a  b\t c\n` → `a b c`: how /proc prints several numbers, made comparable.
-pub fn normalize(value: &str) -> String {
-    value.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
 /// The file of a dotted key under /proc/sys.

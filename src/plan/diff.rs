@@ -8,9 +8,9 @@
 
 use super::change::{Action, Change, Kind, Reason, dest_attrs, dest_id, service_attrs};
 use super::{Operation, Plan, Step};
-use crate::kernel::ipvs::Op;
 use crate::state::desired::{Desired, DesiredService};
 use crate::state::ipvs::{Dest, ServiceEntry, ServiceKey, Table};
+use crate::state::ops::Op;
 use std::rc::Rc;
 
 /// Plans the changes that turn `actual` into `desired`. Services on unmanaged addresses

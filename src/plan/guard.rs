@@ -4,10 +4,10 @@
 use super::change::{Action, Kind};
 use super::{Operation, Plan};
 use crate::config::model::Safety;
-use crate::kernel::ipvs::Op;
-use crate::kernel::listeners::Listener;
 use crate::state::desired::Desired;
+use crate::state::host::Listener;
 use crate::state::ipvs::{ServiceKey, Table, protocol_name};
+use crate::state::ops::Op;
 use std::collections::BTreeMap;
 
 /// One tripped guard.

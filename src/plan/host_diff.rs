@@ -4,10 +4,11 @@
 
 use super::change::{Action, Attrs, Change, Kind, Reason};
 use super::{Operation, Step};
-use crate::kernel::links::{Link, LinkOp};
-use crate::kernel::modules::ModuleState;
-use crate::kernel::sysctl::normalize;
+use crate::state::host::ModuleState;
+use crate::state::host::normalize;
 use crate::state::host::{BridgeWant, HostActual, HostDesired, PublicWant};
+use crate::state::links::Link;
+use crate::state::ops::LinkOp;
 use serde_json::Value;
 
 /// The host part of a plan; it goes before the IPVS part.

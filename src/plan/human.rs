@@ -4,7 +4,7 @@
 use super::Plan;
 use super::change::{Action, Attrs, Change, Kind};
 use super::guard::Guard;
-use crate::cli::style::Painter;
+use super::style::Painter;
 use serde_json::Value;
 use std::collections::HashMap;
 use std::fmt::Write;

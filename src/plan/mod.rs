@@ -10,12 +10,13 @@ pub mod host_diff;
 pub mod human;
 pub mod json;
 pub mod planfile;
+pub mod style;
 
-use crate::kernel::ipvs::Op;
-use crate::kernel::links::LinkOp;
 use crate::state::desired::Desired;
 use crate::state::host::{HostActual, HostDesired};
 use crate::state::ipvs::Table;
+use crate::state::ops::LinkOp;
+use crate::state::ops::Op;
 use change::{Action, Change};
 use std::fmt;
 

@@ -3,12 +3,9 @@
 //! changes these but never removes them: other bridges, ports the hypervisor adds and extra
 //! addresses are reported and left alone.
 
+use super::links::LinkTable;
 use crate::config::endpoint::Cidr;
 use crate::config::model::{Config, Method, Named};
-use crate::kernel::KernelError;
-use crate::kernel::links::{LinkTable, Links};
-use crate::kernel::modules::{ModuleState, Modules};
-use crate::kernel::sysctl::Sysctl;
 use std::collections::BTreeMap;
 use std::net::IpAddr;
 
@@ -141,30 +138,6 @@ pub struct HostActual {
     pub release: String,
 }
 
-/// Reads what `want` needs to know from the kernel.
-pub fn read(
-    want: &HostDesired,
-    links: &mut dyn Links,
-    sysctl: &mut dyn Sysctl,
-    modules: &mut dyn Modules,
-) -> Result<HostActual, KernelError> {
-    let mut actual = HostActual {
-        links: links.read()?,
-        ..HostActual::default()
-    };
-    for m in &want.modules {
-        actual.modules.insert(m.clone(), modules.state(m));
-    }
-    // Only the error about a missing module names the kernel.
-    if actual.modules.values().any(|s| *s == ModuleState::Missing) {
-        actual.release = modules.release();
-    }
-    for s in &want.sysctls {
-        actual.sysctls.insert(s.key.clone(), sysctl.read(&s.key)?);
-    }
-    Ok(actual)
-}
-
 /// The facts about the declared resources, one per line, for checking that an undo put the
 /// host back as it was (module loads are not undone, so modules are left out).
 pub fn observe(want: &HostDesired, actual: &HostActual) -> Vec<String> {
@@ -203,4 +176,85 @@ pub fn observe(want: &HostDesired, actual: &HostActual) -> Vec<String> {
         }
     }
     lines
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ModuleState {
+    /// Loaded, or built into the kernel.
+    Loaded,
+    /// Listed in the kernel's modules.dep: `modprobe` can load it.
+    Available,
+    /// Neither: `modprobe` would fail.
+    Missing,
+}
+
+impl ModuleState {
+    pub fn name(self) -> &'static str {
+        match self {
+            ModuleState::Loaded => "loaded",
+            ModuleState::Available => "not loaded",
+            ModuleState::Missing => "missing",
+        }
+    }
+}
+
+/// A local socket that accepts connections (TCP LISTEN) or datagrams (bound UDP).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Listener {
+    pub protocol: u16,
+    pub addr: IpAddr,
+    pub port: u16,
+    /// An IPv6 socket that takes no IPv4 (IPV6_V6ONLY). /proc does not say: false there.
+    pub v6only: bool,
+}
+
+impl Listener {
+    /// Whether traffic to `addr` reaches this socket: the same address, or a wildcard (an
+    /// IPv6 wildcard takes IPv4 too unless it is v6-only).
+    pub fn covers(&self, addr: IpAddr) -> bool {
+        match self.addr {
+            IpAddr::V4(a) if a.is_unspecified() => addr.is_ipv4(),
+            IpAddr::V6(a) if a.is_unspecified() => addr.is_ipv6() || !self.v6only,
+            a => a == addr,
+        }
+    }
+}
+
+/// `a  b\t c\n` → `a b c`: how /proc prints several numbers, made comparable.
+pub fn normalize(value: &str) -> String {
+    value.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::state::ipvs::IPPROTO_TCP;
+    use std::net::IpAddr;
+
+    #[test]
+    fn wildcards_cover_their_family_and_v6_wildcards_cover_both_unless_v6_only() {
+        let any4 = Listener {
+            protocol: IPPROTO_TCP,
+            addr: "0.0.0.0".parse().expect("ip"),
+            port: 22,
+            v6only: false,
+        };
+        let any6 = Listener {
+            addr: "::".parse().expect("ip"),
+            ..any4
+        };
+        let any6_only = Listener {
+            v6only: true,
+            ..any6
+        };
+        let one = Listener {
+            addr: "127.0.0.1".parse().expect("ip"),
+            ..any4
+        };
+        let public: IpAddr = "203.0.113.10".parse().expect("ip");
+        let public6: IpAddr = "2001:db8::1".parse().expect("ip");
+        assert!(any4.covers(public) && any6.covers(public) && !one.covers(public));
+        assert!(!any4.covers(public6) && any6.covers(public6));
+        assert!(!any6_only.covers(public) && any6_only.covers(public6));
+    }
 }

@@ -2,9 +2,10 @@
 //! ENOENT, and ENOENT for a scheduler whose module is missing), for tests of the planner
 //! and the apply engine. It counts writes so tests can prove a no-op apply writes nothing.
 
-use super::{Ipvs, Op};
+use super::Ipvs;
 use crate::kernel::error::KernelError;
 use crate::state::ipvs::{DestCounters, DestEntry, ServiceEntry, Table};
+use crate::state::ops::Op;
 
 /// The schedulers a stock kernel can load (Debian's 6.1 cloud kernel lacks `twos`).
 pub const KERNEL_SCHEDULERS: &[&str] = &[

@@ -8,47 +8,9 @@ pub mod memory;
 
 use super::error::KernelError;
 use super::netlink::{NetlinkSocket, Record, genl_attrs};
-use crate::state::ipvs::{Dest, DestKey, Service, ServiceKey, Table, Timeouts};
+use crate::state::ipvs::{ServiceKey, Table, Timeouts};
+use crate::state::ops::Op;
 use std::fmt;
-
-/// One change to the IPVS table.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Op {
-    NewService(Service),
-    SetService(Service),
-    DelService(ServiceKey),
-    NewDest(ServiceKey, Dest),
-    SetDest(ServiceKey, Dest),
-    DelDest(ServiceKey, DestKey),
-}
-
-impl fmt::Display for Op {
-    /// What the operation does, in words used in error messages.
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Op::NewService(s) => write!(f, "adding service {} (scheduler {})", s.key, s.scheduler),
-            Op::SetService(s) => {
-                write!(f, "changing service {} (scheduler {})", s.key, s.scheduler)
-            }
-            Op::DelService(k) => write!(f, "removing service {k}"),
-            Op::NewDest(k, d) => {
-                write!(f, "adding destination {} to service {k}", dest_text(&d.key))
-            }
-            Op::SetDest(k, d) => write!(
-                f,
-                "changing destination {} of service {k}",
-                dest_text(&d.key)
-            ),
-            Op::DelDest(k, d) => {
-                write!(f, "removing destination {} from service {k}", dest_text(d))
-            }
-        }
-    }
-}
-
-fn dest_text(d: &DestKey) -> String {
-    std::net::SocketAddr::new(d.addr, d.port).to_string()
-}
 
 /// What IPVS reports about itself.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -317,7 +279,7 @@ fn missing_module_hint(e: KernelError, op: &Op) -> KernelError {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::state::ipvs::IPPROTO_TCP;
+    use crate::state::ipvs::{IPPROTO_TCP, Service};
 
     #[test]
     fn enoent_on_a_service_names_the_scheduler_module() {
