@@ -6,6 +6,7 @@ pub mod apply;
 pub mod cli;
 pub mod config;
 pub mod doctor;
+pub mod engine;
 // `gen` is a reserved word in Rust 2024; the folder keeps the layout's name.
 #[path = "gen/mod.rs"]
 pub mod generate;

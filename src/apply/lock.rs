@@ -1,10 +1,9 @@
-//! The apply lock: an exclusive `flock` on one file, so two applies never interleave. The
-//! kernel drops the lock when the process ends, however it ends.
+//! The apply lock: an exclusive lock on one file (std's `File::try_lock`, an `flock`), so
+//! two applies never interleave. The kernel drops it when the process ends, however it ends.
 
-use std::fs::File;
+use std::fs::{File, TryLockError};
 use std::io::Write;
-use std::os::fd::AsRawFd;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 /// Where the lock lives unless `PORTFWD_LOCK_FILE` says otherwise.
@@ -16,44 +15,72 @@ pub struct Lock {
     _file: File,
 }
 
+#[derive(Debug, thiserror::Error)]
+pub enum LockError {
+    #[error("cannot open the lock file {}: {source}", path.display())]
+    Open {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("cannot lock {}: {source}", path.display())]
+    Lock {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("another portfwd apply holds {} (pid {holder}); gave up after {seconds} s", path.display())]
+    Busy {
+        path: PathBuf,
+        holder: String,
+        seconds: u64,
+    },
+}
+
 /// Takes the lock, waiting up to `timeout` for another holder; `waiting` is called once if
 /// the lock is busy, with the pid the holder wrote.
 pub fn acquire(
     path: &Path,
     timeout: Duration,
     waiting: &mut dyn FnMut(&str),
-) -> Result<Lock, String> {
-    let name = path.display();
+) -> Result<Lock, LockError> {
     let mut file = std::fs::OpenOptions::new()
         .read(true)
         .write(true)
         .create(true)
         .truncate(false)
         .open(path)
-        .map_err(|e| format!("cannot open the lock file {name}: {e}"))?;
+        .map_err(|source| LockError::Open {
+            path: path.into(),
+            source,
+        })?;
+    let holder = || {
+        std::fs::read_to_string(path)
+            .unwrap_or_default()
+            .trim()
+            .to_string()
+    };
     let deadline = Instant::now() + timeout;
     let mut told = false;
     loop {
-        // SAFETY: flock on a file descriptor we own; no memory is passed.
-        let rc = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
-        if rc == 0 {
-            break;
-        }
-        let e = std::io::Error::last_os_error();
-        if e.raw_os_error() != Some(libc::EWOULDBLOCK) {
-            return Err(format!("cannot lock {name}: {e}"));
+        match file.try_lock() {
+            Ok(()) => break,
+            Err(TryLockError::WouldBlock) => {}
+            Err(TryLockError::Error(source)) => {
+                return Err(LockError::Lock {
+                    path: path.into(),
+                    source,
+                });
+            }
         }
         if !told {
-            let holder = std::fs::read_to_string(path).unwrap_or_default();
-            waiting(holder.trim());
+            waiting(&holder());
             told = true;
         }
         if Instant::now() >= deadline {
-            return Err(format!(
-                "another portfwd apply holds {name} (pid {}); gave up after {} s",
-                std::fs::read_to_string(path).unwrap_or_default().trim(),
-                timeout.as_secs()
-            ));
+            return Err(LockError::Busy {
+                path: path.into(),
+                holder: holder(),
+                seconds: timeout.as_secs(),
+            });
         }
         std::thread::sleep(Duration::from_millis(100));
     }

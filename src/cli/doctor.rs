@@ -8,8 +8,12 @@ use crate::kernel::links::{Links, RtnlLinks};
 use crate::kernel::sysctl::ProcSysctl;
 
 pub fn run(args: &DoctorArgs, out: Painter, err: Painter) -> i32 {
-    let Some(loaded) = super::plan::load(&args.config.path, err) else {
-        return 1;
+    let loaded = match super::plan::load(&args.config.path, err) {
+        Ok(loaded) => loaded,
+        Err(e) => {
+            eprintln!("{} {e}", err.red("error:"));
+            return 1;
+        }
     };
     let links = match RtnlLinks::connect().and_then(|mut l| l.read()) {
         Ok(l) => l,

@@ -5,8 +5,12 @@ use super::style::Painter;
 use crate::generate::{self, debian};
 
 pub fn run(args: &GenDebianArgs, out: Painter, err: Painter) -> i32 {
-    let Some(loaded) = super::plan::load(&args.config.path, err) else {
-        return 1;
+    let loaded = match super::plan::load(&args.config.path, err) {
+        Ok(loaded) => loaded,
+        Err(e) => {
+            eprintln!("{} {e}", err.red("error:"));
+            return 1;
+        }
     };
     let root = &args.out_dir;
     let files = debian::files(&loaded.config, &loaded.source);

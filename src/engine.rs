@@ -1,0 +1,375 @@
+//! The pipeline every command and the daemon share: load the config, read the kernel (or a
+//! snapshot), plan, check the guards, apply, verify. It decides; the CLI parses arguments,
+//! asks and prints.
+
+use crate::apply::{self, Before, HostKernel, Options, System};
+use crate::config::{self, Config};
+use crate::kernel::KernelError;
+use crate::kernel::ipvs::{Ipvs, NetlinkIpvs};
+use crate::kernel::links::RtnlLinks;
+use crate::kernel::modules::SystemModules;
+use crate::kernel::sysctl::{Known, ProcSysctl};
+use crate::plan::guard::{self, Guard};
+use crate::plan::planfile::PlanFile;
+use crate::plan::{self as planner, Plan, json};
+use crate::state::desired::{self, Desired};
+use crate::state::host::{self, HostActual, HostDesired, Listener};
+use crate::state::ipvs::Table;
+use crate::state::snapshot::{Snapshot, from_snapshot};
+use std::path::{Path, PathBuf};
+
+/// Why a command could not do what it was asked; nothing was changed unless it says so.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("{config}: {count} error{} in the config; nothing was planned", plural(*count))]
+    InvalidConfig { config: String, count: usize },
+    #[error(transparent)]
+    Kernel(#[from] KernelError),
+    #[error(transparent)]
+    Lock(#[from] apply::lock::LockError),
+    #[error("{0}")]
+    Snapshot(String),
+    #[error("{0}")]
+    PlanFile(String),
+    #[error(
+        "refusing to apply: {0}; fix the permissions (e.g. chown root: and chmod 644), nothing was changed"
+    )]
+    Untrusted(String),
+    #[error(
+        "the saved plan is stale: the IPVS table has changed since it was made (state {then} then, {now} now); nothing was changed: make a new plan"
+    )]
+    StalePlan { then: String, now: String },
+    #[error(
+        "the saved plan's changes differ from what it would do now; nothing was changed: make a new plan"
+    )]
+    PlanChanged,
+    #[error("the plan cannot be applied; nothing was changed")]
+    PlanErrors,
+    /// Guards refused the plan (each is reported on its own first).
+    #[error("nothing was changed")]
+    Refused,
+    #[error(
+        "the IPVS table changed while waiting for confirmation; nothing was changed: run apply again"
+    )]
+    ChangedWhileAsking,
+    #[error(
+        "apply asks for confirmation, but standard input is not a terminal; nothing was changed: review with `portfwd plan`, then run `portfwd apply --auto-approve`"
+    )]
+    NoTerminal,
+    #[error("cannot read the answer: {0}")]
+    Answer(std::io::Error),
+    #[error("apply cancelled; nothing was changed")]
+    Cancelled,
+    #[error(
+        "after applying, the table read back differs from the config in {0} place(s) (something else changed it, or the kernel adjusted a value)"
+    )]
+    StillDiffers(usize),
+    #[error("applied, but could not read the table back: {0}")]
+    ReadBack(KernelError),
+    #[error("applied, but the result was not verified")]
+    Unverified,
+    #[error(
+        "the apply failed and was rolled back: {0} operation(s) already done were undone, and the kernel was read back exactly as it was before"
+    )]
+    RolledBack(usize),
+    #[error(
+        "the apply failed and the undo was incomplete; run `portfwd plan` to see the state and apply again"
+    )]
+    Incomplete,
+}
+
+fn plural(n: usize) -> &'static str {
+    if n == 1 { "" } else { "s" }
+}
+
+/// A valid config, ready to plan with.
+pub struct Loaded {
+    pub source: String,
+    pub text: Vec<u8>,
+    pub config: Config,
+    pub desired: Desired,
+    pub host: HostDesired,
+}
+
+impl Loaded {
+    /// A checked config: usable when it has no error. Its diagnostics are the caller's to show.
+    pub fn new(checked: config::Loaded, text: Vec<u8>) -> Result<Loaded, Error> {
+        let count = checked.errors().count();
+        let Some(config) = checked.config else {
+            return Err(Error::InvalidConfig {
+                config: checked.source,
+                count,
+            });
+        };
+        Ok(Loaded {
+            source: checked.source,
+            text,
+            desired: desired::from_config(&config),
+            host: host::from_config(&config),
+            config,
+        })
+    }
+
+    /// Forward names in config order, for grouping the human output.
+    pub fn forward_names(&self) -> Vec<&str> {
+        self.config.forwards.iter().map(|f| &*f.name).collect()
+    }
+
+    /// The fingerprint of the state a plan against `actual` (and `host`, when covered) is
+    /// computed from: what a saved plan and the JSON document record, and apply checks.
+    pub fn fingerprint(&self, actual: &Table, host: Option<&HostActual>) -> String {
+        planner::state_fingerprint(&self.desired, actual, host.map(|h| (&self.host, h)))
+    }
+}
+
+/// A table from a snapshot file (`portfwd show --json`).
+pub fn read_snapshot(path: &Path) -> Result<Table, Error> {
+    let name = path.display();
+    let text =
+        std::fs::read(path).map_err(|e| Error::Snapshot(format!("cannot read {name}: {e}")))?;
+    let snap: Snapshot = serde_json::from_slice(&text).map_err(|e| {
+        Error::Snapshot(format!(
+            "{name} is not a snapshot (portfwd show --json): {e}"
+        ))
+    })?;
+    from_snapshot(&snap).map_err(|e| Error::Snapshot(format!("{name}: {e}")))
+}
+
+/// A computed plan, with what it was computed against.
+pub struct Planned {
+    pub plan: Plan,
+    pub guards: Vec<Guard>,
+    pub actual: Table,
+    /// `None` for a plan against a snapshot, or of a saved plan that covers IPVS only.
+    pub host: Option<HostActual>,
+}
+
+impl Planned {
+    /// The plan and its guards. `listeners` reads the host's sockets (`None` when they are
+    /// unknown); it is called only when the plan creates a service, the only change that can
+    /// shadow one.
+    pub fn compute(
+        loaded: &Loaded,
+        actual: Table,
+        host: Option<HostActual>,
+        listeners: impl FnOnce() -> Option<Vec<Listener>>,
+    ) -> Planned {
+        let plan = planner::build(
+            &loaded.desired,
+            &actual,
+            host.as_ref().map(|h| (&loaded.host, h)),
+        );
+        let listeners = if guard::creates_services(&plan) {
+            listeners()
+        } else {
+            None
+        };
+        let guards = guard::check(
+            &plan,
+            &loaded.desired,
+            &actual,
+            &loaded.config.safety,
+            listeners.as_deref(),
+        );
+        Planned {
+            plan,
+            guards,
+            actual,
+            host,
+        }
+    }
+
+    pub fn fingerprint(&self, loaded: &Loaded) -> String {
+        loaded.fingerprint(&self.actual, self.host.as_ref())
+    }
+
+    /// The doctor's warnings that apply does not fix itself, added to the plan.
+    pub fn add_doctor_warnings(&mut self, loaded: &Loaded, host: &HostActual) {
+        let mut sysctl = Known {
+            values: &host.sysctls,
+            inner: ProcSysctl,
+        };
+        let facts =
+            crate::doctor::Facts::read(&loaded.config, host.links.clone(), &mut sysctl, None);
+        for f in crate::doctor::warnings(&loaded.config, &facts) {
+            let fixed_by_apply = matches!(f.check, "ip-forward" | "bridge-gateway");
+            if !fixed_by_apply {
+                self.plan.warnings.push(f.message);
+            }
+        }
+    }
+
+    /// The guards that refuse this plan unless overridden by their flag.
+    pub fn blocking(&self, force: bool, allow_shadowing: bool) -> Vec<&Guard> {
+        self.guards
+            .iter()
+            .filter(|g| match g.flag {
+                "--force" => !force,
+                "--allow-shadowing" => !allow_shadowing,
+                _ => true,
+            })
+            .collect()
+    }
+
+    /// A saved plan runs only against the state it was made from, and only if it still
+    /// comes out the same (it would not with a different config decoder, for one).
+    pub fn check_saved(&self, file: &PlanFile, loaded: &Loaded) -> Result<(), Error> {
+        let state = self.fingerprint(loaded);
+        if file.state_fingerprint != state {
+            return Err(Error::StalePlan {
+                then: file.state_fingerprint.clone(),
+                now: state,
+            });
+        }
+        let doc = json::document(&self.plan, &[], &loaded.source, "kernel", &state);
+        let now = serde_json::to_value(&doc.changes).unwrap_or_default();
+        if file.plan.get("changes") != Some(&now) {
+            return Err(Error::PlanChanged);
+        }
+        Ok(())
+    }
+}
+
+/// The live kernel: IPVS, links, sysctls and modules.
+pub struct Kernel {
+    pub ipvs: NetlinkIpvs,
+    links: RtnlLinks,
+    sysctl: ProcSysctl,
+    modules: SystemModules,
+}
+
+impl Kernel {
+    /// Connects to IPVS first: without root or IPVS this fails with the advice that fits.
+    pub fn connect() -> Result<Kernel, KernelError> {
+        Ok(Kernel {
+            ipvs: NetlinkIpvs::connect()?,
+            links: RtnlLinks::connect()?,
+            sysctl: ProcSysctl,
+            modules: SystemModules::new(),
+        })
+    }
+
+    /// The IPVS table and the host resources the config declares.
+    pub fn read(&mut self, loaded: &Loaded) -> Result<(Table, HostActual), KernelError> {
+        let table = self.ipvs.read()?;
+        let host = crate::kernel::host::read_with(
+            &loaded.host,
+            &mut self.links,
+            &mut self.sysctl,
+            &mut self.modules,
+        )?;
+        Ok((table, host))
+    }
+
+    /// Plans against the live kernel, the doctor's warnings included. `host_planned` false
+    /// leaves the host out (a saved plan made against a snapshot covers IPVS only).
+    pub fn plan(
+        &mut self,
+        loaded: &Loaded,
+        host_planned: bool,
+        listeners: impl FnOnce() -> Option<Vec<Listener>>,
+    ) -> Result<Planned, KernelError> {
+        let (table, host) = self.read(loaded)?;
+        let covered = host_planned.then(|| host.clone());
+        let mut planned = Planned::compute(loaded, table, covered, listeners);
+        planned.add_doctor_warnings(loaded, &host);
+        Ok(planned)
+    }
+
+    /// Whether the kernel is still in the state `planned` was computed from.
+    pub fn unchanged_since(&mut self, loaded: &Loaded, planned: &Planned) -> Result<bool, Error> {
+        let (table, host) = self.read(loaded)?;
+        Ok(loaded.fingerprint(&table, Some(&host)) == planned.fingerprint(loaded))
+    }
+
+    /// Carries out `planned` as one transaction, then verifies it.
+    pub fn apply(
+        &mut self,
+        loaded: &Loaded,
+        planned: &Planned,
+        options: Options,
+        say: &mut dyn FnMut(String),
+    ) -> apply::Report {
+        let mut system = System {
+            ipvs: &mut self.ipvs,
+            host: Some(HostKernel {
+                links: &mut self.links,
+                sysctl: &mut self.sysctl,
+                modules: &mut self.modules,
+            }),
+        };
+        let before = Before {
+            ipvs: &planned.actual,
+            host: planned.host.as_ref().map(|h| (&loaded.host, h)),
+        };
+        apply::apply(
+            &mut system,
+            &loaded.desired,
+            &before,
+            &planned.plan,
+            options,
+            say,
+        )
+    }
+}
+
+/// The host's listening sockets, or the error that kept them unknown.
+pub fn listeners() -> std::io::Result<Vec<Listener>> {
+    crate::kernel::listeners::read()
+}
+
+/// Where the apply lock lives: `PORTFWD_LOCK_FILE`, else [`apply::lock::DEFAULT_PATH`].
+pub fn lock_path() -> PathBuf {
+    std::env::var_os("PORTFWD_LOCK_FILE")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(apply::lock::DEFAULT_PATH))
+}
+
+/// As root, act only on files nobody else could have changed (ssh's StrictModes).
+pub fn check_trusted(path: &Path) -> Result<(), Error> {
+    if path.as_os_str() == config::STDIN_NAME {
+        return Ok(());
+    }
+    let problems = config::trust::problems(path);
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(Error::Untrusted(problems.join("; ")))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_hosts_sockets_are_read_only_for_a_plan_that_creates_a_service() {
+        let text = br#"{"public":[{"address":"203.0.113.10"}],"forwards":[{"name":"ssh","listen":"203.0.113.10:2222","backends":["10.0.0.2:22"]}]}"#;
+        let loaded = Loaded::new(config::check("test".into(), text), text.to_vec()).expect("valid");
+        let mut asked = 0;
+        let planned = Planned::compute(&loaded, Table::default(), None, || {
+            asked += 1;
+            Some(Vec::new())
+        });
+        assert!(!planned.plan.is_empty());
+        assert_eq!(asked, 1);
+        let planned = Planned::compute(&loaded, loaded.desired.to_table(), None, || {
+            asked += 1;
+            None
+        });
+        assert!(planned.plan.is_empty());
+        assert_eq!(asked, 1, "nothing to create: the sockets are not read");
+    }
+
+    #[test]
+    fn an_invalid_config_names_its_error_count() {
+        let text = br#"{"forwards": 1}"#;
+        let e = Loaded::new(config::check("t.json".into(), text), text.to_vec())
+            .err()
+            .expect("invalid");
+        assert_eq!(
+            e.to_string(),
+            "t.json: 1 error in the config; nothing was planned"
+        );
+    }
+}
