@@ -153,7 +153,7 @@ pub struct Forward {
     pub listen: Endpoint,
     /// The real servers. A string is `ADDR:PORT`, `ADDR:FIRST-LAST` (as long as the listen
     /// range) or a bare `ADDR` (the same port(s) as `listen`).
-    #[schemars(default, extend("default" = []))]
+    #[schemars(default, with = "Vec<BackendForm>", extend("default" = []))]
     pub backends: Vec<Backend>,
     /// The IPVS scheduler.
     #[schemars(default, extend("default" = "wlc"))]
@@ -180,58 +180,36 @@ impl Forward {
     }
 }
 
-/// A real server behind a forward.
-#[derive(Debug, Clone, PartialEq)]
+/// A real server behind a forward, in its long form.
+#[derive(Debug, Clone, PartialEq, JsonSchema)]
+#[schemars(deny_unknown_fields, inline)]
 pub struct Backend {
     /// Index of this backend in the file's `backends` array, for messages.
+    #[schemars(skip)]
     pub index: usize,
-    /// `ADDR:PORT`, `ADDR:FIRST-LAST` or a bare `ADDR`.
+    /// `ADDR:PORT`, `ADDR:FIRST-LAST` or a bare `ADDR` (the same port(s) as `listen`).
+    #[schemars(with = "String", regex(pattern = BACKEND_PATTERN))]
     pub address: Endpoint,
     /// The scheduling weight, 0-65535; 0 sends no new connections (quiesced).
+    #[schemars(default, range(max = 65535), extend("default" = 1))]
     pub weight: u32,
     /// Above this many connections the backend gets no new ones; 0 means no limit.
+    #[schemars(default, extend("default" = 0))]
     pub upper_threshold: u32,
-    /// Below this many connections an overloaded backend gets new ones again; 0 means none.
+    /// Below this many connections an overloaded backend gets new ones again; at most
+    /// upper_threshold.
+    #[schemars(default, extend("default" = 0))]
     pub lower_threshold: u32,
 }
 
-impl JsonSchema for Backend {
-    fn schema_name() -> Cow<'static, str> {
-        "Backend".into()
-    }
-
-    fn json_schema(_generator: &mut schemars::SchemaGenerator) -> schemars::Schema {
-        schemars::json_schema!({
-            "description": "A real server: a string `ADDR:PORT`, `ADDR:FIRST-LAST` or `ADDR` (same port(s) as `listen`), or an object with `address` and optional weight and thresholds.",
-            "anyOf": [
-                { "type": "string", "pattern": BACKEND_PATTERN },
-                {
-                    "type": "object",
-                    "additionalProperties": false,
-                    "required": ["address"],
-                    "properties": {
-                        "address": {
-                            "description": "`ADDR:PORT`, `ADDR:FIRST-LAST` or a bare `ADDR` (the same port(s) as `listen`).",
-                            "type": "string",
-                            "pattern": BACKEND_PATTERN
-                        },
-                        "weight": {
-                            "description": "The scheduling weight, 0-65535; 0 sends no new connections (quiesced).",
-                            "type": "integer", "minimum": 0, "maximum": 65535, "default": 1
-                        },
-                        "upper_threshold": {
-                            "description": "Above this many connections the backend gets no new ones; 0 means no limit.",
-                            "type": "integer", "minimum": 0, "maximum": 4294967295u32, "default": 0
-                        },
-                        "lower_threshold": {
-                            "description": "Below this many connections an overloaded backend gets new ones again; at most upper_threshold.",
-                            "type": "integer", "minimum": 0, "maximum": 4294967295u32, "default": 0
-                        }
-                    }
-                }
-            ]
-        })
-    }
+/// A real server: a string `ADDR:PORT`, `ADDR:FIRST-LAST` or `ADDR` (same port(s) as
+/// `listen`), or an object with `address` and optional weight and thresholds.
+#[derive(JsonSchema)]
+#[schemars(untagged, rename = "Backend")]
+#[allow(dead_code)] // only its schema is used
+enum BackendForm {
+    Short(#[schemars(regex(pattern = BACKEND_PATTERN))] String),
+    Long(Backend),
 }
 
 /// The persistence netmask, normalized to a prefix length.

@@ -15,9 +15,11 @@ pub const IPPROTO_UDP: u16 = 17;
 pub const IPPROTO_SCTP: u16 = 132;
 
 /// An address family, as IPVS needs it for firewall-mark services (which have no address).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub enum Family {
+    #[serde(rename = "ipv4")]
     V4,
+    #[serde(rename = "ipv6")]
     V6,
 }
 
@@ -216,7 +218,8 @@ pub fn default_netmask(family: Family) -> u32 {
 }
 
 /// How a destination is reached (`IP_VS_CONN_F_*` forwarding methods).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Method {
     Masq,
     Local,
@@ -256,22 +259,11 @@ impl Method {
             Method::Bypass => "bypass",
         }
     }
-
-    pub fn from_name(text: &str) -> Option<Self> {
-        [
-            Method::Masq,
-            Method::Local,
-            Method::Tunnel,
-            Method::Route,
-            Method::Bypass,
-        ]
-        .into_iter()
-        .find(|m| m.name() == text)
-    }
 }
 
 /// Tunnel encapsulation for the tunnel method (`IP_VS_CONN_F_TUNNEL_TYPE_*`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum TunnelType {
     Ipip,
     Gue,

@@ -3,11 +3,12 @@
 //! only when a reader must change.
 
 use super::ipvs::{
-    Dest, DestCounters, DestEntry, DestKey, Family, Method, Service, ServiceEntry, ServiceKey,
-    Stats, Table, Timeouts, Tunnel, TunnelType, flags, protocol_name, scheduler_name,
+    Dest, DestCounters, DestEntry, DestKey, Family, IPPROTO_SCTP, IPPROTO_TCP, IPPROTO_UDP, Method,
+    Service, ServiceEntry, ServiceKey, Stats, Table, Timeouts, Tunnel, TunnelType, flags,
+    protocol_name, scheduler_name,
 };
 use serde::{Deserialize, Serialize};
-use std::net::IpAddr;
+use std::net::{IpAddr, Ipv4Addr};
 
 pub const FORMAT_VERSION: &str = "1";
 
@@ -33,17 +34,14 @@ pub struct SnapshotService {
     pub port: Option<u16>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fwmark: Option<u32>,
-    /// `ipv4` or `ipv6`.
-    pub family: String,
+    pub family: Family,
     pub scheduler: String,
-    /// `persistent`, `one-packet`, `sched1` (sh-/mh-fallback), `sched2` (sh-/mh-port), `sched3`.
     #[serde(default)]
-    pub flags: Vec<String>,
+    pub flags: Vec<Flag>,
     /// Persistence timeout in seconds; present when persistent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub persistence: Option<u32>,
-    /// IPv4: dotted netmask; IPv6: prefix length.
-    pub netmask: serde_json::Value,
+    pub netmask: Netmask,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub persistence_engine: Option<String>,
     #[serde(default)]
@@ -51,13 +49,50 @@ pub struct SnapshotService {
     pub destinations: Vec<SnapshotDest>,
 }
 
+/// A service flag by name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Flag {
+    Persistent,
+    OnePacket,
+    /// sh-/mh-fallback.
+    Sched1,
+    /// sh-/mh-port.
+    Sched2,
+    Sched3,
+}
+
+impl Flag {
+    const ALL: [(Flag, u32); 5] = [
+        (Flag::Persistent, flags::PERSISTENT),
+        (Flag::OnePacket, flags::ONEPACKET),
+        (Flag::Sched1, flags::SCHED1),
+        (Flag::Sched2, flags::SCHED2),
+        (Flag::Sched3, flags::SCHED3),
+    ];
+
+    fn bit(self) -> u32 {
+        Flag::ALL
+            .iter()
+            .find(|(f, _)| *f == self)
+            .map_or(0, |(_, bit)| *bit)
+    }
+}
+
+/// IPv4: a dotted netmask; IPv6: a prefix length.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Netmask {
+    V4(Ipv4Addr),
+    V6(u8),
+}
+
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SnapshotDest {
     pub address: IpAddr,
     pub port: u16,
-    /// `masq`, `local`, `tunnel`, `route`, `bypass`.
-    pub method: String,
+    pub method: Method,
     pub weight: u32,
     #[serde(default)]
     pub upper_threshold: u32,
@@ -78,98 +113,92 @@ pub struct SnapshotDest {
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SnapshotTunnel {
-    /// `ipip`, `gue`, `gre`.
     #[serde(rename = "type")]
-    pub kind: String,
+    pub kind: TunnelType,
     #[serde(default)]
     pub port: u16,
-    /// `nocsum`, `csum`, `remcsum`.
-    #[serde(default = "nocsum")]
-    pub checksum: String,
+    #[serde(default)]
+    pub checksum: Checksum,
 }
 
-fn nocsum() -> String {
-    "nocsum".into()
+/// A tunnel's checksum option (`tun_flags`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Checksum {
+    #[default]
+    Nocsum,
+    Csum,
+    Remcsum,
 }
 
-const FLAG_NAMES: &[(u32, &str)] = &[
-    (flags::PERSISTENT, "persistent"),
-    (flags::ONEPACKET, "one-packet"),
-    (flags::SCHED1, "sched1"),
-    (flags::SCHED2, "sched2"),
-    (flags::SCHED3, "sched3"),
-];
-
-const CHECKSUMS: &[&str] = &["nocsum", "csum", "remcsum"];
+impl Checksum {
+    const ALL: [Checksum; 3] = [Checksum::Nocsum, Checksum::Csum, Checksum::Remcsum];
+}
 
 /// The snapshot of a table.
 pub fn to_snapshot(table: &Table) -> Snapshot {
-    let services = table
-        .services
-        .values()
-        .map(|entry| {
-            let s = &entry.service;
-            let (protocol, address, port, fwmark) = match s.key {
-                ServiceKey::Tuple {
-                    protocol,
-                    addr,
-                    port,
-                } => (protocol_name(protocol), Some(addr), Some(port), None),
-                ServiceKey::Fwmark { mark, .. } => ("fwmark".to_string(), None, None, Some(mark)),
-            };
-            let netmask = match s.key.family() {
-                Family::V4 => {
-                    serde_json::Value::String(std::net::Ipv4Addr::from(s.netmask).to_string())
-                }
-                Family::V6 => serde_json::Value::from(s.netmask),
-            };
-            SnapshotService {
-                protocol,
-                address,
-                port,
-                fwmark,
-                family: s.key.family().name().to_string(),
-                scheduler: s.scheduler.to_string(),
-                flags: FLAG_NAMES
-                    .iter()
-                    .filter(|(bit, _)| s.flags & bit != 0)
-                    .map(|(_, name)| name.to_string())
-                    .collect(),
-                persistence: s.is_persistent().then_some(s.timeout),
-                netmask,
-                persistence_engine: s.pe_name.clone(),
-                stats: entry.stats.as_deref().copied(),
-                destinations: entry
-                    .dests
-                    .values()
-                    .map(|d| SnapshotDest {
-                        address: d.dest.key.addr,
-                        port: d.dest.key.port,
-                        method: d.dest.method.name().to_string(),
-                        weight: d.dest.weight,
-                        upper_threshold: d.dest.upper_threshold,
-                        lower_threshold: d.dest.lower_threshold,
-                        tunnel: d.dest.tunnel.map(|t| SnapshotTunnel {
-                            kind: t.kind.name().to_string(),
-                            port: t.port,
-                            checksum: CHECKSUMS
-                                .get(usize::from(t.flags))
-                                .unwrap_or(&"nocsum")
-                                .to_string(),
-                        }),
-                        active_connections: d.counters.active_conns,
-                        inactive_connections: d.counters.inactive_conns,
-                        persistent_connections: d.counters.persistent_conns,
-                        stats: d.stats.as_deref().copied(),
-                    })
-                    .collect(),
-            }
-        })
-        .collect();
+    let services = table.services.values().map(service_of).collect();
     Snapshot {
         format_version: FORMAT_VERSION.to_string(),
         timeouts: None,
         services,
+    }
+}
+
+fn service_of(entry: &ServiceEntry) -> SnapshotService {
+    let s = &entry.service;
+    let (protocol, address, port, fwmark) = match s.key {
+        ServiceKey::Tuple {
+            protocol,
+            addr,
+            port,
+        } => (protocol_name(protocol), Some(addr), Some(port), None),
+        ServiceKey::Fwmark { mark, .. } => ("fwmark".to_string(), None, None, Some(mark)),
+    };
+    let netmask = match s.key.family() {
+        Family::V4 => Netmask::V4(Ipv4Addr::from(s.netmask)),
+        Family::V6 => Netmask::V6(u8::try_from(s.netmask).unwrap_or(128)),
+    };
+    SnapshotService {
+        protocol,
+        address,
+        port,
+        fwmark,
+        family: s.key.family(),
+        scheduler: s.scheduler.to_string(),
+        flags: Flag::ALL
+            .iter()
+            .filter(|(_, bit)| s.flags & bit != 0)
+            .map(|(flag, _)| *flag)
+            .collect(),
+        persistence: s.is_persistent().then_some(s.timeout),
+        netmask,
+        persistence_engine: s.pe_name.clone(),
+        stats: entry.stats.as_deref().copied(),
+        destinations: entry.dests.values().map(dest_of).collect(),
+    }
+}
+
+fn dest_of(d: &DestEntry) -> SnapshotDest {
+    SnapshotDest {
+        address: d.dest.key.addr,
+        port: d.dest.key.port,
+        method: d.dest.method,
+        weight: d.dest.weight,
+        upper_threshold: d.dest.upper_threshold,
+        lower_threshold: d.dest.lower_threshold,
+        tunnel: d.dest.tunnel.map(|t| SnapshotTunnel {
+            kind: t.kind,
+            port: t.port,
+            checksum: Checksum::ALL
+                .get(usize::from(t.flags))
+                .copied()
+                .unwrap_or_default(),
+        }),
+        active_connections: d.counters.active_conns,
+        inactive_connections: d.counters.inactive_conns,
+        persistent_connections: d.counters.persistent_conns,
+        stats: d.stats.as_deref().copied(),
     }
 }
 
@@ -183,143 +212,110 @@ pub fn from_snapshot(snapshot: &Snapshot) -> Result<Table, String> {
     }
     let mut table = Table::default();
     for (i, s) in snapshot.services.iter().enumerate() {
-        let at = |field: &str| format!("services[{i}].{field}");
-        let family = match s.family.as_str() {
-            "ipv4" => Family::V4,
-            "ipv6" => Family::V6,
-            other => return Err(format!("{}: unknown family {other:?}", at("family"))),
-        };
-        let key = if s.protocol == "fwmark" {
-            let mark = s
-                .fwmark
-                .ok_or_else(|| format!("{}: a fwmark service needs fwmark", at("fwmark")))?;
-            ServiceKey::Fwmark { family, mark }
-        } else {
-            let protocol = match s.protocol.as_str() {
-                "tcp" => super::ipvs::IPPROTO_TCP,
-                "udp" => super::ipvs::IPPROTO_UDP,
-                "sctp" => super::ipvs::IPPROTO_SCTP,
-                other => other
-                    .strip_prefix("proto-")
-                    .and_then(|n| n.parse().ok())
-                    .ok_or_else(|| format!("{}: unknown protocol {other:?}", at("protocol")))?,
-            };
-            let addr = s
-                .address
-                .ok_or_else(|| format!("{}: missing", at("address")))?;
-            let port = s.port.ok_or_else(|| format!("{}: missing", at("port")))?;
-            if Family::of(addr) != family {
-                return Err(format!("{}: {addr} is not {}", at("address"), s.family));
-            }
-            ServiceKey::Tuple {
-                protocol,
-                addr,
-                port,
-            }
-        };
-        let mut bits = 0;
-        for name in &s.flags {
-            let (bit, _) = FLAG_NAMES
-                .iter()
-                .find(|(_, n)| n == name)
-                .ok_or_else(|| format!("{}: unknown flag {name:?}", at("flags")))?;
-            bits |= bit;
-        }
-        let netmask = match (&s.netmask, family) {
-            (serde_json::Value::String(text), Family::V4) => text
-                .parse::<std::net::Ipv4Addr>()
-                .map(u32::from)
-                .map_err(|_| format!("{}: {text:?} is not a netmask", at("netmask")))?,
-            (serde_json::Value::Number(n), Family::V6) => n
-                .as_u64()
-                .filter(|n| *n <= 128)
-                .map(|n| n as u32)
-                .ok_or_else(|| format!("{}: {n} is not a prefix length", at("netmask")))?,
-            (other, _) => {
-                return Err(format!(
-                    "{}: {other} does not fit family {}",
-                    at("netmask"),
-                    s.family
-                ));
-            }
-        };
-        let service = Service {
-            key,
-            scheduler: scheduler_name(&s.scheduler),
-            flags: bits,
-            timeout: s.persistence.unwrap_or(0),
-            netmask,
-            pe_name: s.persistence_engine.clone(),
-        };
-        let mut entry = ServiceEntry {
-            service,
-            stats: s.stats.map(Box::new),
-            dests: Default::default(),
-        };
-        for (j, d) in s.destinations.iter().enumerate() {
-            let at = |field: &str| format!("services[{i}].destinations[{j}].{field}");
-            let method = Method::from_name(&d.method)
-                .ok_or_else(|| format!("{}: unknown method {:?}", at("method"), d.method))?;
-            let tunnel = match &d.tunnel {
-                None => None,
-                Some(t) => Some(Tunnel {
-                    kind: [TunnelType::Ipip, TunnelType::Gue, TunnelType::Gre]
-                        .into_iter()
-                        .find(|k| k.name() == t.kind)
-                        .ok_or_else(|| {
-                            format!("{}: unknown tunnel type {:?}", at("tunnel.type"), t.kind)
-                        })?,
-                    port: t.port,
-                    flags: CHECKSUMS
-                        .iter()
-                        .position(|c| *c == t.checksum)
-                        .ok_or_else(|| {
-                            format!(
-                                "{}: unknown checksum {:?}",
-                                at("tunnel.checksum"),
-                                t.checksum
-                            )
-                        })? as u16,
-                }),
-            };
-            let dkey = DestKey {
-                addr: d.address,
-                port: d.port,
-            };
-            let dest = Dest {
-                key: dkey,
-                method,
-                weight: d.weight,
-                upper_threshold: d.upper_threshold,
-                lower_threshold: d.lower_threshold,
-                tunnel,
-            };
-            let counters = DestCounters {
-                active_conns: d.active_connections,
-                inactive_conns: d.inactive_connections,
-                persistent_conns: d.persistent_connections,
-            };
-            let stats = d.stats.map(Box::new);
-            if entry
-                .dests
-                .insert(
-                    dkey,
-                    DestEntry {
-                        dest,
-                        counters,
-                        stats,
-                    },
-                )
-                .is_some()
-            {
-                return Err(format!("{}: destination listed twice", at("address")));
-            }
-        }
+        let entry = entry_of(s, &format!("services[{i}]"))?;
+        let key = entry.service.key;
         if table.services.insert(key, entry).is_some() {
             return Err(format!("services[{i}]: service {key} listed twice"));
         }
     }
     Ok(table)
+}
+
+/// One service of a snapshot, `path` naming it in errors.
+fn entry_of(s: &SnapshotService, path: &str) -> Result<ServiceEntry, String> {
+    let at = |field: &str| format!("{path}.{field}");
+    let family = s.family;
+    let key = if s.protocol == "fwmark" {
+        let mark = s
+            .fwmark
+            .ok_or_else(|| format!("{}: a fwmark service needs fwmark", at("fwmark")))?;
+        ServiceKey::Fwmark { family, mark }
+    } else {
+        let protocol = match s.protocol.as_str() {
+            "tcp" => IPPROTO_TCP,
+            "udp" => IPPROTO_UDP,
+            "sctp" => IPPROTO_SCTP,
+            other => other
+                .strip_prefix("proto-")
+                .and_then(|n| n.parse().ok())
+                .ok_or_else(|| format!("{}: unknown protocol {other:?}", at("protocol")))?,
+        };
+        let addr = s
+            .address
+            .ok_or_else(|| format!("{}: missing", at("address")))?;
+        let port = s.port.ok_or_else(|| format!("{}: missing", at("port")))?;
+        if Family::of(addr) != family {
+            return Err(format!(
+                "{}: {addr} is not {}",
+                at("address"),
+                family.name()
+            ));
+        }
+        ServiceKey::Tuple {
+            protocol,
+            addr,
+            port,
+        }
+    };
+    let netmask = match (s.netmask, family) {
+        (Netmask::V4(mask), Family::V4) => u32::from(mask),
+        (Netmask::V6(len), Family::V6) if len <= 128 => u32::from(len),
+        (Netmask::V6(len), Family::V6) => {
+            return Err(format!("{}: {len} is not a prefix length", at("netmask")));
+        }
+        (_, _) => {
+            return Err(format!(
+                "{}: does not fit family {}",
+                at("netmask"),
+                family.name()
+            ));
+        }
+    };
+    let service = Service {
+        key,
+        scheduler: scheduler_name(&s.scheduler),
+        flags: s.flags.iter().fold(0, |bits, f| bits | f.bit()),
+        timeout: s.persistence.unwrap_or(0),
+        netmask,
+        pe_name: s.persistence_engine.clone(),
+    };
+    let mut entry = ServiceEntry {
+        service,
+        stats: s.stats.map(Box::new),
+        dests: Default::default(),
+    };
+    for (j, d) in s.destinations.iter().enumerate() {
+        let key = DestKey {
+            addr: d.address,
+            port: d.port,
+        };
+        let dest = DestEntry {
+            dest: Dest {
+                key,
+                method: d.method,
+                weight: d.weight,
+                upper_threshold: d.upper_threshold,
+                lower_threshold: d.lower_threshold,
+                tunnel: d.tunnel.as_ref().map(|t| Tunnel {
+                    kind: t.kind,
+                    port: t.port,
+                    flags: t.checksum as u16,
+                }),
+            },
+            counters: DestCounters {
+                active_conns: d.active_connections,
+                inactive_conns: d.inactive_connections,
+                persistent_conns: d.persistent_connections,
+            },
+            stats: d.stats.map(Box::new),
+        };
+        if entry.dests.insert(key, dest).is_some() {
+            return Err(format!(
+                "{path}.destinations[{j}].address: destination listed twice"
+            ));
+        }
+    }
+    Ok(entry)
 }
 
 #[cfg(test)]
