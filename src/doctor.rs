@@ -177,11 +177,13 @@ fn check_from(config: &Config, facts: &Facts, min: Level) -> Vec<Finding> {
 
     // Every masq backend must send its replies back through this host: it should sit on a
     // subnet the host has an address on (the host being its gateway there). One finding per
-    // address, however many forwards share it.
+    // address, however many forwards share it; past a few, one finding counts them.
+    let mut off_bridge = Vec::new();
+    let mut off_host = Vec::new();
     for (addr, forward, uses) in masq_backends(config) {
-        let of = || match uses {
-            1 => format!("of forward \"{forward}\""),
-            n => format!("of forward \"{forward}\" and {} more", n - 1),
+        let named = match uses {
+            1 => format!("{addr} of forward \"{forward}\""),
+            n => format!("{addr} of forward \"{forward}\" and {} more", n - 1),
         };
         // A declared bridge's subnet counts even before apply adds its address.
         let declared = config
@@ -190,23 +192,48 @@ fn check_from(config: &Config, facts: &Facts, min: Level) -> Vec<Finding> {
             .find(|br| br.address.contains(addr))
             .map(|br| br.name.clone());
         match declared.or_else(|| on_link(&facts.links, addr)) {
-            Some(iface) => {
-                let bridged = config.bridges.iter().any(|br| br.name == iface);
-                if !bridged {
-                    findings.add(Level::Info, "backend-route", || {
-                        format!(
-                            "masq backend {addr} {} is on {iface}, which is not a declared bridge",
-                            of()
-                        )
-                    });
-                }
+            Some(iface) if !config.bridges.iter().any(|br| br.name == iface) => {
+                off_bridge.push((named, iface));
             }
-            None => findings.add(Level::Warn, "backend-route", || {
+            Some(_) => {}
+            None => off_host.push(named),
+        }
+    }
+    if off_bridge.len() > GROUPED {
+        findings.add(Level::Info, "backend-route", || {
+            let some: Vec<String> = off_bridge[..GROUPED]
+                .iter()
+                .map(|(named, iface)| format!("{named} on {iface}"))
+                .collect();
+            format!(
+                "{} masq backends are on interfaces that are not declared bridges, e.g. {}",
+                off_bridge.len(),
+                some.join("; ")
+            )
+        });
+    } else {
+        for (named, iface) in &off_bridge {
+            findings.add(Level::Info, "backend-route", || {
+                format!("masq backend {named} is on {iface}, which is not a declared bridge")
+            });
+        }
+    }
+    const NO_ROUTE: &str = "passes through this host (otherwise clients see resets or timeouts)";
+    if off_host.len() > GROUPED {
+        findings.add(Level::Warn, "backend-route", || {
+            format!(
+                "{} masq backends are on no subnet of this host, e.g. {}: their replies return only if their route back {NO_ROUTE}",
+                off_host.len(),
+                off_host[..GROUPED].join("; ")
+            )
+        });
+    } else {
+        for named in &off_host {
+            findings.add(Level::Warn, "backend-route", || {
                 format!(
-                    "masq backend {addr} {} is on no subnet of this host: its replies return only if its route back passes through this host (otherwise clients see resets or timeouts)",
-                    of()
+                    "masq backend {named} is on no subnet of this host: its replies return only if its route back {NO_ROUTE}"
                 )
-            }),
+            });
         }
     }
 
@@ -263,6 +290,10 @@ fn masq_backends(config: &Config) -> Vec<(IpAddr, &str, usize)> {
     }
     backends
 }
+
+/// Past this many backends of one kind, one finding counts them and names this many: a
+/// table of thousands of backends stays readable.
+const GROUPED: usize = 3;
 
 /// The interface whose subnet holds `addr`, if any.
 fn on_link(links: &LinkTable, addr: IpAddr) -> Option<String> {
@@ -453,6 +484,41 @@ mod tests {
         );
         assert_eq!(facts.rp_filter_all, Some(1));
         assert_eq!(facts.rp_filter, [("br1".to_string(), Some(1))]);
+    }
+
+    #[test]
+    fn many_backends_off_the_hosts_subnets_are_one_finding() {
+        let forwards: Vec<String> = (0..50)
+            .map(|i| {
+                format!(
+                    r#"{{"name":"f{i}","listen":"203.0.113.10:{}","backends":["192.168.{i}.7:22","192.168.{i}.8:22"]}}"#,
+                    1000 + i
+                )
+            })
+            .collect();
+        let config = config_of(&forwards);
+        let facts = Facts {
+            links: LinkTable::default(),
+            rp_filter_all: None,
+            rp_filter: Vec::new(),
+            br_netfilter_loaded: false,
+            bridge_nf_call_iptables: None,
+            ip_forward: Some(1),
+            conn_table_size: None,
+        };
+        let routes: Vec<String> = warnings(&config, &facts)
+            .into_iter()
+            .filter(|f| f.check == "backend-route")
+            .map(|f| f.message)
+            .collect();
+        assert_eq!(routes.len(), 1, "{routes:?}");
+        assert!(
+            routes[0].starts_with(
+                "100 masq backends are on no subnet of this host, e.g. 192.168.0.7 of forward \"f0\"; 192.168.0.8 of forward \"f0\"; 192.168.1.7 of forward \"f1\": their replies"
+            ),
+            "{}",
+            routes[0]
+        );
     }
 
     #[test]

@@ -329,4 +329,23 @@ mod tests {
         );
         assert!(errors[3].starts_with("forwards[1].backends[1]: lower_threshold 3"));
     }
+
+    #[test]
+    fn many_backends_outside_the_bridges_are_one_warning() {
+        let forwards: Vec<String> = (0..10)
+            .map(|i| format!(r#"{{"name":"f{i}","listen":"203.0.113.10:{}","backends":["192.168.{i}.2:22"]}}"#, 1000 + i))
+            .collect();
+        let text = format!(
+            r#"{{{PUBLIC},"bridges":[{{"name":"br1","address":"10.0.0.1/24"}}],"forwards":[{}]}}"#,
+            forwards.join(",")
+        );
+        let loaded = check("t.json".into(), text.as_bytes());
+        let warnings: Vec<String> = loaded.warnings().map(|d| d.to_string()).collect();
+        assert_eq!(
+            warnings,
+            vec![
+                "forwards: 10 masq backends are outside every declared bridge subnet (br1 10.0.0.1/24), e.g. 192.168.0.2 at forwards[0].backends[0], 192.168.1.2 at forwards[1].backends[0], 192.168.2.2 at forwards[2].backends[0]; their replies must route back through this host"
+            ]
+        );
+    }
 }

@@ -2,7 +2,8 @@
 //! port ranges, thresholds and what the kernel would refuse. Runs on the decoded config.
 
 use super::diagnostic::{Diagnostic, Place, quote};
-use super::model::{Config, Forward, Method, Protocol};
+use super::endpoint::PortRange;
+use super::model::{Backend, Config, Forward, Method, Protocol};
 use super::path::{JsonPath, ROOT};
 use std::collections::hash_map::Entry;
 use std::collections::{HashMap, HashSet};
@@ -33,6 +34,7 @@ pub fn validate(config: &Config, diags: &mut Vec<Diagnostic>) {
         let backends_complete = !dropped.contains(&forward.index);
         check_forward(config, forward, backends_complete, diags);
     }
+    check_backend_subnets(config, diags);
 }
 
 /// A `sysctl` entry that turns off the forwarding that masq forwards need.
@@ -241,7 +243,7 @@ fn check_forward(
     }
     check_scheduler(forward, &path, diags);
     check_persistence(forward, &path, diags);
-    check_backends(config, forward, &path, backends_complete, diags);
+    check_backends(forward, &path, backends_complete, diags);
 }
 
 fn check_scheduler(forward: &Forward, path: &JsonPath, diags: &mut Vec<Diagnostic>) {
@@ -303,95 +305,29 @@ fn check_persistence(forward: &Forward, path: &JsonPath, diags: &mut Vec<Diagnos
 }
 
 fn check_backends(
-    config: &Config,
     forward: &Forward,
     path: &JsonPath,
     backends_complete: bool,
     diags: &mut Vec<Diagnostic>,
 ) {
-    let listen = forward.listen;
-    let Some(listen_ports) = listen.ports else {
+    let Some(listen_ports) = forward.listen.ports else {
         return;
     };
     // The kernel keys destinations by address and port; a repeat would be EEXIST.
     let mut seen: HashMap<(IpAddr, u16), usize> = HashMap::new();
     for backend in &forward.backends {
-        let j = backend.index;
-        let bpath = || format!("{path}.backends[{j}]");
-        let addr = backend.address.addr;
-        let error = |rule, message: String| Diagnostic::error(rule, bpath(), message);
-        if let Some(problem) = not_unicast(addr) {
-            diags.push(error("address", format!("{addr} {problem}")));
-        }
-        if addr.is_ipv4() != listen.addr.is_ipv4() && forward.method != Method::Tunnel {
-            diags.push(error(
-                "address-family",
-                format!(
-                    "{addr} is {} but listen {} is {}; only method \"tunnel\" can mix address families",
-                    family(addr),
-                    listen.addr,
-                    family(listen.addr)
-                ),
-            ));
-        }
+        let bpath = format!("{path}.backends[{}]", backend.index);
         let ports = backend.address.ports.unwrap_or(listen_ports);
-        if !ports.is_single() && ports.len() != listen_ports.len() {
-            diags.push(error(
-                "port-range-length",
-                format!(
-                    "the range {ports} has {} ports but listen {listen_ports} has {}",
-                    ports.len(),
-                    listen_ports.len()
-                ),
-            ));
+        for (rule, message) in backend_problems(forward, backend, listen_ports) {
+            diags.push(Diagnostic::error(rule, bpath.clone(), message));
         }
-        if forward.method != Method::Masq && ports != listen_ports {
-            diags.push(error(
-                "port-change",
-                format!(
-                    "method \"{}\" cannot change ports ({listen_ports} -> {ports}); only \"masq\" can",
-                    forward.method
-                ),
-            ));
-        }
-        if backend.lower_threshold > backend.upper_threshold {
-            let message = if backend.upper_threshold == 0 {
-                format!(
-                    "lower_threshold {} needs an upper_threshold of at least {0}",
-                    backend.lower_threshold
-                )
-            } else {
-                format!(
-                    "lower_threshold {} is greater than upper_threshold {}",
-                    backend.lower_threshold, backend.upper_threshold
-                )
-            };
-            diags.push(error("thresholds", message));
-        }
-        if let Some(first) = seen.insert((addr, ports.first), j) {
-            diags.push(error(
+        if let Some(first) = seen.insert((backend.address.addr, ports.first), backend.index) {
+            diags.push(Diagnostic::error(
                 "duplicate",
+                bpath,
                 format!(
                     "{} is already a backend at {path}.backends[{first}]",
                     backend.address
-                ),
-            ));
-        }
-        if forward.method == Method::Masq
-            && !config.bridges.is_empty()
-            && !config.bridges.iter().any(|b| b.address.contains(addr))
-        {
-            let subnets: Vec<String> = config
-                .bridges
-                .iter()
-                .map(|b| format!("{} {}", b.name, b.address))
-                .collect();
-            diags.push(Diagnostic::warning(
-                "backend-outside-bridges",
-                bpath(),
-                format!(
-                    "masq backend {addr} is outside every declared bridge subnet ({}); its replies must route back through this host",
-                    subnets.join(", ")
                 ),
             ));
         }
@@ -416,6 +352,122 @@ fn check_backends(
             format!(
                 "every backend of {} has weight 0: no new connection will be scheduled",
                 quote(&forward.name)
+            ),
+        ));
+    }
+}
+
+/// What the kernel would refuse in one backend, or what cannot work: (rule, message).
+fn backend_problems(
+    forward: &Forward,
+    backend: &Backend,
+    listen_ports: PortRange,
+) -> Vec<(&'static str, String)> {
+    let mut problems = Vec::new();
+    let addr = backend.address.addr;
+    let listen = forward.listen.addr;
+    if let Some(problem) = not_unicast(addr) {
+        problems.push(("address", format!("{addr} {problem}")));
+    }
+    if addr.is_ipv4() != listen.is_ipv4() && forward.method != Method::Tunnel {
+        problems.push((
+            "address-family",
+            format!(
+                "{addr} is {} but listen {listen} is {}; only method \"tunnel\" can mix address families",
+                family(addr),
+                family(listen)
+            ),
+        ));
+    }
+    let ports = backend.address.ports.unwrap_or(listen_ports);
+    if !ports.is_single() && ports.len() != listen_ports.len() {
+        problems.push((
+            "port-range-length",
+            format!(
+                "the range {ports} has {} ports but listen {listen_ports} has {}",
+                ports.len(),
+                listen_ports.len()
+            ),
+        ));
+    }
+    if forward.method != Method::Masq && ports != listen_ports {
+        problems.push((
+            "port-change",
+            format!(
+                "method \"{}\" cannot change ports ({listen_ports} -> {ports}); only \"masq\" can",
+                forward.method
+            ),
+        ));
+    }
+    if backend.lower_threshold > backend.upper_threshold {
+        let message = if backend.upper_threshold == 0 {
+            format!(
+                "lower_threshold {} needs an upper_threshold of at least {0}",
+                backend.lower_threshold
+            )
+        } else {
+            format!(
+                "lower_threshold {} is greater than upper_threshold {}",
+                backend.lower_threshold, backend.upper_threshold
+            )
+        };
+        problems.push(("thresholds", message));
+    }
+    problems
+}
+
+/// Past this many masq backends outside the declared bridges, one warning counts them: a
+/// config of thousands of backends stays readable.
+const GROUPED: usize = 3;
+
+/// Masq backends must route their replies back through this host: outside every declared
+/// bridge subnet that is the user's to arrange.
+fn check_backend_subnets(config: &Config, diags: &mut Vec<Diagnostic>) {
+    if config.bridges.is_empty() {
+        return;
+    }
+    let outside: Vec<(String, IpAddr)> = config
+        .forwards
+        .iter()
+        .filter(|f| f.method == Method::Masq)
+        .flat_map(|f| {
+            f.backends.iter().map(move |b| {
+                (
+                    format!("forwards[{}].backends[{}]", f.index, b.index),
+                    b.address.addr,
+                )
+            })
+        })
+        .filter(|(_, addr)| !config.bridges.iter().any(|b| b.address.contains(*addr)))
+        .collect();
+    let subnets: Vec<String> = config
+        .bridges
+        .iter()
+        .map(|b| format!("{} {}", b.name, b.address))
+        .collect();
+    let subnets = subnets.join(", ");
+    if outside.len() > GROUPED {
+        let some: Vec<String> = outside[..GROUPED]
+            .iter()
+            .map(|(path, addr)| format!("{addr} at {path}"))
+            .collect();
+        diags.push(Diagnostic::warning(
+            "backend-outside-bridges",
+            "forwards",
+            format!(
+                "{} masq backends are outside every declared bridge subnet ({subnets}), e.g. {}; their replies must route back through this host",
+                outside.len(),
+                some.join(", ")
+            ),
+        ));
+        return;
+    }
+    for (path, addr) in outside {
+        diags.push(Diagnostic::warning(
+            "backend-outside-bridges",
+            path,
+            format!(
+                "masq backend {addr} is outside every declared bridge subnet ({subnets}); its replies must route back through this host"
             ),
         ));
     }
