@@ -130,6 +130,21 @@ fn master_name(have: &HostActual, link: &Link) -> Value {
 
 fn bridge(b: &BridgeWant, have: &HostActual, plan: &mut HostPlan) {
     let existing = have.links.by_name(&b.name);
+    if !bridge_link(b, existing, plan) {
+        return;
+    }
+    bridge_address(b, have, plan);
+    let bridge_index = existing.map(|l| l.index);
+    for port in &b.ports {
+        bridge_port(b, port, bridge_index, have, plan);
+    }
+    if let Some(index) = bridge_index {
+        other_ports(b, index, have, plan);
+    }
+}
+
+/// The bridge itself: created, or brought up; false when a link of another kind has its name.
+fn bridge_link(b: &BridgeWant, existing: Option<&Link>, plan: &mut HostPlan) -> bool {
     match existing {
         Some(l) if l.kind.as_deref() != Some("bridge") => {
             plan.errors.push(format!(
@@ -137,7 +152,7 @@ fn bridge(b: &BridgeWant, have: &HostActual, plan: &mut HostPlan) {
                 b.name,
                 l.kind.as_deref().map_or("a physical".to_string(), |k| format!("a {k}"))
             ));
-            return;
+            return false;
         }
         None => plan.change(
             Change {
@@ -193,8 +208,11 @@ fn bridge(b: &BridgeWant, have: &HostActual, plan: &mut HostPlan) {
         ),
         Some(_) => {}
     }
+    true
+}
 
-    // The guests' gateway address.
+/// The guests' gateway address on the bridge.
+fn bridge_address(b: &BridgeWant, have: &HostActual, plan: &mut HostPlan) {
     let addrs = have.links.addresses_of(&b.name);
     let want_addr = b.address.addr;
     match addrs.iter().find(|a| a.addr == want_addr) {
@@ -222,87 +240,95 @@ fn bridge(b: &BridgeWant, have: &HostActual, plan: &mut HostPlan) {
             }
         ));
     }
+}
 
-    let bridge_index = existing.map(|l| l.index);
-    for port in &b.ports {
-        let Some(link) = have.links.by_name(port) else {
-            plan.errors.push(format!(
-                "port {port} of bridge {} does not exist on this host",
-                b.name
-            ));
-            continue;
-        };
-        if link.kind.as_deref() == Some("bridge") {
-            plan.errors.push(format!(
-                "port {port} of bridge {} is itself a bridge; a bridge cannot be a bridge port",
-                b.name
-            ));
-            continue;
-        }
-        let enslaved = bridge_index.is_some() && link.master == bridge_index;
-        if enslaved && link.up {
-            continue;
-        }
-        let old_master = master_name(have, link);
-        let mut ops = Vec::new();
-        if !enslaved {
-            ops.push((
-                link_op(LinkOp::SetMaster {
-                    name: port.clone(),
-                    master: Some(b.name.clone()),
-                }),
-                Some(link_op(LinkOp::SetMaster {
-                    name: port.clone(),
-                    master: old_master.as_str().map(str::to_string),
-                })),
-            ));
-        }
-        if !link.up {
-            ops.push((
-                link_op(LinkOp::SetUp {
-                    name: port.clone(),
-                    up: true,
-                }),
-                Some(link_op(LinkOp::SetUp {
-                    name: port.clone(),
-                    up: false,
-                })),
-            ));
-        }
-        plan.change(
-            Change {
-                kind: Kind::BridgePort,
-                id: port.clone(),
-                parent: Some(b.name.clone()),
-                forward: None,
-                action: Action::Update,
-                reason: Reason::NotAsDeclared,
-                before: Some(attrs(&[("master", old_master), ("up", link.up.into())])),
-                after: Some(attrs(&[
-                    ("master", b.name.clone().into()),
-                    ("up", true.into()),
-                ])),
-            },
-            ops,
-        );
+/// One declared port: enslaved to the bridge and up.
+fn bridge_port(
+    b: &BridgeWant,
+    port: &String,
+    bridge_index: Option<u32>,
+    have: &HostActual,
+    plan: &mut HostPlan,
+) {
+    let Some(link) = have.links.by_name(port) else {
+        plan.errors.push(format!(
+            "port {port} of bridge {} does not exist on this host",
+            b.name
+        ));
+        return;
+    };
+    if link.kind.as_deref() == Some("bridge") {
+        plan.errors.push(format!(
+            "port {port} of bridge {} is itself a bridge; a bridge cannot be a bridge port",
+            b.name
+        ));
+        return;
     }
-    if let Some(index) = bridge_index {
-        let others: Vec<&str> = have
-            .links
-            .links
-            .iter()
-            .filter(|l| l.master == Some(index) && !b.ports.contains(&l.name))
-            .map(|l| l.name.as_str())
-            .collect();
-        if !others.is_empty() {
-            plan.notes.push(format!(
-                "bridge {} also has the port{} {} (not in the config, e.g. added by the hypervisor; left as {})",
-                b.name,
-                if others.len() == 1 { "" } else { "s" },
-                others.join(", "),
-                if others.len() == 1 { "it is" } else { "they are" }
-            ));
-        }
+    let enslaved = bridge_index.is_some() && link.master == bridge_index;
+    if enslaved && link.up {
+        return;
+    }
+    let old_master = master_name(have, link);
+    let mut ops = Vec::new();
+    if !enslaved {
+        ops.push((
+            link_op(LinkOp::SetMaster {
+                name: port.clone(),
+                master: Some(b.name.clone()),
+            }),
+            Some(link_op(LinkOp::SetMaster {
+                name: port.clone(),
+                master: old_master.as_str().map(str::to_string),
+            })),
+        ));
+    }
+    if !link.up {
+        ops.push((
+            link_op(LinkOp::SetUp {
+                name: port.clone(),
+                up: true,
+            }),
+            Some(link_op(LinkOp::SetUp {
+                name: port.clone(),
+                up: false,
+            })),
+        ));
+    }
+    plan.change(
+        Change {
+            kind: Kind::BridgePort,
+            id: port.clone(),
+            parent: Some(b.name.clone()),
+            forward: None,
+            action: Action::Update,
+            reason: Reason::NotAsDeclared,
+            before: Some(attrs(&[("master", old_master), ("up", link.up.into())])),
+            after: Some(attrs(&[
+                ("master", b.name.clone().into()),
+                ("up", true.into()),
+            ])),
+        },
+        ops,
+    );
+}
+
+/// Ports of the bridge the config does not declare: noted, left alone.
+fn other_ports(b: &BridgeWant, index: u32, have: &HostActual, plan: &mut HostPlan) {
+    let others: Vec<&str> = have
+        .links
+        .links
+        .iter()
+        .filter(|l| l.master == Some(index) && !b.ports.contains(&l.name))
+        .map(|l| l.name.as_str())
+        .collect();
+    if !others.is_empty() {
+        plan.notes.push(format!(
+            "bridge {} also has the port{} {} (not in the config, e.g. added by the hypervisor; left as {})",
+            b.name,
+            if others.len() == 1 { "" } else { "s" },
+            others.join(", "),
+            if others.len() == 1 { "it is" } else { "they are" }
+        ));
     }
 }
 

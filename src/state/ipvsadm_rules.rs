@@ -43,109 +43,14 @@ fn value<'a>(name: &str, words: &mut impl Iterator<Item = &'a str>) -> Result<St
 }
 
 fn parse_line(line: &str, table: &mut Table) -> Result<(), String> {
-    let mut rest = line.split_whitespace();
-    let verb = rest.next().ok_or("empty")?;
-    let mut key: Option<ServiceKey> = None;
-    let mut fwmark: Option<u32> = None;
-    let mut v6 = false;
-    let mut scheduler = "wlc".to_string();
-    let mut timeout: Option<u32> = None;
-    let mut netmask: Option<String> = None;
-    let mut pe: Option<String> = None;
-    let mut svc_flags = 0;
-    let mut sched_flags: Vec<String> = Vec::new();
-    let mut real: Option<(IpAddr, u16)> = None;
-    let mut method = Method::Route;
-    let mut weight = 1;
-    let (mut upper, mut lower) = (0, 0);
-    let mut tun_type: Option<TunnelType> = None;
-    let (mut tun_port, mut tun_fl) = (0, tun_flags::NOCSUM);
-    let num = |s: String| s.parse::<u32>().map_err(|_| format!("bad number {s}"));
-    while let Some(word) = rest.next() {
-        match word {
-            "-t" | "-u" | "--sctp-service" => {
-                let protocol = match word {
-                    "-t" => IPPROTO_TCP,
-                    "-u" => IPPROTO_UDP,
-                    _ => IPPROTO_SCTP,
-                };
-                let (addr, port) = socket(&value(word, &mut rest)?)?;
-                key = Some(ServiceKey::Tuple {
-                    protocol,
-                    addr,
-                    port,
-                });
-            }
-            "-f" => fwmark = Some(num(value(word, &mut rest)?)?),
-            "-6" => v6 = true,
-            "-s" => scheduler = value(word, &mut rest)?,
-            "-p" => timeout = Some(num(value(word, &mut rest)?)?),
-            "-M" => netmask = Some(value(word, &mut rest)?),
-            "--pe" => pe = Some(value(word, &mut rest)?),
-            "-o" => svc_flags |= flags::ONEPACKET,
-            "-b" => {
-                sched_flags = value(word, &mut rest)?
-                    .split(',')
-                    .map(str::to_string)
-                    .collect()
-            }
-            "-r" => real = Some(socket(&value(word, &mut rest)?)?),
-            "-m" => method = Method::Masq,
-            "-g" => method = Method::Route,
-            "-i" => method = Method::Tunnel,
-            "-w" => weight = num(value(word, &mut rest)?)?,
-            "-x" => upper = num(value(word, &mut rest)?)?,
-            "-y" => lower = num(value(word, &mut rest)?)?,
-            "--tun-type" => {
-                tun_type = Some(match value(word, &mut rest)?.as_str() {
-                    "ipip" => TunnelType::Ipip,
-                    "gue" => TunnelType::Gue,
-                    "gre" => TunnelType::Gre,
-                    other => return Err(format!("unknown tunnel type {other}")),
-                })
-            }
-            "--tun-port" => tun_port = num(value(word, &mut rest)?)? as u16,
-            "--tun-nocsum" => tun_fl = tun_flags::NOCSUM,
-            "--tun-csum" => tun_fl = tun_flags::CSUM,
-            "--tun-remcsum" => tun_fl = tun_flags::REMCSUM,
-            other => return Err(format!("unsupported option {other}")),
-        }
-    }
-    if let Some(mark) = fwmark {
-        let family = if v6 { Family::V6 } else { Family::V4 };
-        key = Some(ServiceKey::Fwmark { family, mark });
-    }
-    let key = key.ok_or("no service (-t, -u, --sctp-service or -f)")?;
+    let mut words = line.split_whitespace();
+    let verb = words.next().ok_or("empty")?;
+    let o = Options::parse(words)?;
+    let key = o.key()?;
     match verb {
         "-A" => {
-            let mut service = Service::new(key, &scheduler);
-            service.flags = svc_flags;
-            if let Some(t) = timeout {
-                service.flags |= flags::PERSISTENT;
-                service.timeout = t;
-            }
-            if let Some(mask) = netmask {
-                service.netmask = match key.family() {
-                    Family::V4 => u32::from(
-                        mask.parse::<std::net::Ipv4Addr>()
-                            .map_err(|_| format!("bad netmask {mask}"))?,
-                    ),
-                    Family::V6 => mask
-                        .parse()
-                        .map_err(|_| format!("bad prefix length {mask}"))?,
-                };
-            }
-            service.pe_name = pe;
-            for f in &sched_flags {
-                service.flags |= match f.as_str() {
-                    "sh-fallback" | "mh-fallback" | "flag-1" => flags::SCHED1,
-                    "sh-port" | "mh-port" | "flag-2" => flags::SCHED2,
-                    "flag-3" => flags::SCHED3,
-                    other => return Err(format!("unknown scheduler flag {other}")),
-                };
-            }
             let entry = ServiceEntry {
-                service,
+                service: o.service(key)?,
                 stats: None,
                 dests: Default::default(),
             };
@@ -154,24 +59,11 @@ fn parse_line(line: &str, table: &mut Table) -> Result<(), String> {
             }
         }
         "-a" => {
-            let (addr, port) = real.ok_or("no -r ADDR:PORT")?;
+            let dest = o.dest()?;
             let entry = table
                 .services
                 .get_mut(&key)
                 .ok_or_else(|| format!("service {key} is not added before it"))?;
-            let tunnel = (method == Method::Tunnel).then(|| Tunnel {
-                kind: tun_type.unwrap_or(TunnelType::Ipip),
-                port: tun_port,
-                flags: tun_fl,
-            });
-            let dest = Dest {
-                key: DestKey { addr, port },
-                method,
-                weight,
-                upper_threshold: upper,
-                lower_threshold: lower,
-                tunnel,
-            };
             entry.dests.insert(
                 dest.key,
                 DestEntry {
@@ -184,6 +76,154 @@ fn parse_line(line: &str, table: &mut Table) -> Result<(), String> {
         other => return Err(format!("unsupported command {other} (only -A and -a)")),
     }
     Ok(())
+}
+
+/// The options of one line, with ipvsadm's defaults.
+struct Options {
+    key: Option<ServiceKey>,
+    fwmark: Option<u32>,
+    v6: bool,
+    scheduler: String,
+    timeout: Option<u32>,
+    netmask: Option<String>,
+    pe: Option<String>,
+    svc_flags: u32,
+    sched_flags: Vec<String>,
+    real: Option<(IpAddr, u16)>,
+    method: Method,
+    weight: u32,
+    upper: u32,
+    lower: u32,
+    tun_type: Option<TunnelType>,
+    tun_port: u16,
+    tun_flags: u16,
+}
+
+impl Options {
+    fn parse<'a>(mut rest: impl Iterator<Item = &'a str>) -> Result<Options, String> {
+        let mut o = Options {
+            key: None,
+            fwmark: None,
+            v6: false,
+            scheduler: "wlc".to_string(),
+            timeout: None,
+            netmask: None,
+            pe: None,
+            svc_flags: 0,
+            sched_flags: Vec::new(),
+            real: None,
+            method: Method::Route,
+            weight: 1,
+            upper: 0,
+            lower: 0,
+            tun_type: None,
+            tun_port: 0,
+            tun_flags: tun_flags::NOCSUM,
+        };
+        let num = |s: String| s.parse::<u32>().map_err(|_| format!("bad number {s}"));
+        while let Some(word) = rest.next() {
+            let mut arg = || value(word, &mut rest);
+            match word {
+                "-t" | "-u" | "--sctp-service" => {
+                    let protocol = match word {
+                        "-t" => IPPROTO_TCP,
+                        "-u" => IPPROTO_UDP,
+                        _ => IPPROTO_SCTP,
+                    };
+                    let (addr, port) = socket(&arg()?)?;
+                    o.key = Some(ServiceKey::Tuple {
+                        protocol,
+                        addr,
+                        port,
+                    });
+                }
+                "-f" => o.fwmark = Some(num(arg()?)?),
+                "-6" => o.v6 = true,
+                "-s" => o.scheduler = arg()?,
+                "-p" => o.timeout = Some(num(arg()?)?),
+                "-M" => o.netmask = Some(arg()?),
+                "--pe" => o.pe = Some(arg()?),
+                "-o" => o.svc_flags |= flags::ONEPACKET,
+                "-b" => o.sched_flags = arg()?.split(',').map(str::to_string).collect(),
+                "-r" => o.real = Some(socket(&arg()?)?),
+                "-m" => o.method = Method::Masq,
+                "-g" => o.method = Method::Route,
+                "-i" => o.method = Method::Tunnel,
+                "-w" => o.weight = num(arg()?)?,
+                "-x" => o.upper = num(arg()?)?,
+                "-y" => o.lower = num(arg()?)?,
+                "--tun-type" => {
+                    o.tun_type = Some(match arg()?.as_str() {
+                        "ipip" => TunnelType::Ipip,
+                        "gue" => TunnelType::Gue,
+                        "gre" => TunnelType::Gre,
+                        other => return Err(format!("unknown tunnel type {other}")),
+                    })
+                }
+                "--tun-port" => o.tun_port = num(arg()?)? as u16,
+                "--tun-nocsum" => o.tun_flags = tun_flags::NOCSUM,
+                "--tun-csum" => o.tun_flags = tun_flags::CSUM,
+                "--tun-remcsum" => o.tun_flags = tun_flags::REMCSUM,
+                other => return Err(format!("unsupported option {other}")),
+            }
+        }
+        Ok(o)
+    }
+
+    fn key(&self) -> Result<ServiceKey, String> {
+        if let Some(mark) = self.fwmark {
+            let family = if self.v6 { Family::V6 } else { Family::V4 };
+            return Ok(ServiceKey::Fwmark { family, mark });
+        }
+        self.key
+            .ok_or_else(|| "no service (-t, -u, --sctp-service or -f)".to_string())
+    }
+
+    fn service(&self, key: ServiceKey) -> Result<Service, String> {
+        let mut service = Service::new(key, &self.scheduler);
+        service.flags = self.svc_flags;
+        if let Some(t) = self.timeout {
+            service.flags |= flags::PERSISTENT;
+            service.timeout = t;
+        }
+        if let Some(mask) = &self.netmask {
+            service.netmask = match key.family() {
+                Family::V4 => u32::from(
+                    mask.parse::<std::net::Ipv4Addr>()
+                        .map_err(|_| format!("bad netmask {mask}"))?,
+                ),
+                Family::V6 => mask
+                    .parse()
+                    .map_err(|_| format!("bad prefix length {mask}"))?,
+            };
+        }
+        service.pe_name = self.pe.clone();
+        for f in &self.sched_flags {
+            service.flags |= match f.as_str() {
+                "sh-fallback" | "mh-fallback" | "flag-1" => flags::SCHED1,
+                "sh-port" | "mh-port" | "flag-2" => flags::SCHED2,
+                "flag-3" => flags::SCHED3,
+                other => return Err(format!("unknown scheduler flag {other}")),
+            };
+        }
+        Ok(service)
+    }
+
+    fn dest(&self) -> Result<Dest, String> {
+        let (addr, port) = self.real.ok_or("no -r ADDR:PORT")?;
+        Ok(Dest {
+            key: DestKey { addr, port },
+            method: self.method,
+            weight: self.weight,
+            upper_threshold: self.upper,
+            lower_threshold: self.lower,
+            tunnel: (self.method == Method::Tunnel).then(|| Tunnel {
+                kind: self.tun_type.unwrap_or(TunnelType::Ipip),
+                port: self.tun_port,
+                flags: self.tun_flags,
+            }),
+        })
+    }
 }
 
 #[cfg(test)]
