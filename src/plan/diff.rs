@@ -16,33 +16,21 @@ use std::rc::Rc;
 /// Plans the changes that turn `actual` into `desired`. Services on unmanaged addresses
 /// are counted and left alone.
 pub fn diff(desired: &Desired, actual: &Table) -> Plan {
-    // Room for creating everything (the common large plan, from an empty table), taken at
-    // the first change: a plan with nothing to change allocates none.
-    let room = desired
-        .services
-        .values()
-        .map(|s| 1 + s.dests.len())
-        .sum::<usize>();
-    let mut b = Builder {
-        changes: Vec::new(),
-        steps: Vec::new(),
-        room,
-    };
-    for (_, want, have) in paired(&desired.services, &actual.services) {
-        match have {
+    let mut b = Builder::default();
+    for want in desired.services.values() {
+        match actual.services.get(&want.service.key) {
             None => b.create_service(want),
             Some(have) => b.update_service(want, have),
         }
     }
-    let mut managed = 0;
-    let mut unmanaged = 0;
-    for (key, have, want) in paired(&actual.services, &desired.services) {
+    let (mut managed, mut unmanaged) = (0, 0);
+    for (key, have) in &actual.services {
         if !desired.manages(key) {
             unmanaged += 1;
             continue;
         }
         managed += 1;
-        if want.is_none() {
+        if !desired.services.contains_key(key) {
             b.delete_service(have);
         }
     }
@@ -57,45 +45,14 @@ pub fn diff(desired: &Desired, actual: &Table) -> Plan {
     }
 }
 
-/// Whether a service's destinations in the kernel are the desired ones, attribute for
-/// attribute (both maps are sorted by key).
-fn same_dests(want: &DesiredService, have: &ServiceEntry) -> bool {
-    want.dests.len() == have.dests.len()
-        && want
-            .dests
-            .iter()
-            .zip(have.dests.iter())
-            .all(|((wk, w), (hk, h))| wk == hk && *w == h.dest)
-}
-
-/// Each entry of `left` with the entry of `right` under the same key, if any: one walk
-/// over both ordered maps instead of a lookup per key.
-fn paired<'a, K: Ord + 'a, A: 'a, B: 'a>(
-    left: impl IntoIterator<Item = (&'a K, &'a A)>,
-    right: impl IntoIterator<Item = (&'a K, &'a B)>,
-) -> impl Iterator<Item = (&'a K, &'a A, Option<&'a B>)> {
-    let mut right = right.into_iter().peekable();
-    left.into_iter().map(move |(key, a)| {
-        while right.next_if(|(k, _)| *k < key).is_some() {}
-        let b = right.next_if(|(k, _)| *k == key).map(|(_, b)| b);
-        (key, a, b)
-    })
-}
-
 #[derive(Default)]
 struct Builder {
     changes: Vec<Change>,
     steps: Vec<Step>,
-    /// Changes to make room for at the first one.
-    room: usize,
 }
 
 impl Builder {
     fn push(&mut self, change: Change, op: Op, undo: Op) {
-        if self.changes.capacity() == 0 {
-            self.changes.reserve(self.room);
-            self.steps.reserve(self.room);
-        }
         self.changes.push(change);
         self.steps.push(Step {
             op: Operation::Ipvs(op),
@@ -106,11 +63,10 @@ impl Builder {
 
     fn create_service(&mut self, want: &DesiredService) {
         let key = want.service.key;
-        let id = key.to_string();
         self.push(
             Change {
                 kind: Kind::IpvsService,
-                id: id.clone(),
+                id: key.to_string(),
                 parent: None,
                 forward: Some(want.forward.clone()),
                 action: Action::Create,
@@ -122,18 +78,17 @@ impl Builder {
             Op::DelService(key),
         );
         for dest in want.dests.values() {
-            self.create_dest(want, &id, dest);
+            self.create_dest(want, dest);
         }
     }
 
-    /// `service_id` is the service's key as text, formatted once for all its changes.
-    fn create_dest(&mut self, want: &DesiredService, service_id: &str, dest: &Dest) {
+    fn create_dest(&mut self, want: &DesiredService, dest: &Dest) {
         let key = want.service.key;
         self.push(
             Change {
                 kind: Kind::IpvsDestination,
                 id: dest_id(&dest.key),
-                parent: Some(service_id.to_string()),
+                parent: Some(key.to_string()),
                 forward: Some(want.forward.clone()),
                 action: Action::Create,
                 reason: Reason::MissingInKernel,
@@ -146,19 +101,13 @@ impl Builder {
     }
 
     fn update_service(&mut self, want: &DesiredService, have: &ServiceEntry) {
-        // The common case, nothing to change, in one walk instead of the three below.
-        if want.service == have.service && same_dests(want, have) {
-            return;
-        }
         let key = want.service.key;
         let forward = || Some(want.forward.clone());
-        // Formatted only when the service has a change: a plan with nothing to do formats none.
-        let mut id: Option<String> = None;
         if want.service != have.service {
             self.push(
                 Change {
                     kind: Kind::IpvsService,
-                    id: id.get_or_insert_with(|| key.to_string()).clone(),
+                    id: key.to_string(),
                     parent: None,
                     forward: forward(),
                     action: Action::Update,
@@ -170,12 +119,13 @@ impl Builder {
                 Op::SetService(have.service.clone()),
             );
         }
-        for (_, dest, _) in paired(&want.dests, &have.dests).filter(|(_, _, old)| old.is_none()) {
-            let id = id.get_or_insert_with(|| key.to_string());
-            self.create_dest(want, id, dest);
+        for dest in want.dests.values() {
+            if !have.dests.contains_key(&dest.key) {
+                self.create_dest(want, dest);
+            }
         }
-        for (_, dest, old) in paired(&want.dests, &have.dests) {
-            let Some(old) = old else {
+        for dest in want.dests.values() {
+            let Some(old) = have.dests.get(&dest.key) else {
                 continue;
             };
             if old.dest != *dest {
@@ -183,7 +133,7 @@ impl Builder {
                     Change {
                         kind: Kind::IpvsDestination,
                         id: dest_id(&dest.key),
-                        parent: Some(id.get_or_insert_with(|| key.to_string()).clone()),
+                        parent: Some(key.to_string()),
                         forward: forward(),
                         action: Action::Update,
                         reason: Reason::AttributesDiffer,
@@ -195,25 +145,19 @@ impl Builder {
                 );
             }
         }
-        for (_, old, _) in paired(&have.dests, &want.dests).filter(|(_, _, new)| new.is_none()) {
-            let id = id.get_or_insert_with(|| key.to_string());
-            self.delete_dest(key, id, &old.dest, forward(), Reason::NotInConfig);
+        for old in have.dests.values() {
+            if !want.dests.contains_key(&old.dest.key) {
+                self.delete_dest(key, &old.dest, forward(), Reason::NotInConfig);
+            }
         }
     }
 
-    fn delete_dest(
-        &mut self,
-        key: ServiceKey,
-        service_id: &str,
-        old: &Dest,
-        forward: Option<Rc<str>>,
-        why: Reason,
-    ) {
+    fn delete_dest(&mut self, key: ServiceKey, old: &Dest, forward: Option<Rc<str>>, why: Reason) {
         self.push(
             Change {
                 kind: Kind::IpvsDestination,
                 id: dest_id(&old.key),
-                parent: Some(service_id.to_string()),
+                parent: Some(key.to_string()),
                 forward,
                 action: Action::Delete,
                 reason: why,
@@ -227,14 +171,13 @@ impl Builder {
 
     fn delete_service(&mut self, have: &ServiceEntry) {
         let key = have.service.key;
-        let id = key.to_string();
         for old in have.dests.values() {
-            self.delete_dest(key, &id, &old.dest, None, Reason::ServiceRemoved);
+            self.delete_dest(key, &old.dest, None, Reason::ServiceRemoved);
         }
         self.push(
             Change {
                 kind: Kind::IpvsService,
-                id,
+                id: key.to_string(),
                 parent: None,
                 forward: None,
                 action: Action::Delete,
