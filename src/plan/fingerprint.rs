@@ -3,92 +3,30 @@
 //! time and no plan depends on them). A saved plan is applied only while the live state
 //! still has the same fingerprint.
 //!
-//! FNV-1a (64 bits) over the fields in a fixed order: this detects change, it is not a defence
-//! against someone forging a state (whoever can change the IPVS table is root already).
+//! FNV-1a (64 bits) over a line per managed service and destination: this detects change, it
+//! is not a defence against someone forging a state (whoever can change the IPVS table is
+//! root already). The lines are the model's `Debug` text: a fingerprint is only compared
+//! with one the same build computed (a saved plan from another build reads as stale).
 
 use crate::state::desired::Desired;
-use crate::state::ipvs::{ServiceKey, Table};
-use std::net::IpAddr;
+use crate::state::ipvs::Table;
+use std::fmt::Write;
 
-/// `fnv1a64:` and 16 hex digits. The state is fed to the hash as bytes, field by field,
-/// without building text: this runs on every plan, for every managed service.
+/// `fnv1a64:` and 16 hex digits.
 pub fn of(desired: &Desired, actual: &Table) -> String {
-    let mut h = Fnv::new();
+    let mut text = String::new();
     for addr in &desired.managed {
-        h.addr(*addr);
+        let _ = writeln!(text, "managed {addr}");
     }
     for (key, entry) in &actual.services {
-        if !desired.manages(key) {
-            continue;
-        }
-        let s = &entry.service;
-        h.byte(b'S');
-        if let ServiceKey::Tuple {
-            protocol,
-            addr,
-            port,
-        } = key
-        {
-            h.u32(u32::from(*protocol));
-            h.addr(*addr);
-            h.u32(u32::from(*port));
-        }
-        h.bytes(s.scheduler.as_bytes());
-        h.byte(0);
-        h.u32(s.flags);
-        h.u32(s.timeout);
-        h.u32(s.netmask);
-        if let Some(pe) = &s.pe_name {
-            h.bytes(pe.as_bytes());
-        }
-        h.byte(0);
-        for d in entry.dests.values() {
-            let d = &d.dest;
-            h.byte(b'D');
-            h.addr(d.key.addr);
-            h.u32(u32::from(d.key.port));
-            h.u32(d.method.to_kernel());
-            h.u32(d.weight);
-            h.u32(d.upper_threshold);
-            h.u32(d.lower_threshold);
-            if let Some(t) = d.tunnel {
-                h.u32(u32::from(t.kind.to_kernel()));
-                h.u32(u32::from(t.port));
-                h.u32(u32::from(t.flags));
+        if desired.manages(key) {
+            let _ = writeln!(text, "{:?}", entry.service);
+            for d in entry.dests.values() {
+                let _ = writeln!(text, "{:?}", d.dest);
             }
         }
     }
-    format!("fnv1a64:{:016x}", h.0)
-}
-
-/// FNV-1a, 64 bits, fed piece by piece.
-struct Fnv(u64);
-
-impl Fnv {
-    fn new() -> Self {
-        Fnv(0xcbf2_9ce4_8422_2325)
-    }
-
-    fn byte(&mut self, b: u8) {
-        self.0 = (self.0 ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3);
-    }
-
-    fn bytes(&mut self, bytes: &[u8]) {
-        for b in bytes {
-            self.byte(*b);
-        }
-    }
-
-    fn u32(&mut self, v: u32) {
-        self.bytes(&v.to_le_bytes());
-    }
-
-    fn addr(&mut self, addr: IpAddr) {
-        match addr {
-            IpAddr::V4(a) => self.bytes(&a.octets()),
-            IpAddr::V6(a) => self.bytes(&a.octets()),
-        }
-    }
+    checksum(text.as_bytes())
 }
 
 /// A fingerprint that also covers `lines` (the host's declared resources).
@@ -103,9 +41,9 @@ pub fn checksum(bytes: &[u8]) -> String {
 }
 
 fn fnv1a64(bytes: &[u8]) -> u64 {
-    let mut h = Fnv::new();
-    h.bytes(bytes);
-    h.0
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, b| {
+        (h ^ u64::from(*b)).wrapping_mul(0x0000_0100_0000_01b3)
+    })
 }
 
 #[cfg(test)]
