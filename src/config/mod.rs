@@ -59,20 +59,10 @@ pub fn load(path: &Path) -> Loaded {
 /// Like [`load`], also returning the bytes read (for saved plans, which carry the config).
 pub fn load_with_text(path: &Path) -> (Loaded, Vec<u8>) {
     let (source, bytes) = if path.as_os_str() == STDIN_NAME {
-        (
-            "<stdin>".to_string(),
-            read_bounded(std::io::stdin().lock(), 0),
-        )
+        ("<stdin>".to_string(), read_bounded(std::io::stdin().lock()))
     } else {
         let source = path.display().to_string();
-        let bytes = std::fs::File::open(path).and_then(|file| {
-            // Sized from the file's length: one read instead of a dozen doubling ones.
-            let len = file
-                .metadata()
-                .map_or(0, |m| m.len())
-                .min(MAX_CONFIG_BYTES + 1);
-            read_bounded(file, usize::try_from(len).unwrap_or(0))
-        });
+        let bytes = std::fs::File::open(path).and_then(read_bounded);
         (source, bytes)
     };
     match bytes {
@@ -139,21 +129,10 @@ pub fn check(source: String, bytes: &[u8]) -> Loaded {
     }
 }
 
-/// Reads at most [`MAX_CONFIG_BYTES`] (a larger input is an error). Room for `expected`
-/// bytes (a file's length) and the one after them, which tells whether there is more (a
-/// file that grew, a pipe), is reserved up front but not zeroed: std's `read_to_end` reads
-/// into the spare capacity (in reads of 8 KiB and up), where zeroing the buffer first
-/// was a memset of the whole file.
-fn read_bounded(mut reader: impl Read, expected: usize) -> std::io::Result<Vec<u8>> {
-    let mut bytes = Vec::with_capacity(expected + 1);
-    reader
-        .by_ref()
-        .take(expected as u64 + 1)
-        .read_to_end(&mut bytes)?;
-    if bytes.len() > expected {
-        let rest = (MAX_CONFIG_BYTES + 1).saturating_sub(bytes.len() as u64);
-        reader.take(rest).read_to_end(&mut bytes)?;
-    }
+/// Reads at most [`MAX_CONFIG_BYTES`]; a larger input is an error.
+fn read_bounded(reader: impl Read) -> std::io::Result<Vec<u8>> {
+    let mut bytes = Vec::new();
+    reader.take(MAX_CONFIG_BYTES + 1).read_to_end(&mut bytes)?;
     if bytes.len() as u64 > MAX_CONFIG_BYTES {
         return Err(std::io::Error::other(format!(
             "it is larger than {} MiB",
@@ -203,29 +182,6 @@ impl std::fmt::Display for Summary {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    /// A reader that hands out at most `step` bytes per call, as a pipe may.
-    struct Trickle<'a>(&'a [u8], usize);
-
-    impl Read for Trickle<'_> {
-        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-            let n = self.0.len().min(self.1).min(buf.len());
-            buf[..n].copy_from_slice(&self.0[..n]);
-            self.0 = &self.0[n..];
-            Ok(n)
-        }
-    }
-
-    #[test]
-    fn reads_the_whole_input_whatever_length_was_expected() {
-        let text = b"{\"forwards\": []}";
-        for expected in [0, 1, 5, text.len() - 1, text.len(), text.len() + 100] {
-            for step in [1, 3, 4096] {
-                let got = read_bounded(Trickle(text, step), expected).expect("readable");
-                assert_eq!(got, text, "expected {expected}, step {step}");
-            }
-        }
-    }
 
     fn errors_of(text: &str) -> Vec<String> {
         let loaded = check("t.json".into(), text.as_bytes());

@@ -11,20 +11,11 @@ use std::path::{Path, PathBuf};
 pub fn problems(path: &Path) -> Vec<String> {
     let mut out = Vec::new();
     let name = path.display();
-    // A plain file's lstat is its stat: one call where stat and resolving the path took
-    // three or four. A symlink's target is what is checked.
-    let Ok(own) = std::fs::symlink_metadata(path) else {
+    // A symlink's target is what is checked.
+    let Ok(meta) = std::fs::metadata(path) else {
         return out; // Reading it will report the error.
     };
-    let symlink = own.file_type().is_symlink();
-    let meta = if symlink {
-        match std::fs::metadata(path) {
-            Ok(target) => target,
-            Err(_) => return out,
-        }
-    } else {
-        own
-    };
+    let symlink = std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink());
     let me = current_uid();
     let mode = meta.mode();
     if mode & 0o002 != 0 {

@@ -6,7 +6,6 @@ use super::ipvs::{
     Tunnel, TunnelType, default_netmask, flags, tun_flags,
 };
 use crate::config::model::{self, Config, Named, Protocol, SchedulerFlag};
-use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
 use std::rc::Rc;
@@ -200,7 +199,7 @@ fn service_template(forward: &model::Forward) -> Service {
         addr,
         port: 0,
     };
-    let mut service = Service::with_scheduler(key, Cow::Borrowed(forward.scheduler.name()));
+    let mut service = Service::new(key, forward.scheduler.name());
     if let Some(timeout) = forward.persistence {
         service.flags |= flags::PERSISTENT;
         service.timeout = timeout;

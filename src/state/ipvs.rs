@@ -2,9 +2,7 @@
 //! destination can carry, with the kernel's own encodings kept where they matter (flags,
 //! netmask) so nothing is lost between reading and writing.
 
-use crate::config::model::{Named, Scheduler};
 use serde::{Deserialize, Serialize};
-use std::borrow::Cow;
 use std::cmp::Ordering;
 use std::collections::BTreeMap;
 use std::fmt;
@@ -160,9 +158,8 @@ pub mod flags {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Service {
     pub key: ServiceKey,
-    /// The scheduler's name, e.g. `wlc`; `none` means no scheduler. Borrowed for the
-    /// names Linux knows (see [`scheduler_name`]), so a table holds no copy of them.
-    pub scheduler: Cow<'static, str>,
+    /// The scheduler's name, e.g. `wlc`; `none` means no scheduler.
+    pub scheduler: String,
     /// `flags::*` bits, without HASHED.
     pub flags: u32,
     /// Persistence timeout in seconds (meaningful with PERSISTENT).
@@ -177,15 +174,9 @@ pub struct Service {
 impl Service {
     /// A service with ipvsadm's defaults for everything but the key and scheduler.
     pub fn new(key: ServiceKey, scheduler: &str) -> Self {
-        Self::with_scheduler(key, scheduler_name(scheduler))
-    }
-
-    /// [`Self::new`] with the scheduler's name as the table keeps it (see
-    /// [`scheduler_name`]): a config's scheduler is already one of Linux's names.
-    pub fn with_scheduler(key: ServiceKey, scheduler: Cow<'static, str>) -> Self {
         Service {
             key,
-            scheduler,
+            scheduler: scheduler.to_string(),
             flags: 0,
             timeout: 0,
             netmask: default_netmask(key.family()),
@@ -195,17 +186,6 @@ impl Service {
 
     pub fn is_persistent(&self) -> bool {
         self.flags & flags::PERSISTENT != 0
-    }
-}
-
-/// A scheduler's name, borrowed from the config's list of mainline Linux's schedulers
-/// (or `none`) when it is one of them: each service of a table carries one, and copying it
-/// was an allocation per service.
-pub fn scheduler_name(name: &str) -> Cow<'static, str> {
-    match Scheduler::from_name(name) {
-        Some(known) => Cow::Borrowed(known.name()),
-        None if name == "none" => Cow::Borrowed("none"),
-        None => Cow::Owned(name.to_string()),
     }
 }
 
@@ -446,16 +426,6 @@ mod tests {
         fn services_compare_in_ipvsadm_order(a in any_key(), b in any_key()) {
             prop_assert_eq!(a.cmp(&b), ipvsadm_order(&a, &b));
         }
-    }
-
-    #[test]
-    fn scheduler_names_linux_knows_are_borrowed_others_kept() {
-        for name in ["wlc", "rr", "mh", "none"] {
-            assert!(matches!(scheduler_name(name), Cow::Borrowed(n) if n == name));
-        }
-        // A scheduler of a newer or patched kernel is kept as it was sent.
-        assert!(matches!(scheduler_name("wlc2"), Cow::Owned(n) if n == "wlc2"));
-        assert_eq!(scheduler_name(""), "");
     }
 
     #[test]

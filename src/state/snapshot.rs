@@ -5,7 +5,7 @@
 use super::ipvs::{
     Dest, DestCounters, DestEntry, DestKey, Family, IPPROTO_SCTP, IPPROTO_TCP, IPPROTO_UDP, Method,
     Service, ServiceEntry, ServiceKey, Stats, Table, Timeouts, Tunnel, TunnelType, flags,
-    protocol_name, scheduler_name,
+    protocol_name,
 };
 use serde::{Deserialize, Serialize};
 use std::net::{IpAddr, Ipv4Addr};
@@ -273,7 +273,7 @@ fn entry_of(s: &SnapshotService, path: &str) -> Result<ServiceEntry, String> {
     };
     let service = Service {
         key,
-        scheduler: scheduler_name(&s.scheduler),
+        scheduler: s.scheduler.clone(),
         flags: s.flags.iter().fold(0, |bits, f| bits | f.bit()),
         timeout: s.persistence.unwrap_or(0),
         netmask,

@@ -5,7 +5,7 @@ use super::consts::*;
 use crate::kernel::netlink::{attr_string, attributes};
 use crate::state::ipvs::{
     Dest, DestCounters, DestEntry, DestKey, Family, Method, Service, ServiceEntry, ServiceKey,
-    Stats, Tunnel, TunnelType, flags, scheduler_name,
+    Stats, Tunnel, TunnelType, flags,
 };
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
@@ -165,7 +165,7 @@ pub fn service(record: &[u8], stats: bool) -> Result<ServiceEntry, String> {
         key,
         scheduler: svc
             .get(IPVS_SVC_ATTR_SCHED_NAME)
-            .map(|p| scheduler_name(&attr_string(p)))
+            .map(|p| attr_string(p).into_owned())
             .unwrap_or_default(),
         flags: flag_bits,
         timeout: svc.u32_or_0(IPVS_SVC_ATTR_TIMEOUT, "IPVS_SVC_ATTR_TIMEOUT")?,
