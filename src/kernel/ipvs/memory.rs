@@ -40,7 +40,7 @@ impl MemoryIpvs {
         let t = &mut self.table.services;
         match op {
             Op::NewService(s) | Op::SetService(s) => {
-                if s.scheduler != "none" && !self.schedulers.iter().any(|k| *k == s.scheduler) {
+                if s.scheduler != "none" && !self.schedulers.contains(&s.scheduler) {
                     return Err(libc::ENOENT);
                 }
                 match (op, t.get_mut(&s.key)) {
