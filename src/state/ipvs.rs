@@ -372,12 +372,6 @@ pub struct Table {
     pub services: BTreeMap<ServiceKey, ServiceEntry>,
 }
 
-impl Table {
-    pub fn dest_count(&self) -> usize {
-        self.services.values().map(|s| s.dests.len()).sum()
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -168,23 +168,3 @@ pub fn del_dest(family: u16, service: &ServiceKey, dest: &DestKey) -> Result<Vec
         w.end_nested(at);
     })
 }
-
-pub fn flush(family: u16) -> Result<Vec<u8>, String> {
-    request(family, NLM_F_ACK, IPVS_CMD_FLUSH, |_| {})
-}
-
-pub fn zero(family: u16, service: Option<&ServiceKey>) -> Result<Vec<u8>, String> {
-    request(family, NLM_F_ACK, IPVS_CMD_ZERO, |w| {
-        if let Some(key) = service {
-            service_key_attr(w, key);
-        }
-    })
-}
-
-pub fn set_config(family: u16, tcp: u32, tcp_fin: u32, udp: u32) -> Result<Vec<u8>, String> {
-    request(family, NLM_F_ACK, IPVS_CMD_SET_CONFIG, |w| {
-        w.put_u32(IPVS_CMD_ATTR_TIMEOUT_TCP, tcp)
-            .put_u32(IPVS_CMD_ATTR_TIMEOUT_TCP_FIN, tcp_fin)
-            .put_u32(IPVS_CMD_ATTR_TIMEOUT_UDP, udp);
-    })
-}

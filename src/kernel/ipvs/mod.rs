@@ -98,12 +98,6 @@ impl NetlinkIpvs {
         })
     }
 
-    /// Sends a request that expects no records.
-    fn request(&mut self, action: &str, built: Result<Vec<u8>, String>) -> Result<(), KernelError> {
-        let mut request = Self::encode(&action, built)?;
-        self.socket.exchange(&mut request, &action).map(|_| ())
-    }
-
     /// Sends a GET request and returns the attributes of its one reply.
     fn get(
         &mut self,
@@ -136,28 +130,6 @@ impl NetlinkIpvs {
         let (tcp, tcp_fin, udp) =
             decode::config(&attrs).map_err(|e| KernelError::protocol(action, e))?;
         Ok(Timeouts { tcp, tcp_fin, udp })
-    }
-
-    /// Sets connection timeouts; 0 leaves one unchanged.
-    pub fn set_timeouts(&mut self, t: Timeouts) -> Result<(), KernelError> {
-        let built = encode::set_config(self.family, t.tcp, t.tcp_fin, t.udp);
-        self.request("setting IPVS timeouts", built)
-    }
-
-    /// Zeroes the counters of one service, or of all.
-    pub fn zero(&mut self, service: Option<&ServiceKey>) -> Result<(), KernelError> {
-        let action = match service {
-            Some(k) => format!("zeroing the counters of service {k}"),
-            None => "zeroing all IPVS counters".into(),
-        };
-        let built = encode::zero(self.family, service);
-        self.request(&action, built)
-    }
-
-    /// Removes every service. Callers must have asked the user first.
-    pub fn flush(&mut self) -> Result<(), KernelError> {
-        let built = encode::flush(self.family);
-        self.request("flushing the IPVS table", built)
     }
 
     /// Adds the destinations of every service of `table`, one GET_DEST dump each.
