@@ -437,7 +437,7 @@ mod host {
     use crate::apply::HostKernel;
     use crate::kernel::links::memory::MemoryLinks;
     use crate::kernel::links::{Link, LinkTable, Links};
-    use crate::kernel::modules::{MemoryModules, ModuleState};
+    use crate::kernel::modules::{ModuleState, memory::MemoryModules};
     use crate::kernel::sysctl::MemorySysctl;
     use crate::state::host::{self as hoststate, HostDesired};
     use crate::state::ops::LinkOp;

@@ -3,7 +3,6 @@
 
 use super::error::KernelError;
 pub use crate::state::host::ModuleState;
-use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 /// Kernel modules, as the engine sees them.
@@ -112,35 +111,41 @@ impl Modules for SystemModules {
 }
 
 /// Modules in memory, for tests.
-#[derive(Debug, Clone, Default)]
-pub struct MemoryModules {
-    pub states: BTreeMap<String, ModuleState>,
-    pub loads: Vec<String>,
-}
+#[cfg(test)]
+pub mod memory {
+    use super::{KernelError, ModuleState, Modules};
+    use std::collections::BTreeMap;
 
-impl Modules for MemoryModules {
-    fn state(&mut self, name: &str) -> ModuleState {
-        self.states
-            .get(name)
-            .copied()
-            .unwrap_or(ModuleState::Missing)
+    #[derive(Debug, Clone, Default)]
+    pub struct MemoryModules {
+        pub states: BTreeMap<String, ModuleState>,
+        pub loads: Vec<String>,
     }
 
-    fn load(&mut self, name: &str) -> Result<(), KernelError> {
-        self.loads.push(name.to_string());
-        match self.state(name) {
-            ModuleState::Missing => Err(KernelError::other(
-                format!("loading kernel module {name} (`modprobe {name}`)"),
-                format!("module {name} not found"),
-            )),
-            _ => {
-                self.states.insert(name.to_string(), ModuleState::Loaded);
-                Ok(())
+    impl Modules for MemoryModules {
+        fn state(&mut self, name: &str) -> ModuleState {
+            self.states
+                .get(name)
+                .copied()
+                .unwrap_or(ModuleState::Missing)
+        }
+
+        fn load(&mut self, name: &str) -> Result<(), KernelError> {
+            self.loads.push(name.to_string());
+            match self.state(name) {
+                ModuleState::Missing => Err(KernelError::other(
+                    format!("loading kernel module {name} (`modprobe {name}`)"),
+                    format!("module {name} not found"),
+                )),
+                _ => {
+                    self.states.insert(name.to_string(), ModuleState::Loaded);
+                    Ok(())
+                }
             }
         }
-    }
 
-    fn release(&self) -> String {
-        "test".into()
+        fn release(&self) -> String {
+            "test".into()
+        }
     }
 }

@@ -62,12 +62,14 @@ impl<S: Sysctl> Sysctl for Known<'_, S> {
 }
 
 /// Settings in memory, for tests; writes to a missing key fail as /proc does (ENOENT).
+#[cfg(test)]
 #[derive(Debug, Clone, Default)]
 pub struct MemorySysctl {
     pub values: BTreeMap<String, String>,
     pub writes: usize,
 }
 
+#[cfg(test)]
 impl MemorySysctl {
     /// Settings with these values.
     pub fn with(values: &[(&str, &str)]) -> Self {
@@ -81,6 +83,7 @@ impl MemorySysctl {
     }
 }
 
+#[cfg(test)]
 impl Sysctl for MemorySysctl {
     fn read(&mut self, key: &str) -> Result<Option<String>, KernelError> {
         Ok(self.values.get(key).cloned())

@@ -4,6 +4,7 @@
 
 pub mod decode;
 mod encode;
+#[cfg(test)]
 pub mod memory;
 
 use super::error::KernelError;
