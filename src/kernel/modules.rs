@@ -15,33 +15,27 @@ pub trait Modules {
 
 /// The running kernel's modules.
 pub struct SystemModules {
-    /// Read when first needed: most plans find their modules loaded and never ask.
-    release: std::cell::OnceCell<String>,
+    release: String,
     /// Module names from modules.dep and modules.builtin (read once).
     listed: Option<(Vec<String>, Vec<String>)>,
 }
 
 impl SystemModules {
     pub fn new() -> Self {
+        use super::sysctl::{ProcSysctl, Sysctl};
+        let release = ProcSysctl
+            .read("kernel.osrelease")
+            .ok()
+            .flatten()
+            .unwrap_or_default();
         SystemModules {
-            release: std::cell::OnceCell::new(),
+            release,
             listed: None,
         }
     }
 
-    fn release_name(&self) -> &str {
-        self.release.get_or_init(|| {
-            use super::sysctl::{ProcSysctl, Sysctl};
-            ProcSysctl
-                .read("kernel.osrelease")
-                .ok()
-                .flatten()
-                .unwrap_or_default()
-        })
-    }
-
     fn dir(&self) -> PathBuf {
-        PathBuf::from("/lib/modules").join(self.release_name())
+        PathBuf::from("/lib/modules").join(&self.release)
     }
 
     /// Names of the modules in a modules.dep / modules.builtin file: `kernel/x/ip_vs_rr.ko.xz:`
@@ -106,7 +100,7 @@ impl Modules for SystemModules {
     }
 
     fn release(&self) -> String {
-        self.release_name().to_string()
+        self.release.clone()
     }
 }
 

@@ -179,8 +179,6 @@ impl Change {
 pub fn service_attrs(s: &Service) -> Attrs {
     let netmask = match s.key.addr() {
         Some(std::net::IpAddr::V6(_)) => Value::from(s.netmask),
-        // The usual host mask without the formatting machinery (one per service).
-        _ if s.netmask == u32::MAX => Value::from("255.255.255.255"),
         _ => Value::from(Ipv4Addr::from(s.netmask).to_string()),
     };
     let persistent = s.is_persistent();

@@ -6,7 +6,7 @@ use super::change::{Action, Attrs, Change, Kind};
 use super::guard::Guard;
 use super::style::Painter;
 use serde_json::Value;
-use std::collections::HashMap;
+use std::collections::BTreeMap;
 use std::fmt::Write;
 
 /// What the plan is about, for its first and last lines.
@@ -76,11 +76,7 @@ pub fn render(plan: &Plan, guards: &[Guard], cx: &Context, p: Painter) -> String
 /// per forward in config order, then what no forward declares.
 fn groups<'a>(plan: &'a Plan, forwards: &[&str]) -> Vec<(String, Vec<&'a Change>)> {
     let mut host: Vec<(String, Vec<&Change>)> = Vec::new();
-    // Each forward's changes, in order of first appearance. A forward's changes come in runs,
-    // so the map is consulted once per run, not once per change.
-    let mut lists: Vec<(&str, Vec<&Change>)> = Vec::new();
-    let mut index: HashMap<&str, usize> = HashMap::with_capacity(forwards.len());
-    let mut current: Option<usize> = None;
+    let mut by_forward: BTreeMap<&str, Vec<&Change>> = BTreeMap::new();
     let mut orphans = Vec::new();
     for c in &plan.changes {
         if !c.kind.is_ipvs() {
@@ -98,33 +94,18 @@ fn groups<'a>(plan: &'a Plan, forwards: &[&str]) -> Vec<(String, Vec<&'a Change>
             continue;
         }
         match &c.forward {
-            Some(f) => {
-                let i = match current {
-                    Some(i) if lists[i].0 == &**f => i,
-                    _ => *index.entry(&**f).or_insert_with(|| {
-                        lists.push((&**f, Vec::new()));
-                        lists.len() - 1
-                    }),
-                };
-                current = Some(i);
-                lists[i].1.push(c);
-            }
+            Some(f) => by_forward.entry(&**f).or_default().push(c),
             None => orphans.push(c),
         }
     }
     let mut groups = host;
     for name in forwards {
-        if let Some(&i) = index.get(name) {
-            let changes = std::mem::take(&mut lists[i].1);
-            if !changes.is_empty() {
-                groups.push((format!("# forward \"{name}\""), changes));
-            }
+        if let Some(changes) = by_forward.remove(name) {
+            groups.push((format!("# forward \"{name}\""), changes));
         }
     }
-    // Forwards the caller did not list (none in practice) still show.
-    let mut rest: Vec<_> = lists.into_iter().filter(|(_, l)| !l.is_empty()).collect();
-    rest.sort_by_key(|(name, _)| *name);
-    for (name, changes) in rest {
+    // Forwards the caller did not list (none in practice) still show, by name.
+    for (name, changes) in by_forward {
         groups.push((format!("# forward \"{name}\""), changes));
     }
     if !orphans.is_empty() {

@@ -127,9 +127,7 @@ fn netmask(addr: IpAddr, prefix_len: u8) -> u32 {
 /// The desired state of a config that passed validation. Items validation rejected cannot
 /// reach here; a listen without ports (which validation refuses) contributes nothing.
 pub fn from_config(config: &Config) -> Desired {
-    // Listed first, then made a map in one go: forwards usually come in port order, which
-    // the map's bulk build takes in one pass where inserting searches the tree each time.
-    let mut services = Vec::with_capacity(config.forwards.len());
+    let mut services = BTreeMap::new();
     for forward in &config.forwards {
         let Some(listen_ports) = forward.listen.ports else {
             continue;
@@ -171,7 +169,7 @@ pub fn from_config(config: &Config) -> Desired {
                     },
                 );
             }
-            services.push((
+            services.insert(
                 key,
                 DesiredService {
                     forward: forward.name.clone(),
@@ -182,12 +180,12 @@ pub fn from_config(config: &Config) -> Desired {
                     },
                     dests,
                 },
-            ));
+            );
         }
     }
     Desired {
         managed: config.public.iter().map(|p| p.address).collect(),
-        services: services.into_iter().collect(),
+        services,
     }
 }
 
