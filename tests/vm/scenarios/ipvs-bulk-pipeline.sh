@@ -1,5 +1,5 @@
 #!/bin/sh
-# 1,500 services x 2 destinations written in pipelined batches, read back complete by ipvsadm and portfwd (run with 2 vCPUs too: parallel readers)
+# 1,500 services x 2 destinations written in pipelined batches, read back complete by ipvsadm and portfwd
 . /etc/portfwd-test.sh
 i=0
 while [ $i -lt 1500 ]; do
