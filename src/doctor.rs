@@ -6,7 +6,7 @@ use crate::config::model::{Config, Method};
 use crate::kernel::sysctl::Sysctl;
 use crate::state::host::IP_FORWARD;
 use crate::state::links::LinkTable;
-use std::collections::HashMap;
+use std::collections::BTreeMap;
 use std::net::IpAddr;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -275,7 +275,7 @@ fn check_from(config: &Config, facts: &Facts, min: Level) -> Vec<Finding> {
 /// names it and how many name it.
 fn masq_backends(config: &Config) -> Vec<(IpAddr, &str, usize)> {
     let mut backends: Vec<(IpAddr, &str, usize)> = Vec::new();
-    let mut position: HashMap<IpAddr, usize> = HashMap::new();
+    let mut position: BTreeMap<IpAddr, usize> = BTreeMap::new();
     for f in config.forwards.iter().filter(|f| f.method == Method::Masq) {
         for b in &f.backends {
             let addr = b.address.addr;

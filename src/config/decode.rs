@@ -12,6 +12,7 @@ use super::model::{
     Scheduler, SchedulerFlag, Sysctl,
 };
 use super::path::{JsonPath, ROOT};
+use std::borrow::Cow;
 use std::net::IpAddr;
 use std::rc::Rc;
 
@@ -81,11 +82,11 @@ pub fn decode(root: &Json, diags: &mut Vec<Diagnostic>) -> Config {
 
 /// The present fields of one JSON object, looked up by name.
 struct Fields<'a> {
-    entries: &'a [(String, Json)],
+    entries: &'a [(Cow<'a, str>, Json<'a>)],
 }
 
 impl<'a> Fields<'a> {
-    fn get(&self, key: &str) -> Option<&'a Json> {
+    fn get(&self, key: &str) -> Option<&'a Json<'a>> {
         self.entries.iter().find(|(k, _)| k == key).map(|(_, v)| v)
     }
 }
@@ -115,7 +116,7 @@ impl Decoder<'_> {
     /// Checks that `value` is an object whose keys are all in `known`.
     fn object<'a>(
         &mut self,
-        value: &'a Json,
+        value: &'a Json<'a>,
         path: &JsonPath,
         known: &[&str],
     ) -> Option<Fields<'a>> {
@@ -124,7 +125,7 @@ impl Decoder<'_> {
             return None;
         };
         for (key, _) in entries {
-            if !known.contains(&key.as_str()) {
+            if !known.contains(&&**key) {
                 let hint = match closest(key, known) {
                     Some(k) => format!("; did you mean \"{k}\"?"),
                     None => format!("; known fields: {}", known.join(", ")),
@@ -144,7 +145,7 @@ impl Decoder<'_> {
         fields: &Fields<'a>,
         path: &JsonPath,
         key: &str,
-    ) -> Option<&'a Json> {
+    ) -> Option<&'a Json<'a>> {
         let value = fields.get(key);
         if value.is_none() {
             self.error(

@@ -1,22 +1,25 @@
 //! A JSON tree that keeps object keys in file order and refuses duplicate keys, which
 //! `serde_json::Value` would silently collapse to the last one. serde_json parses; syntax
-//! errors carry its line and column, and its recursion limit bounds the nesting.
+//! errors carry its line and column, and its recursion limit bounds the nesting. Strings
+//! borrow from the text unless they hold escapes.
 
-use serde::de::{self, Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
+use serde::de::{self, Deserialize, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
+use std::borrow::Cow;
+use std::collections::BTreeSet;
 use std::fmt;
 
 /// A parsed JSON value.
 #[derive(Debug, Clone, PartialEq)]
-pub enum Json {
+pub enum Json<'a> {
     Null,
     Bool(bool),
     Number(serde_json::Number),
-    String(String),
-    Array(Vec<Json>),
-    Object(Vec<(String, Json)>),
+    String(Cow<'a, str>),
+    Array(Vec<Json<'a>>),
+    Object(Vec<(Cow<'a, str>, Json<'a>)>),
 }
 
-impl Json {
+impl Json<'_> {
     /// The JSON type's name, for "expected X, found Y" messages.
     pub fn kind(&self) -> &'static str {
         match self {
@@ -38,9 +41,14 @@ pub struct SyntaxError {
     pub message: String,
 }
 
-/// Parses JSON text: one value, then nothing but whitespace.
-pub fn parse(text: &[u8]) -> Result<Json, SyntaxError> {
-    serde_json::from_slice(text).map_err(|e| {
+/// Parses JSON text: one value, then nothing but whitespace. Text that is not UTF-8 goes
+/// through `from_slice`, so that the error is the one serde_json finds first, at its place.
+pub fn parse(text: &[u8]) -> Result<Json<'_>, SyntaxError> {
+    let parsed = match std::str::from_utf8(text) {
+        Ok(text) => serde_json::from_str(text),
+        Err(_) => serde_json::from_slice(text),
+    };
+    parsed.map_err(|e| {
         // serde_json appends " at line L column C"; we report the position separately.
         let full = e.to_string();
         let message = match full.rfind(" at line ") {
@@ -55,8 +63,8 @@ pub fn parse(text: &[u8]) -> Result<Json, SyntaxError> {
     })
 }
 
-impl<'de> Deserialize<'de> for Json {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Json, D::Error> {
+impl<'de> Deserialize<'de> for Json<'de> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Json<'de>, D::Error> {
         deserializer.deserialize_any(JsonVisitor)
     }
 }
@@ -64,39 +72,43 @@ impl<'de> Deserialize<'de> for Json {
 struct JsonVisitor;
 
 impl<'de> Visitor<'de> for JsonVisitor {
-    type Value = Json;
+    type Value = Json<'de>;
 
     fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
         f.write_str("a JSON value")
     }
 
-    fn visit_unit<E>(self) -> Result<Json, E> {
+    fn visit_unit<E>(self) -> Result<Json<'de>, E> {
         Ok(Json::Null)
     }
 
-    fn visit_bool<E>(self, v: bool) -> Result<Json, E> {
+    fn visit_bool<E>(self, v: bool) -> Result<Json<'de>, E> {
         Ok(Json::Bool(v))
     }
 
-    fn visit_i64<E>(self, v: i64) -> Result<Json, E> {
+    fn visit_i64<E>(self, v: i64) -> Result<Json<'de>, E> {
         Ok(Json::Number(v.into()))
     }
 
-    fn visit_u64<E>(self, v: u64) -> Result<Json, E> {
+    fn visit_u64<E>(self, v: u64) -> Result<Json<'de>, E> {
         Ok(Json::Number(v.into()))
     }
 
-    fn visit_f64<E: de::Error>(self, v: f64) -> Result<Json, E> {
+    fn visit_f64<E: de::Error>(self, v: f64) -> Result<Json<'de>, E> {
         serde_json::Number::from_f64(v)
             .map(Json::Number)
             .ok_or_else(|| E::custom("a number that is not finite"))
     }
 
-    fn visit_str<E>(self, v: &str) -> Result<Json, E> {
-        Ok(Json::String(v.to_string()))
+    fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Json<'de>, E> {
+        Ok(Json::String(Cow::Borrowed(v)))
     }
 
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Json, A::Error> {
+    fn visit_str<E>(self, v: &str) -> Result<Json<'de>, E> {
+        Ok(Json::String(Cow::Owned(v.to_string())))
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Json<'de>, A::Error> {
         let mut items = Vec::new();
         while let Some(item) = seq.next_element()? {
             items.push(item);
@@ -104,10 +116,10 @@ impl<'de> Visitor<'de> for JsonVisitor {
         Ok(Json::Array(items))
     }
 
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Json, A::Error> {
-        let mut entries: Vec<(String, Json)> = Vec::new();
-        let mut seen = std::collections::HashSet::new();
-        while let Some(key) = map.next_key::<String>()? {
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Json<'de>, A::Error> {
+        let mut entries: Vec<(Cow<'de, str>, Json<'de>)> = Vec::new();
+        let mut seen: BTreeSet<Cow<'de, str>> = BTreeSet::new();
+        while let Some(key) = map.next_key_seed(KeyVisitor)? {
             if !seen.insert(key.clone()) {
                 let shown = super::diagnostic::quote(&key);
                 return Err(de::Error::custom(format!("duplicate key {shown}")));
@@ -115,6 +127,33 @@ impl<'de> Visitor<'de> for JsonVisitor {
             entries.push((key, map.next_value()?));
         }
         Ok(Json::Object(entries))
+    }
+}
+
+/// An object key, borrowed from the text unless it holds escapes.
+struct KeyVisitor;
+
+impl<'de> DeserializeSeed<'de> for KeyVisitor {
+    type Value = Cow<'de, str>;
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Cow<'de, str>, D::Error> {
+        deserializer.deserialize_str(self)
+    }
+}
+
+impl<'de> Visitor<'de> for KeyVisitor {
+    type Value = Cow<'de, str>;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("an object key")
+    }
+
+    fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Cow<'de, str>, E> {
+        Ok(Cow::Borrowed(v))
+    }
+
+    fn visit_str<E>(self, v: &str) -> Result<Cow<'de, str>, E> {
+        Ok(Cow::Owned(v.to_string()))
     }
 }
 

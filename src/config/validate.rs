@@ -5,8 +5,8 @@ use super::diagnostic::{Diagnostic, Place, quote};
 use super::endpoint::PortRange;
 use super::model::{Backend, Config, Forward, Method, Protocol};
 use super::path::{JsonPath, ROOT};
-use std::collections::hash_map::Entry;
-use std::collections::{HashMap, HashSet};
+use std::collections::btree_map::Entry;
+use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
 
 /// The most IPVS services (listen ports after range expansion) one config may declare.
@@ -65,7 +65,7 @@ fn check_sysctl(config: &Config, diags: &mut Vec<Diagnostic>) {
 }
 
 fn check_public(config: &Config, diags: &mut Vec<Diagnostic>) {
-    let mut seen: HashMap<IpAddr, usize> = HashMap::default();
+    let mut seen: BTreeMap<IpAddr, usize> = BTreeMap::new();
     for public in &config.public {
         let i = public.index;
         let path = format!("public[{i}].address");
@@ -87,7 +87,7 @@ fn check_public(config: &Config, diags: &mut Vec<Diagnostic>) {
 }
 
 fn check_bridges(config: &Config, diags: &mut Vec<Diagnostic>) {
-    let mut names: HashMap<&str, usize> = HashMap::default();
+    let mut names: BTreeMap<&str, usize> = BTreeMap::new();
     for bridge in &config.bridges {
         let i = bridge.index;
         if let Some(first) = names.insert(&bridge.name, i) {
@@ -108,7 +108,7 @@ fn check_bridges(config: &Config, diags: &mut Vec<Diagnostic>) {
             ));
         }
     }
-    let mut ports: HashMap<&str, String> = HashMap::default();
+    let mut ports: BTreeMap<&str, String> = BTreeMap::new();
     for bridge in &config.bridges {
         let i = bridge.index;
         for (j, port) in bridge.ports.iter().enumerate() {
@@ -142,7 +142,7 @@ fn check_bridges(config: &Config, diags: &mut Vec<Diagnostic>) {
 }
 
 fn check_forward_names(config: &Config, diags: &mut Vec<Diagnostic>) {
-    let mut names: HashMap<&str, usize> = HashMap::with_capacity(config.forwards.len());
+    let mut names: BTreeMap<&str, usize> = BTreeMap::new();
     for forward in &config.forwards {
         let i = forward.index;
         if let Some(first) = names.insert(&forward.name, i) {
@@ -161,8 +161,7 @@ fn check_forward_names(config: &Config, diags: &mut Vec<Diagnostic>) {
 /// Two forwards may not claim the same protocol, address and port.
 fn check_claims(config: &Config, diags: &mut Vec<Diagnostic>) {
     // Sized for one port per forward, the common case; ranges grow it.
-    let mut claims: HashMap<(Protocol, IpAddr, u16), &Forward> =
-        HashMap::with_capacity(config.forwards.len());
+    let mut claims: BTreeMap<(Protocol, IpAddr, u16), &Forward> = BTreeMap::new();
     for forward in &config.forwards {
         let i = forward.index;
         let Some(range) = forward.listen.ports else {
@@ -203,7 +202,7 @@ fn check_claims(config: &Config, diags: &mut Vec<Diagnostic>) {
 
 /// The file indices of forwards that lost a backend to a decoding error, found once from
 /// the errors' paths (`forwards[N].backends...`).
-fn forwards_with_dropped_backends(diags: &[Diagnostic]) -> HashSet<usize> {
+fn forwards_with_dropped_backends(diags: &[Diagnostic]) -> BTreeSet<usize> {
     diags
         .iter()
         .filter_map(|d| match &d.place {
@@ -314,17 +313,17 @@ fn check_backends(
         return;
     };
     // The kernel keys destinations by address and port; a repeat would be EEXIST.
-    let mut seen: HashMap<(IpAddr, u16), usize> = HashMap::new();
+    let mut seen: BTreeMap<(IpAddr, u16), usize> = BTreeMap::new();
     for backend in &forward.backends {
-        let bpath = format!("{path}.backends[{}]", backend.index);
+        let bpath = || format!("{path}.backends[{}]", backend.index);
         let ports = backend.address.ports.unwrap_or(listen_ports);
         for (rule, message) in backend_problems(forward, backend, listen_ports) {
-            diags.push(Diagnostic::error(rule, bpath.clone(), message));
+            diags.push(Diagnostic::error(rule, bpath(), message));
         }
         if let Some(first) = seen.insert((backend.address.addr, ports.first), backend.index) {
             diags.push(Diagnostic::error(
                 "duplicate",
-                bpath,
+                bpath(),
                 format!(
                     "{} is already a backend at {path}.backends[{first}]",
                     backend.address

@@ -63,10 +63,11 @@ impl Builder {
 
     fn create_service(&mut self, want: &DesiredService) {
         let key = want.service.key;
+        let id = key.to_string();
         self.push(
             Change {
                 kind: Kind::IpvsService,
-                id: key.to_string(),
+                id: id.clone(),
                 parent: None,
                 forward: Some(want.forward.clone()),
                 action: Action::Create,
@@ -78,17 +79,18 @@ impl Builder {
             Op::DelService(key),
         );
         for dest in want.dests.values() {
-            self.create_dest(want, dest);
+            self.create_dest(want, &id, dest);
         }
     }
 
-    fn create_dest(&mut self, want: &DesiredService, dest: &Dest) {
+    /// `service_id` is the service's key as text, formatted once for all its changes.
+    fn create_dest(&mut self, want: &DesiredService, service_id: &str, dest: &Dest) {
         let key = want.service.key;
         self.push(
             Change {
                 kind: Kind::IpvsDestination,
                 id: dest_id(&dest.key),
-                parent: Some(key.to_string()),
+                parent: Some(service_id.to_string()),
                 forward: Some(want.forward.clone()),
                 action: Action::Create,
                 reason: Reason::MissingInKernel,
@@ -121,7 +123,7 @@ impl Builder {
         }
         for dest in want.dests.values() {
             if !have.dests.contains_key(&dest.key) {
-                self.create_dest(want, dest);
+                self.create_dest(want, &key.to_string(), dest);
             }
         }
         for dest in want.dests.values() {
@@ -147,17 +149,30 @@ impl Builder {
         }
         for old in have.dests.values() {
             if !want.dests.contains_key(&old.dest.key) {
-                self.delete_dest(key, &old.dest, forward(), Reason::NotInConfig);
+                self.delete_dest(
+                    key,
+                    &key.to_string(),
+                    &old.dest,
+                    forward(),
+                    Reason::NotInConfig,
+                );
             }
         }
     }
 
-    fn delete_dest(&mut self, key: ServiceKey, old: &Dest, forward: Option<Rc<str>>, why: Reason) {
+    fn delete_dest(
+        &mut self,
+        key: ServiceKey,
+        service_id: &str,
+        old: &Dest,
+        forward: Option<Rc<str>>,
+        why: Reason,
+    ) {
         self.push(
             Change {
                 kind: Kind::IpvsDestination,
                 id: dest_id(&old.key),
-                parent: Some(key.to_string()),
+                parent: Some(service_id.to_string()),
                 forward,
                 action: Action::Delete,
                 reason: why,
@@ -171,13 +186,14 @@ impl Builder {
 
     fn delete_service(&mut self, have: &ServiceEntry) {
         let key = have.service.key;
+        let id = key.to_string();
         for old in have.dests.values() {
-            self.delete_dest(key, &old.dest, None, Reason::ServiceRemoved);
+            self.delete_dest(key, &id, &old.dest, None, Reason::ServiceRemoved);
         }
         self.push(
             Change {
                 kind: Kind::IpvsService,
-                id: key.to_string(),
+                id,
                 parent: None,
                 forward: None,
                 action: Action::Delete,

@@ -136,11 +136,11 @@ impl NetlinkIpvs {
     fn read_dests(&mut self, table: &mut Table) -> Result<(), KernelError> {
         for entry in table.services.values_mut() {
             let key = entry.service.key;
-            let action = format!("listing the destinations of service {key}");
+            let action = DestsOf(&key);
             let mut request = Self::encode(&action, encode::dump_dests(self.family, &key))?;
             for record in self.socket.exchange(&mut request, &action)? {
                 let d = decode::dest(genl_attrs(&record.payload), key.family(), self.stats)
-                    .map_err(|e| KernelError::protocol(&action, e))?;
+                    .map_err(|e| KernelError::protocol(action.to_string(), e))?;
                 entry.dests.insert(d.dest.key, d);
             }
         }
@@ -160,6 +160,15 @@ impl NetlinkIpvs {
             table.services.insert(entry.service.key, entry);
         }
         Ok(())
+    }
+}
+
+/// "listing the destinations of service KEY", formatted only for an error.
+struct DestsOf<'a>(&'a ServiceKey);
+
+impl fmt::Display for DestsOf<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "listing the destinations of service {}", self.0)
     }
 }
 
