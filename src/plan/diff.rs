@@ -17,6 +17,12 @@ use std::rc::Rc;
 /// are counted and left alone.
 pub fn diff(desired: &Desired, actual: &Table) -> Plan {
     let mut b = Builder::default();
+    // Room for creating everything: the large plan, from an empty table.
+    let creates: usize = desired.services.values().map(|s| 1 + s.dests.len()).sum();
+    if actual.services.is_empty() {
+        b.changes.reserve(creates);
+        b.steps.reserve(creates);
+    }
     for want in desired.services.values() {
         match actual.services.get(&want.service.key) {
             None => b.create_service(want),

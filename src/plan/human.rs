@@ -76,7 +76,9 @@ pub fn render(plan: &Plan, guards: &[Guard], cx: &Context, p: Painter) -> String
 /// per forward in config order, then what no forward declares.
 fn groups<'a>(plan: &'a Plan, forwards: &[&str]) -> Vec<(String, Vec<&'a Change>)> {
     let mut host: Vec<(String, Vec<&Change>)> = Vec::new();
-    let mut by_forward: BTreeMap<&str, Vec<&Change>> = BTreeMap::new();
+    // Each forward's changes, and where its list is.
+    let mut lists: Vec<(&str, Vec<&Change>)> = Vec::new();
+    let mut index: BTreeMap<&str, usize> = BTreeMap::new();
     let mut orphans = Vec::new();
     for c in &plan.changes {
         if !c.kind.is_ipvs() {
@@ -94,18 +96,30 @@ fn groups<'a>(plan: &'a Plan, forwards: &[&str]) -> Vec<(String, Vec<&'a Change>
             continue;
         }
         match &c.forward {
-            Some(f) => by_forward.entry(&**f).or_default().push(c),
+            Some(f) => {
+                // A forward's changes come in runs: the map is asked at the start of each.
+                let i = match lists.last() {
+                    Some((name, _)) if *name == &**f => lists.len() - 1,
+                    _ => *index.entry(&**f).or_insert_with(|| {
+                        lists.push((&**f, Vec::new()));
+                        lists.len() - 1
+                    }),
+                };
+                lists[i].1.push(c);
+            }
             None => orphans.push(c),
         }
     }
     let mut groups = host;
     for name in forwards {
-        if let Some(changes) = by_forward.remove(name) {
+        if let Some(i) = index.remove(name) {
+            let changes = std::mem::take(&mut lists[i].1);
             groups.push((format!("# forward \"{name}\""), changes));
         }
     }
     // Forwards the caller did not list (none in practice) still show, by name.
-    for (name, changes) in by_forward {
+    for (name, i) in index {
+        let changes = std::mem::take(&mut lists[i].1);
         groups.push((format!("# forward \"{name}\""), changes));
     }
     if !orphans.is_empty() {
