@@ -486,6 +486,24 @@ mod tests {
         assert_eq!(facts.rp_filter, [("br1".to_string(), Some(1))]);
     }
 
+    /// The backend-route messages `find` gives for `config` on a host with no links.
+    fn backend_routes(find: fn(&Config, &Facts) -> Vec<Finding>, config: &Config) -> Vec<String> {
+        let facts = Facts {
+            links: LinkTable::default(),
+            rp_filter_all: None,
+            rp_filter: Vec::new(),
+            br_netfilter_loaded: false,
+            bridge_nf_call_iptables: None,
+            ip_forward: Some(1),
+            conn_table_size: None,
+        };
+        find(config, &facts)
+            .into_iter()
+            .filter(|f| f.check == "backend-route")
+            .map(|f| f.message)
+            .collect()
+    }
+
     #[test]
     fn many_backends_off_the_hosts_subnets_are_one_finding() {
         let forwards: Vec<String> = (0..50)
@@ -497,20 +515,7 @@ mod tests {
             })
             .collect();
         let config = config_of(&forwards);
-        let facts = Facts {
-            links: LinkTable::default(),
-            rp_filter_all: None,
-            rp_filter: Vec::new(),
-            br_netfilter_loaded: false,
-            bridge_nf_call_iptables: None,
-            ip_forward: Some(1),
-            conn_table_size: None,
-        };
-        let routes: Vec<String> = warnings(&config, &facts)
-            .into_iter()
-            .filter(|f| f.check == "backend-route")
-            .map(|f| f.message)
-            .collect();
+        let routes = backend_routes(warnings, &config);
         assert_eq!(routes.len(), 1, "{routes:?}");
         assert!(
             routes[0].starts_with(
@@ -532,20 +537,7 @@ mod tests {
             })
             .collect();
         let config = config_of(&forwards);
-        let facts = Facts {
-            links: LinkTable::default(),
-            rp_filter_all: None,
-            rp_filter: Vec::new(),
-            br_netfilter_loaded: false,
-            bridge_nf_call_iptables: None,
-            ip_forward: Some(1),
-            conn_table_size: None,
-        };
-        let routes: Vec<String> = check(&config, &facts)
-            .into_iter()
-            .filter(|f| f.check == "backend-route")
-            .map(|f| f.message)
-            .collect();
+        let routes = backend_routes(check, &config);
         assert_eq!(routes.len(), 2, "{routes:?}");
         assert!(
             routes[0].starts_with(
