@@ -386,6 +386,7 @@ mod tests {
                     addr: "10.0.0.9".parse().expect("ip"),
                     prefix_len: 24,
                 }],
+                default_routes: Vec::new(),
             },
             rp_filter_all: Some(0),
             rp_filter: vec![("br1".into(), Some(1))],

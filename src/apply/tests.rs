@@ -484,6 +484,7 @@ mod host {
                     link(3, "vif1.0", Some("veth")),
                 ],
                 addresses: Vec::new(),
+                default_routes: Vec::new(),
             }),
             sysctl,
             modules,
@@ -555,6 +556,49 @@ mod host {
         // Nothing left to do.
         let (plan, _) = run(&mut h, None);
         assert!(plan.is_empty(), "{:?}", plan.changes);
+    }
+
+    #[test]
+    fn a_port_that_carries_the_hosts_address_or_default_route_is_not_enslaved() {
+        use crate::kernel::links::Address;
+        for (address, route) in [(true, false), (false, true), (true, true)] {
+            let mut h = bare();
+            if address {
+                h.links.table.addresses.push(Address {
+                    index: 3,
+                    addr: "192.0.2.5".parse().expect("address"),
+                    prefix_len: 24,
+                });
+            }
+            if route {
+                h.links.table.default_routes.push(3);
+            }
+            let (plan, _) = run(&mut h, None);
+            let error = plan.errors.join("\n");
+            assert!(
+                error.contains("port vif1.0 of bridge br1 carries"),
+                "{error}"
+            );
+            assert_eq!(error.contains("192.0.2.5/24"), address, "{error}");
+            assert_eq!(error.contains("the default route"), route, "{error}");
+            assert!(
+                !plan
+                    .steps
+                    .iter()
+                    .any(|s| s.op.to_string().starts_with("enslaving")),
+                "{:?}",
+                plan.steps
+            );
+        }
+        // A link-local address alone (IPv6 gives every link one) is no reason to refuse.
+        let mut h = bare();
+        h.links.table.addresses.push(Address {
+            index: 3,
+            addr: "fe80::1".parse().expect("address"),
+            prefix_len: 64,
+        });
+        let (plan, _) = run(&mut h, None);
+        assert!(plan.errors.is_empty(), "{:?}", plan.errors);
     }
 
     /// Counts the reads of the links it passes through.

@@ -30,6 +30,10 @@ impl PortRange {
         self.first == self.last
     }
 
+    pub fn overlaps(&self, other: PortRange) -> bool {
+        self.first <= other.last && other.first <= self.last
+    }
+
     pub fn ports(&self) -> impl Iterator<Item = u16> {
         self.first..=self.last
     }
@@ -156,6 +160,27 @@ impl Cidr {
                 u128::from(a) & mask == u128::from(b) & mask
             }
             _ => false,
+        }
+    }
+
+    /// Whether `other` is this subnet's network or (IPv4) broadcast address, which no guest
+    /// can hold. Point-to-point prefixes (/31, /32, /127, /128) have neither.
+    pub fn edge_name(&self, other: IpAddr) -> Option<&'static str> {
+        let (bits, value) = match other {
+            IpAddr::V4(b) => (32, u128::from(u32::from(b))),
+            IpAddr::V6(b) => (128, u128::from(b)),
+        };
+        let host_bits = bits - u32::from(self.prefix_len).min(bits);
+        if host_bits < 2 || !self.contains(other) {
+            return None;
+        }
+        let host_mask = (1u128 << host_bits) - 1;
+        if value & host_mask == 0 {
+            Some("network address")
+        } else if bits == 32 && value & host_mask == host_mask {
+            Some("broadcast address")
+        } else {
+            None
         }
     }
 }

@@ -123,6 +123,25 @@ fn check_bridges(config: &Config, diags: &mut Vec<Diagnostic>) {
                     ),
                 ));
             }
+            if let Some(public) = config
+                .public
+                .iter()
+                .find(|p| p.interface.as_deref() == Some(port.as_str()))
+            {
+                diags.push(Diagnostic::error(
+                    "lockout",
+                    &path,
+                    format!(
+                        "{} carries the public address {} (public[{}].interface); as a port of \
+                         bridge {} it would lose it and the host would drop off its network. \
+                         Give the address to the bridge in your network configuration instead",
+                        quote(port),
+                        public.address,
+                        public.index,
+                        quote(&bridge.name)
+                    ),
+                ));
+            }
             match ports.entry(port) {
                 Entry::Occupied(first) => diags.push(Diagnostic::error(
                     "duplicate",
@@ -242,7 +261,7 @@ fn check_forward(
     }
     check_scheduler(forward, &path, diags);
     check_persistence(forward, &path, diags);
-    check_backends(forward, &path, backends_complete, diags);
+    check_backends(config, forward, &path, backends_complete, diags);
 }
 
 fn check_scheduler(forward: &Forward, path: &JsonPath, diags: &mut Vec<Diagnostic>) {
@@ -304,6 +323,7 @@ fn check_persistence(forward: &Forward, path: &JsonPath, diags: &mut Vec<Diagnos
 }
 
 fn check_backends(
+    config: &Config,
     forward: &Forward,
     path: &JsonPath,
     backends_complete: bool,
@@ -319,6 +339,9 @@ fn check_backends(
         let ports = backend.address.ports.unwrap_or(listen_ports);
         for (rule, message) in backend_problems(forward, backend, listen_ports) {
             diags.push(Diagnostic::error(rule, bpath(), message));
+        }
+        if let Some(message) = host_itself(config, forward, backend.address.addr, ports) {
+            diags.push(Diagnostic::error("backend-is-host", bpath(), message));
         }
         if let Some(first) = seen.insert((backend.address.addr, ports.first), backend.index) {
             diags.push(Diagnostic::error(
@@ -354,6 +377,48 @@ fn check_backends(
             ),
         ));
     }
+}
+
+/// Why a backend at `addr` and `ports` would reach this host or no host instead of a
+/// guest: a forward's own listen address and port (a loop), a bridge's address, loopback,
+/// or a bridge subnet's network or broadcast address.
+fn host_itself(
+    config: &Config,
+    forward: &Forward,
+    addr: IpAddr,
+    ports: PortRange,
+) -> Option<String> {
+    if addr.is_loopback() {
+        return Some(format!(
+            "{addr} is a loopback address: IPVS cannot forward to it; use a guest's address"
+        ));
+    }
+    if let Some(f) = config.forwards.iter().find(|f| {
+        f.protocol == forward.protocol
+            && f.listen.addr == addr
+            && f.listen.ports.is_some_and(|l| l.overlaps(ports))
+    }) {
+        return Some(format!(
+            "{addr} port {ports} is what forward {} listens on: connections would loop back into it",
+            quote(&f.name)
+        ));
+    }
+    for bridge in &config.bridges {
+        if bridge.address.addr == addr {
+            return Some(format!(
+                "{addr} is the address of bridge {} (this host), not a guest",
+                quote(&bridge.name)
+            ));
+        }
+        if let Some(edge) = bridge.address.edge_name(addr) {
+            return Some(format!(
+                "{addr} is the {edge} of bridge {}'s subnet {}, not a guest",
+                quote(&bridge.name),
+                bridge.address
+            ));
+        }
+    }
+    None
 }
 
 /// What the kernel would refuse in one backend, or what cannot work: (rule, message).

@@ -268,6 +268,10 @@ fn bridge_port(
     if enslaved && link.up {
         return;
     }
+    if !enslaved && let Some(error) = lockout(b, link, have) {
+        plan.errors.push(error);
+        return;
+    }
     let old_master = master_name(have, link);
     let mut ops = Vec::new();
     if !enslaved {
@@ -310,6 +314,43 @@ fn bridge_port(
         },
         ops,
     );
+}
+
+/// Why enslaving `link` would cut the host off: a bridge port loses its addresses and
+/// routes to the bridge, so a port that carries the host's addresses or default route must
+/// be moved by the network configuration, not by portfwd.
+fn lockout(b: &BridgeWant, link: &Link, have: &HostActual) -> Option<String> {
+    let held: Vec<String> = have
+        .links
+        .addresses
+        .iter()
+        .filter(|a| a.index == link.index && !is_link_local(a.addr))
+        .map(|a| format!("{}/{}", a.addr, a.prefix_len))
+        .collect();
+    let route = have.links.default_routes.contains(&link.index);
+    if held.is_empty() && !route {
+        return None;
+    }
+    let mut what = Vec::new();
+    if !held.is_empty() {
+        what.push(format!(
+            "the address{} {}",
+            if held.len() == 1 { "" } else { "es" },
+            held.join(", ")
+        ));
+    }
+    if route {
+        what.push("the default route".to_string());
+    }
+    Some(format!(
+        "port {} of bridge {} carries {}: enslaving it would cut the host off its network. \
+         Move them to {1} in the host's network configuration (e.g. ifupdown's \
+         bridge_ports, systemd-networkd or NixOS networking.bridges) and reboot or reload it, \
+         or leave {0} out of ports",
+        link.name,
+        b.name,
+        what.join(" and ")
+    ))
 }
 
 /// Ports of the bridge the config does not declare: noted, left alone.

@@ -28,6 +28,8 @@ pub struct Address {
 pub struct LinkTable {
     pub links: Vec<Link>,
     pub addresses: Vec<Address>,
+    /// The indices of the links that default routes (IPv4 or IPv6, main table) leave by.
+    pub default_routes: Vec<u32>,
 }
 
 impl LinkTable {

@@ -89,6 +89,45 @@ pub fn address(payload: &[u8]) -> Result<Option<Address>, String> {
     }))
 }
 
+const RTMSG_LEN: usize = 12;
+const RT_TABLE_MAIN: u8 = 254;
+const RTN_UNICAST: u8 = 1;
+const RTA_OIF: u16 = 4;
+const RTA_MULTIPATH: u16 = 9;
+const RTA_TABLE: u16 = 15;
+const RTNH_LEN: usize = 8;
+
+/// The links a route record leaves through when it is a default route of the main table
+/// (several for a multipath route); empty for any other route.
+pub fn default_route_links(payload: &[u8]) -> Result<Vec<u32>, String> {
+    let header = payload
+        .get(..RTMSG_LEN)
+        .ok_or_else(|| format!("short rtmsg ({} bytes)", payload.len()))?;
+    let (dst_len, mut table, kind) = (header[1], u32::from(header[4]), header[7]);
+    let mut links = Vec::new();
+    for a in attributes(&payload[RTMSG_LEN..]) {
+        let (attr, value) = a?;
+        match attr {
+            RTA_OIF => links.push(u32_at(value, 0).ok_or("invalid RTA_OIF")?),
+            RTA_TABLE => table = u32_at(value, 0).ok_or("invalid RTA_TABLE")?,
+            RTA_MULTIPATH => {
+                // struct rtnexthop: length (u16), flags, hops, ifindex (i32), then attributes.
+                let mut rest = value;
+                while rest.len() >= RTNH_LEN {
+                    let len = usize::from(u16::from_ne_bytes([rest[0], rest[1]]));
+                    links.push(u32_at(rest, 4).ok_or("invalid rtnexthop")?);
+                    rest = rest
+                        .get(len.max(RTNH_LEN).next_multiple_of(4)..)
+                        .unwrap_or(&[]);
+                }
+            }
+            _ => {}
+        }
+    }
+    let default = dst_len == 0 && kind == RTN_UNICAST && table == u32::from(RT_TABLE_MAIN);
+    Ok(if default { links } else { Vec::new() })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -115,6 +154,45 @@ mod tests {
                 up: true
             }
         );
+    }
+
+    /// An rtmsg: family, dst_len, src_len, tos, table, protocol, scope, type, flags.
+    fn route(dst_len: u8, table: u8, kind: u8) -> Vec<u8> {
+        vec![2, dst_len, 0, 0, table, 3, 0, kind, 0, 0, 0, 0]
+    }
+
+    #[test]
+    fn reads_default_routes_of_the_main_table() {
+        let mut p = route(0, 254, 1);
+        p.extend_from_slice(&[8, 0, 4, 0]);
+        p.extend_from_slice(&2u32.to_ne_bytes());
+        assert_eq!(default_route_links(&p), Ok(vec![2]));
+
+        // Multipath: two rtnexthops (length 8 each, no attributes) on links 2 and 7.
+        let mut p = route(0, 254, 1);
+        p.extend_from_slice(&[20, 0, 9, 0]);
+        for index in [2u32, 7] {
+            p.extend_from_slice(&[8, 0, 0, 0]);
+            p.extend_from_slice(&index.to_ne_bytes());
+        }
+        assert_eq!(default_route_links(&p), Ok(vec![2, 7]));
+
+        let mut subnet = route(24, 254, 1);
+        subnet.extend_from_slice(&[8, 0, 4, 0, 2, 0, 0, 0]);
+        let mut local = route(0, 255, 2);
+        local.extend_from_slice(&[8, 0, 4, 0, 2, 0, 0, 0]);
+        // RT_TABLE_COMPAT in the header, the real table (a policy table) in RTA_TABLE.
+        let mut other = route(0, 252, 1);
+        other.extend_from_slice(&[8, 0, 15, 0]);
+        other.extend_from_slice(&1000u32.to_ne_bytes());
+        other.extend_from_slice(&[8, 0, 4, 0, 2, 0, 0, 0]);
+        for p in [subnet, local, other] {
+            assert_eq!(default_route_links(&p), Ok(vec![]));
+        }
+        assert!(default_route_links(&[0; 8]).is_err());
+        let mut bad = route(0, 254, 1);
+        bad.extend_from_slice(&[6, 0, 4, 0, 2, 0]);
+        assert!(default_route_links(&bad).is_err());
     }
 
     #[test]

@@ -4,9 +4,9 @@
 
 use neli::ToBytes;
 use neli::consts::nl::NlmF;
-use neli::consts::rtnl::{Ifa, Ifla, IflaInfo, RtAddrFamily, RtScope, Rtm};
+use neli::consts::rtnl::{Ifa, Ifla, IflaInfo, RtAddrFamily, RtScope, RtTable, Rtm, Rtn, Rtprot};
 use neli::nl::{NlPayload, NlmsghdrBuilder};
-use neli::rtnl::{IfaddrmsgBuilder, IfinfomsgBuilder, Rtattr, RtattrBuilder};
+use neli::rtnl::{IfaddrmsgBuilder, IfinfomsgBuilder, Rtattr, RtattrBuilder, RtmsgBuilder};
 use neli::types::{Buffer, RtBuffer};
 use std::io::Cursor;
 use std::net::IpAddr;
@@ -85,6 +85,22 @@ pub fn dump_addresses() -> Result<Vec<u8>, String> {
         .build()
         .map_err(|e| e.to_string())?;
     message(Rtm::Getaddr, NlmF::DUMP, msg)
+}
+
+/// RTM_GETROUTE dump of every route of both families (the decoder keeps default routes).
+pub fn dump_routes() -> Result<Vec<u8>, String> {
+    let msg = RtmsgBuilder::default()
+        .rtm_family(RtAddrFamily::Unspecified)
+        .rtm_dst_len(0)
+        .rtm_src_len(0)
+        .rtm_tos(0)
+        .rtm_table(RtTable::Unspec)
+        .rtm_protocol(Rtprot::Unspec)
+        .rtm_scope(RtScope::Universe)
+        .rtm_type(Rtn::Unspec)
+        .build()
+        .map_err(|e| e.to_string())?;
+    message(Rtm::Getroute, NlmF::DUMP, msg)
 }
 
 /// RTM_GETLINK for one link; ACK so that the exchange ends after the reply.

@@ -107,6 +107,15 @@ impl Links for RtnlLinks {
                 table.addresses.push(a);
             }
         }
+        let action = "listing routes";
+        for record in self.request(action, encode::dump_routes())? {
+            table.default_routes.extend(
+                decode::default_route_links(&record.payload)
+                    .map_err(|e| KernelError::protocol(action, e))?,
+            );
+        }
+        table.default_routes.sort_unstable();
+        table.default_routes.dedup();
         table.links.sort_by_key(|l| l.index);
         table.addresses.sort();
         Ok(table)

@@ -78,3 +78,32 @@ expect_eq "banner still received" "SSH-2.0-domU-banner" "$(connect internet 203.
 printf '{"public":[{"address":"198.51.100.1"}],"forwards":[{"name":"x","listen":"198.51.100.1:80","backends":["10.0.0.2"]}]}\n' > /tmp/missing.json
 expect_rc "missing public address" 1 portfwd plan -c /tmp/missing.json
 expect_in "names it" "$out" 'error: 198.51.100.1 is not an address of this host'
+
+# Lockout: a port that carries the host's address or its default route is not enslaved.
+$IP link add uplink type veth peer name uplink-peer
+$IP link set uplink up
+$IP link set uplink-peer up
+$IP addr add 192.0.2.5/24 dev uplink
+$IP route add default via 192.0.2.1 dev uplink
+cat > /tmp/lockout.json <<'JSON'
+{"public": [{"address": "203.0.113.10", "interface": "veth-pub", "prefix_len": 24}],
+ "bridges": [{"name": "br1", "address": "10.0.0.1/24", "ports": ["vif1.0", "uplink"]}],
+ "forwards": [{"name": "domu-ssh", "listen": "203.0.113.10:2222", "backends": ["10.0.0.2:22"], "scheduler": "fo"}]}
+JSON
+before="$(state)"
+expect_rc "plan enslaving the uplink" 1 portfwd plan -c /tmp/lockout.json
+expect_in "names address and route" "$out" 'port uplink of bridge br1 carries the address 192.0.2.5/24 and the default route'
+expect_rc "apply enslaving the uplink" 1 portfwd apply -c /tmp/lockout.json --auto-approve
+expect_eq "nothing changed" "$before" "$(state)"
+$IP -o link show uplink | grep -q master && fail "uplink was enslaved"
+# Without the address, the route alone still holds it back.
+$IP addr flush dev uplink
+$IP route add default dev uplink
+expect_rc "route only" 1 portfwd plan -c /tmp/lockout.json
+expect_in "names the route" "$out" 'port uplink of bridge br1 carries the default route'
+# A public interface that is a bridge port is refused before the host is read.
+sed 's/"vif1.0", "uplink"/"vif1.0", "veth-pub"/' /tmp/lockout.json > /tmp/lockout-public.json
+expect_rc "public interface as a port" 1 portfwd validate -c /tmp/lockout-public.json
+expect_in "validate names it" "$out" '"veth-pub" carries the public address 203.0.113.10'
+$IP route del default dev uplink
+$IP link del uplink
