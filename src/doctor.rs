@@ -49,6 +49,60 @@ pub struct Facts {
     pub ip_forward: Option<u32>,
     /// IPVS's connection hash table size, when IPVS answered.
     pub conn_table_size: Option<u32>,
+    pub boot: BootPaths,
+}
+
+/// The two ways a Debian host can build its table at boot. Debian's ipvsadm init script
+/// (enabled, with `AUTO="true"`) flushes the table and loads `/etc/ipvsadm.rules`;
+/// portfwd.service applies the config. Both at once race each other at every boot.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct BootPaths {
+    pub ipvsadm_restores: bool,
+    pub portfwd_enabled: bool,
+}
+
+impl BootPaths {
+    /// Reads the init links, systemd's `.wants` folders and `etc/default/ipvsadm` under
+    /// `root` (`/` on a host).
+    pub fn read(root: &std::path::Path) -> BootPaths {
+        let wants = |unit: &str| {
+            [
+                "multi-user.target.wants",
+                "network-online.target.wants",
+                "sysinit.target.wants",
+            ]
+            .iter()
+            .any(|dir| {
+                root.join("etc/systemd/system")
+                    .join(dir)
+                    .join(unit)
+                    .exists()
+            })
+        };
+        let rc_started = ["rc2.d", "rc3.d", "rc4.d", "rc5.d", "rcS.d"]
+            .iter()
+            .any(|rc| {
+                std::fs::read_dir(root.join("etc").join(rc)).is_ok_and(|entries| {
+                    entries.filter_map(Result::ok).any(|e| {
+                        let name = e.file_name();
+                        let name = name.to_string_lossy();
+                        name.starts_with('S')
+                            && name.trim_start_matches(|c: char| c == 'S' || c.is_ascii_digit())
+                                == "ipvsadm"
+                    })
+                })
+            });
+        let auto = std::fs::read_to_string(root.join("etc/default/ipvsadm")).is_ok_and(|text| {
+            text.lines()
+                .filter_map(|l| l.trim().strip_prefix("AUTO="))
+                .next_back()
+                .is_some_and(|v| v.trim_matches(['"', '\'']) == "true")
+        });
+        BootPaths {
+            ipvsadm_restores: auto && (rc_started || wants("ipvsadm.service")),
+            portfwd_enabled: wants("portfwd.service"),
+        }
+    }
 }
 
 fn number(sysctl: &mut dyn Sysctl, key: &str) -> Option<u32> {
@@ -92,6 +146,7 @@ impl Facts {
             ip_forward: number(sysctl, IP_FORWARD),
             links,
             conn_table_size,
+            boot: BootPaths::read(std::path::Path::new("/")),
         }
     }
 }
@@ -257,6 +312,12 @@ fn check_from(config: &Config, facts: &Facts, min: Level) -> Vec<Finding> {
         }
     }
 
+    if facts.boot.ipvsadm_restores && facts.boot.portfwd_enabled {
+        findings.add(Level::Warn, "boot-paths", || {
+            "Debian's ipvsadm init script (AUTO=\"true\" in /etc/default/ipvsadm) and portfwd.service are both enabled: at boot the script flushes the table (ipvsadm -C) and loads /etc/ipvsadm.rules, racing portfwd; keep one: `systemctl disable ipvsadm` (or AUTO=\"false\"), or `systemctl disable portfwd` with `portfwd gen debian`".to_string()
+        });
+    }
+
     match facts.conn_table_size {
         Some(size) if size <= DEFAULT_CONN_TABLE => findings.add(Level::Info, "conn-table", || {
             format!(
@@ -394,6 +455,7 @@ mod tests {
             bridge_nf_call_iptables: Some(1),
             ip_forward: Some(0),
             conn_table_size: Some(4096),
+            boot: BootPaths::default(),
         };
         let found: Vec<String> = check(&config, &facts)
             .iter()
@@ -497,6 +559,7 @@ mod tests {
             bridge_nf_call_iptables: None,
             ip_forward: Some(1),
             conn_table_size: None,
+            boot: BootPaths::default(),
         };
         find(config, &facts)
             .into_iter()
@@ -547,5 +610,57 @@ mod tests {
             "{}",
             routes[0]
         );
+    }
+
+    #[test]
+    fn both_boot_paths_enabled_is_a_warning() {
+        let root = tempfile::tempdir().expect("tempdir");
+        let at = |p: &str| root.path().join(p);
+        let read = || BootPaths::read(root.path());
+        assert_eq!(read(), BootPaths::default());
+        std::fs::create_dir_all(at("etc/default")).expect("mkdir");
+        std::fs::create_dir_all(at("etc/rc2.d")).expect("mkdir");
+        std::fs::create_dir_all(at("etc/systemd/system/multi-user.target.wants")).expect("mkdir");
+        std::fs::write(at("etc/rc2.d/S01ipvsadm"), "").expect("write");
+        std::fs::write(at("etc/default/ipvsadm"), "AUTO=\"false\"\n").expect("write");
+        assert!(
+            !read().ipvsadm_restores,
+            "AUTO false: the script loads nothing"
+        );
+        std::fs::write(
+            at("etc/default/ipvsadm"),
+            "# x\nAUTO=\"true\"\nDAEMON=\"none\"\n",
+        )
+        .expect("write");
+        assert!(read().ipvsadm_restores);
+        std::fs::write(
+            at("etc/systemd/system/multi-user.target.wants/portfwd.service"),
+            "",
+        )
+        .expect("write");
+        let facts = Facts {
+            boot: read(),
+            ..Facts::default()
+        };
+        assert_eq!(
+            facts.boot,
+            BootPaths {
+                ipvsadm_restores: true,
+                portfwd_enabled: true
+            }
+        );
+        let found: Vec<Finding> = warnings(&config_of(&[]), &facts)
+            .into_iter()
+            .filter(|f| f.check == "boot-paths")
+            .collect();
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert!(
+            found[0].message.contains("systemctl disable ipvsadm"),
+            "{}",
+            found[0].message
+        );
+        std::fs::remove_file(at("etc/rc2.d/S01ipvsadm")).expect("rm");
+        std::fs::write(at("etc/rc2.d/K01ipvsadm"), "").expect("write");
+        assert!(!read().ipvsadm_restores, "a K link does not start it");
     }
 }

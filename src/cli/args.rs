@@ -109,6 +109,12 @@ pub struct GenDebianArgs {
     /// differs, and exit 2 when any does (0 when all match).
     #[arg(long)]
     pub check: bool,
+
+    /// Replace files that portfwd did not generate (an `/etc/ipvsadm.rules` written by
+    /// hand or by `ipvsadm -S`). `etc/default/ipvsadm` is never replaced: only its `AUTO`
+    /// line is set.
+    #[arg(long, conflicts_with = "check")]
+    pub force: bool,
 }
 
 #[derive(Debug, Args)]
