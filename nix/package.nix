@@ -45,6 +45,10 @@ rustPlatform.buildRustPackage {
 
   meta = {
     description = "Declarative port forwarding with Linux IPVS: plan and apply from one JSON file";
+    license = with lib.licenses; [
+      mit
+      asl20
+    ];
     mainProgram = "portfwd";
     platforms = lib.platforms.linux;
   };

@@ -6,8 +6,9 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-/// Where the lock lives unless `PORTFWD_LOCK_FILE` says otherwise.
-pub const DEFAULT_PATH: &str = "/run/portfwd.lock";
+/// Where the lock lives unless `PORTFWD_LOCK_FILE` says otherwise: in the unit's
+/// `RuntimeDirectory`, the one place `ProtectSystem=strict` leaves writable.
+pub const DEFAULT_PATH: &str = "/run/portfwd/lock";
 
 /// A held lock; dropping it releases it.
 #[derive(Debug)]
@@ -42,6 +43,12 @@ pub fn acquire(
     timeout: Duration,
     waiting: &mut dyn FnMut(&str),
 ) -> Result<Lock, LockError> {
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).map_err(|source| LockError::Open {
+            path: path.into(),
+            source,
+        })?;
+    }
     let mut file = std::fs::OpenOptions::new()
         .read(true)
         .write(true)

@@ -35,7 +35,7 @@ expect_rc "plan while an apply holds the lock" 2 timeout 20 portfwd plan -c /tmp
 
 # Meanwhile another apply cannot get in.
 expect_rc "second apply while the first holds the lock" 1 portfwd apply -c /tmp/b.json --auto-approve --lock-timeout 1
-expect_in "lock message" "$out" "another portfwd apply holds /run/portfwd.lock (pid $drainer)"
+expect_in "lock message" "$out" "another portfwd apply holds /run/portfwd/lock (pid $drainer)"
 portfwd apply -c /tmp/b.json --auto-approve > /tmp/waiter.out 2>&1 &
 waiter=$!
 for _ in $(seq 100); do grep -q 'waiting for another' /tmp/waiter.out && break; sleep 0.1; done
