@@ -321,3 +321,21 @@ fn gen_debian_respects_files_it_did_not_write() {
         text(&o.stderr)
     );
 }
+
+#[test]
+fn an_ipv6_backend_that_may_end_in_a_port_is_a_warning() {
+    let config = r#"{"public":[{"address":"2001:db8::10"}],"bridges":[{"name":"br6","address":"fd00::1/64"}],
+        "forwards":[{"name":"a","listen":"[2001:db8::10]:22","backends":["fd00::2:22","fd00::22","[fd00::3]:22"]}]}"#;
+    let o = run(
+        &["--color", "never", "validate", "-c", "-"],
+        Some(config),
+        &[],
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
+    let stderr = text(&o.stderr);
+    assert_eq!(stderr.matches("warning:").count(), 1, "{stderr}");
+    assert!(
+        stderr.contains(r#"forwards[0].backends[0]: "fd00::2:22" is read as the IPv6 address fd00::2:22 on the listen port; for fd00::2 port 22 write "[fd00::2]:22""#),
+        "{stderr}"
+    );
+}

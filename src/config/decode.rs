@@ -272,9 +272,17 @@ impl Decoder<'_> {
             return Some(v);
         }
         let names = T::names();
-        let hint = match closest(text, &names) {
-            Some(k) => format!("; did you mean \"{k}\"?"),
-            None => String::new(),
+        let lower = text.to_ascii_lowercase();
+        let alias = T::aliases().iter().find(|(a, _)| *a == lower);
+        let hint = if let Some((_, ours)) = alias {
+            format!("; {} is called \"{ours}\" here", quote(text))
+        } else if T::from_name(&lower).is_some() {
+            format!("; did you mean \"{lower}\"? (names are lower case)")
+        } else {
+            match closest(text, &names) {
+                Some(k) => format!("; did you mean \"{k}\"?"),
+                None => String::new(),
+            }
         };
         self.error(
             "unknown-value",
@@ -551,7 +559,20 @@ impl Decoder<'_> {
         port_optional: bool,
     ) -> Option<super::endpoint::Endpoint> {
         match parse_endpoint(text, port_optional) {
-            Ok(e) => Some(e),
+            Ok(e) => {
+                if port_optional && let Some((addr, port)) = bare_ipv6_with_port(text) {
+                    self.diags.push(Diagnostic::warning(
+                        "ipv6-port",
+                        path.to_string(),
+                        format!(
+                            "{} is read as the IPv6 address {} on the listen port; for {addr} port {port} write \"[{addr}]:{port}\"",
+                            quote(text),
+                            e.addr
+                        ),
+                    ));
+                }
+                Some(e)
+            }
             Err(err) => {
                 let shown = quote(text);
                 let message = match err {
@@ -651,6 +672,20 @@ impl Decoder<'_> {
             }
         }
     }
+}
+
+/// An IPv6 address without brackets whose last group looks like a port (`fd00::2:22`):
+/// the address before it and the port, when that reading is plausible too.
+fn bare_ipv6_with_port(text: &str) -> Option<(std::net::Ipv6Addr, u16)> {
+    if text.starts_with('[') || !text.contains("::") {
+        return None;
+    }
+    let (addr, last) = text.rsplit_once(':')?;
+    if last.is_empty() || last.len() > 5 || !last.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let port: u16 = last.parse().ok().filter(|p| *p > 0)?;
+    Some((addr.parse().ok()?, port))
 }
 
 /// The candidate closest to `word`, when it is close enough to be a likely typo.

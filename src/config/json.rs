@@ -43,7 +43,9 @@ pub struct SyntaxError {
 
 /// Parses JSON text: one value, then nothing but whitespace. Text that is not UTF-8 goes
 /// through `from_slice`, so that the error is the one serde_json finds first, at its place.
+/// A UTF-8 byte order mark (some Windows editors write one) is skipped.
 pub fn parse(text: &[u8]) -> Result<Json<'_>, SyntaxError> {
+    let text = text.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(text);
     let parsed = match std::str::from_utf8(text) {
         Ok(text) => serde_json::from_str(text),
         Err(_) => serde_json::from_slice(text),
@@ -51,16 +53,36 @@ pub fn parse(text: &[u8]) -> Result<Json<'_>, SyntaxError> {
     parsed.map_err(|e| {
         // serde_json appends " at line L column C"; we report the position separately.
         let full = e.to_string();
-        let message = match full.rfind(" at line ") {
+        let mut message = match full.rfind(" at line ") {
             Some(i) => full[..i].to_string(),
             None => full,
         };
+        if message == "trailing comma" {
+            message.push_str(": JSON allows no comma after the last item; remove it");
+        } else if let Some(hint) = hint_at(text, e.line(), e.column()) {
+            message = format!("{message}: {hint}");
+        }
         SyntaxError {
             line: e.line(),
-            column: e.column(),
+            // At the very end of a file that ends with a newline serde_json says column 0.
+            column: e.column().max(1),
             message,
         }
     })
+}
+
+/// What people write in JSON by habit, named where the error points at it.
+fn hint_at(text: &[u8], line: usize, column: usize) -> Option<&'static str> {
+    let line_text = text.split(|b| *b == b'\n').nth(line.checked_sub(1)?)?;
+    let at = line_text.get(column.saturating_sub(1)..)?;
+    let rest = at.trim_ascii_start();
+    if rest.starts_with(b"//") || rest.starts_with(b"/*") {
+        Some("JSON has no comments (`//`, `/* */`); remove them")
+    } else if rest.starts_with(b"'") {
+        Some("JSON strings take double quotes")
+    } else {
+        None
+    }
 }
 
 impl<'de> Deserialize<'de> for Json<'de> {
@@ -160,6 +182,34 @@ impl<'de> Visitor<'de> for KeyVisitor {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn habits_from_other_formats_are_named() {
+        let err = |text: &str| parse(text.as_bytes()).expect_err("refused");
+        let e = err("{\n  // the forwards\n  \"forwards\": []\n}\n");
+        assert_eq!((e.line, e.column), (2, 3));
+        assert!(
+            e.message
+                .ends_with("JSON has no comments (`//`, `/* */`); remove them"),
+            "{}",
+            e.message
+        );
+        let e = err("{\"forwards\": /* none */ []}");
+        assert!(e.message.contains("no comments"), "{}", e.message);
+        let e = err("{\"forwards\": [1, 2,]}");
+        assert_eq!(
+            e.message,
+            "trailing comma: JSON allows no comma after the last item; remove it"
+        );
+        let e = err("{'forwards': []}");
+        assert!(e.message.ends_with("double quotes"), "{}", e.message);
+        let e = err("{\"forwards\": []\n");
+        assert_eq!((e.line, e.column), (2, 1), "{}", e.message);
+        assert!(
+            parse(b"\xEF\xBB\xBF{\"forwards\": []}").is_ok(),
+            "a byte order mark is skipped"
+        );
+    }
 
     #[test]
     fn keeps_key_order() {

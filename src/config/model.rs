@@ -304,14 +304,21 @@ pub trait Named: Sized + Copy + 'static {
     fn names() -> Vec<&'static str> {
         Self::ALL.iter().map(|v| v.name()).collect()
     }
+    /// Other tools' words for a value (ipvsadm's, keepalived's): (alias, our name).
+    fn aliases() -> &'static [(&'static str, &'static str)];
 }
 
 macro_rules! named {
-    ($ty:ident { $($variant:ident => $text:literal),+ $(,)? }) => {
+    (@aliases) => { &[] };
+    (@aliases $aliases:expr) => { $aliases };
+    ($ty:ident { $($variant:ident => $text:literal),+ $(,)? } $(aliases $aliases:expr)?) => {
         impl Named for $ty {
             const ALL: &'static [Self] = &[$($ty::$variant),+];
             fn name(self) -> &'static str {
                 match self { $($ty::$variant => $text),+ }
+            }
+            fn aliases() -> &'static [(&'static str, &'static str)] {
+                named!(@aliases $($aliases)?)
             }
         }
         impl std::fmt::Display for $ty {
@@ -323,7 +330,12 @@ macro_rules! named {
 }
 
 named!(Protocol { Tcp => "tcp", Udp => "udp", Sctp => "sctp" });
-named!(Method { Masq => "masq", Route => "route", Tunnel => "tunnel" });
+// ipvsadm's -g/-i/-m are "gatewaying"/"ipip"/"masquerading"; keepalived's lb_kind DR/TUN/NAT.
+named!(Method { Masq => "masq", Route => "route", Tunnel => "tunnel" } aliases &[
+    ("nat", "masq"), ("masquerading", "masq"), ("m", "masq"),
+    ("dr", "route"), ("direct", "route"), ("gatewaying", "route"), ("g", "route"),
+    ("tun", "tunnel"), ("ipip", "tunnel"), ("i", "tunnel"),
+]);
 named!(Scheduler {
     Rr => "rr", Wrr => "wrr", Lc => "lc", Wlc => "wlc", Lblc => "lblc", Lblcr => "lblcr",
     Dh => "dh", Sh => "sh", Sed => "sed", Nq => "nq", Fo => "fo", Ovf => "ovf", Mh => "mh",

@@ -1,7 +1,7 @@
 //! Rules that span fields and items: uniqueness, references to `public`, address families,
 //! port ranges, thresholds and what the kernel would refuse. Runs on the decoded config.
 
-use super::diagnostic::{Diagnostic, Place, quote};
+use super::diagnostic::{Diagnostic, Place, Severity, quote};
 use super::endpoint::PortRange;
 use super::model::{Backend, Config, Forward, Method, Protocol};
 use super::path::{JsonPath, ROOT};
@@ -30,9 +30,15 @@ pub fn validate(config: &Config, diags: &mut Vec<Diagnostic>) {
     check_claims(config, diags);
     check_sysctl(config, diags);
     let dropped = forwards_with_dropped_backends(diags);
+    // A public entry that failed to decode was dropped: its error says enough, so a listen
+    // address is not also reported as missing from `public`.
+    let public_complete = !diags.iter().any(|d| {
+        matches!(&d.place, Place::Path { path } if path.starts_with("public"))
+            && d.severity == Severity::Error
+    });
     for forward in &config.forwards {
         let backends_complete = !dropped.contains(&forward.index);
-        check_forward(config, forward, backends_complete, diags);
+        check_forward(config, forward, public_complete, backends_complete, diags);
     }
     check_backend_subnets(config, diags);
 }
@@ -236,13 +242,14 @@ fn forwards_with_dropped_backends(diags: &[Diagnostic]) -> BTreeSet<usize> {
 fn check_forward(
     config: &Config,
     forward: &Forward,
+    public_complete: bool,
     backends_complete: bool,
     diags: &mut Vec<Diagnostic>,
 ) {
     let forwards = ROOT.key("forwards");
     let path = forwards.index(forward.index);
     let listen = forward.listen;
-    if !config.public.iter().any(|p| p.address == listen.addr) {
+    if public_complete && !config.public.iter().any(|p| p.address == listen.addr) {
         let known: Vec<String> = config
             .public
             .iter()
