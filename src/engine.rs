@@ -21,7 +21,7 @@ use std::path::{Path, PathBuf};
 /// Why a command could not do what it was asked; nothing was changed unless it says so.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    #[error("{config}: {count} error{} in the config; nothing was planned", plural(*count))]
+    #[error("{config}: {count} error{} in the config", plural(*count))]
     InvalidConfig { config: String, count: usize },
     #[error(transparent)]
     Kernel(#[from] KernelError),
@@ -29,6 +29,9 @@ pub enum Error {
     Lock(#[from] apply::lock::LockError),
     #[error("{0}")]
     Snapshot(String),
+    /// Arguments that cannot work together.
+    #[error("{0}")]
+    Usage(String),
     #[error("{0}")]
     PlanFile(String),
     #[error(
@@ -124,12 +127,38 @@ impl Loaded {
 
 /// A table from a snapshot file (`portfwd show --json`).
 pub fn read_snapshot(path: &Path) -> Result<Table, Error> {
-    let name = path.display();
-    let text =
-        std::fs::read(path).map_err(|e| Error::Snapshot(format!("cannot read {name}: {e}")))?;
-    let snap: Snapshot = serde_json::from_slice(&text).map_err(|e| {
+    let stdin = path.as_os_str() == config::STDIN_NAME;
+    let name = if stdin {
+        "<stdin>".to_string()
+    } else {
+        path.display().to_string()
+    };
+    let text = if stdin {
+        let mut text = Vec::new();
+        std::io::Read::read_to_end(&mut std::io::stdin().lock(), &mut text).map(|_| text)
+    } else {
+        std::fs::read(path)
+    }
+    .map_err(|e| Error::Snapshot(format!("cannot read {name}: {e}")))?;
+    // `ipvsadm -S -n` output is read as well: it is what hosts have at hand.
+    if !text.trim_ascii_start().starts_with(b"{") {
+        let rules = String::from_utf8_lossy(&text);
+        return crate::state::ipvsadm_rules::parse(&rules).map_err(|e| {
+            Error::Snapshot(format!(
+                "{name} is neither a snapshot (`portfwd show --json`) nor `ipvsadm -S -n` rules: {e}"
+            ))
+        });
+    }
+    let mut json = serde_json::Deserializer::from_slice(&text);
+    let snap: Snapshot = serde_path_to_error::deserialize(&mut json).map_err(|e| {
+        let at = e.path().to_string();
+        let place = match at.as_str() {
+            "." | "?" => String::new(),
+            _ => format!("{at}: "),
+        };
         Error::Snapshot(format!(
-            "{name} is not a snapshot (portfwd show --json): {e}"
+            "{name}: {place}{} (a snapshot is what `portfwd show --json` prints; docs/snapshot.md lists its fields)",
+            e.inner()
         ))
     })?;
     from_snapshot(&snap).map_err(|e| Error::Snapshot(format!("{name}: {e}")))
@@ -367,9 +396,6 @@ mod tests {
         let e = Loaded::new(config::check("t.json".into(), text), text.to_vec())
             .err()
             .expect("invalid");
-        assert_eq!(
-            e.to_string(),
-            "t.json: 1 error in the config; nothing was planned"
-        );
+        assert_eq!(e.to_string(), "t.json: 1 error in the config");
     }
 }

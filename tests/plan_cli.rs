@@ -1,17 +1,33 @@
 //! `portfwd plan --from SNAPSHOT` as a config repository's CI runs it: no root, no IPVS.
 //! Golden files live in tests/golden/ (regenerate with UPDATE_EXPECTED=1).
 
+use std::io::Write;
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::{Command, Output, Stdio};
 
 fn portfwd(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_portfwd"))
+    run(args, None)
+}
+
+fn run(args: &[&str], stdin: Option<&str>) -> Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_portfwd"))
         .current_dir(env!("CARGO_MANIFEST_DIR"))
         .args(args)
         .env_remove("NO_COLOR")
         .env_remove("PORTFWD_CONFIG")
-        .output()
-        .expect("portfwd runs")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("portfwd runs");
+    let mut input = child.stdin.take().expect("stdin");
+    let text = stdin.unwrap_or("").to_string();
+    let writer = std::thread::spawn(move || {
+        let _ = input.write_all(text.as_bytes());
+    });
+    let output = child.wait_with_output().expect("portfwd finishes");
+    let _ = writer.join();
+    output
 }
 
 fn text(bytes: &[u8]) -> String {
@@ -118,7 +134,9 @@ fn detailed_exitcode_is_0_without_changes_2_with_1_on_errors() {
     ]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     assert!(
-        text(&out.stdout).starts_with("No changes. The kernel matches examples/xen-dom0.json.\n"),
+        text(&out.stdout).starts_with(&format!(
+            "No changes. Snapshot {s} matches examples/xen-dom0.json.\n"
+        )),
         "{}",
         text(&out.stdout)
     );
@@ -133,7 +151,7 @@ fn detailed_exitcode_is_0_without_changes_2_with_1_on_errors() {
     ]);
     assert_eq!(out.status.code(), Some(1));
     assert!(
-        text(&out.stderr).contains("nothing was planned"),
+        text(&out.stderr).contains("1 error in the config"),
         "{}",
         text(&out.stderr)
     );
@@ -147,7 +165,21 @@ fn bad_snapshots_are_errors_that_name_the_problem() {
         (
             "garbage.json",
             Some("{"),
-            "is not a snapshot (portfwd show --json)",
+            "garbage.json: EOF while parsing an object at line 1 column 1 (a snapshot is what `portfwd show --json` prints",
+        ),
+        (
+            "field.json",
+            Some(
+                r#"{"format_version":"1","services":[{"protocol":"tcp","address":"203.0.113.10","port":80,"scheduler":"rr","destinations":[{"address":"10.0.0.2","port":22,"method":"nat","weight":1}]}]}"#,
+            ),
+            "field.json: services[0].destinations[0].method: unknown variant `nat`, expected one of `masq`",
+        ),
+        (
+            "rules.txt",
+            Some(
+                "-A -t 203.0.113.10:2222 -s rr\n-a -t 203.0.113.10:2222 -r 10.0.0.2:22 -m -w 1\n-x\n",
+            ),
+            "rules.txt is neither a snapshot (`portfwd show --json`) nor `ipvsadm -S -n` rules: line 3",
         ),
         (
             "family.json",
@@ -229,6 +261,82 @@ fn apply_refuses_a_damaged_plan_file_before_touching_anything() {
     assert_eq!(out.status.code(), Some(1));
     assert!(
         text(&out.stderr).contains("cannot be used with"),
+        "{}",
+        text(&out.stderr)
+    );
+}
+
+/// `ipvsadm -S -n` output is a snapshot too, from a file or standard input.
+#[test]
+fn ipvsadm_rules_are_read_as_a_snapshot_from_stdin() {
+    let rules = "-A -t 203.0.113.10:2222 -s rr\n-a -t 203.0.113.10:2222 -r 10.0.0.2:22 -m -w 1\n";
+    let out = run(
+        &[
+            "plan",
+            "-c",
+            "examples/xen-dom0.json",
+            "--from",
+            "-",
+            "--detailed-exitcode",
+        ],
+        Some(rules),
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout)
+            .starts_with("No changes. Snapshot <stdin> matches examples/xen-dom0.json."),
+        "{}",
+        text(&out.stdout)
+    );
+    let out = run(&["plan", "-c", "-", "--from", "-"], Some(rules));
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("-c - and --from - both read standard input"),
+        "{}",
+        text(&out.stderr)
+    );
+    let out = run(
+        &[
+            "plan",
+            "-c",
+            "examples/xen-dom0.json",
+            "--from",
+            "-",
+            "--out",
+            "-",
+        ],
+        Some(rules),
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("--out - is refused"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert!(
+        !std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("-")
+            .exists()
+    );
+}
+
+/// CI parses standard output: an invalid config gives the `validate --json` document there.
+#[test]
+fn plan_json_with_an_invalid_config_prints_the_diagnostics_as_json() {
+    let out = portfwd(&[
+        "plan",
+        "--json",
+        "-c",
+        "tests/invalid/listen-not-public.json",
+        "--from",
+        "examples/xen-dom0.snapshot.json",
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).expect("one JSON document");
+    assert_eq!(doc["valid"], false);
+    assert_eq!(doc["diagnostics"][0]["rule"], "listen-not-public");
+    assert!(
+        text(&out.stderr).contains("1 error in the config"),
         "{}",
         text(&out.stderr)
     );

@@ -74,7 +74,7 @@ pub enum Command {
 #[derive(Debug, Args)]
 pub struct ConfigArg {
     /// The config file; `-` reads standard input.
-    #[arg(short = 'c', long = "config", value_name = "FILE", env = "PORTFWD_CONFIG", default_value = DEFAULT_CONFIG)]
+    #[arg(short = 'c', long = "config", value_name = "FILE", env = "PORTFWD_CONFIG", hide_env_values = true, default_value = DEFAULT_CONFIG)]
     pub path: PathBuf,
 }
 
@@ -82,6 +82,10 @@ pub struct ConfigArg {
 pub struct ValidateArgs {
     #[command(flatten)]
     pub config: ConfigArg,
+
+    /// The config file, instead of `-c FILE` (`portfwd validate portfwd.json`).
+    #[arg(value_name = "FILE")]
+    pub file: Option<PathBuf>,
 
     /// Print the result as one JSON document on standard output.
     #[arg(long)]

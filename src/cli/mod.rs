@@ -54,11 +54,26 @@ pub fn main() -> i32 {
         Command::Completions { shell } => {
             clap_complete::generate(
                 *shell,
-                &mut Cli::command(),
+                &mut visible_command(),
                 "portfwd",
                 &mut std::io::stdout(),
             );
             0
         }
     }
+}
+
+/// The command line without its hidden commands, which clap_complete would otherwise offer.
+fn visible_command() -> clap::Command {
+    let full = Cli::command();
+    let visible = full
+        .get_subcommands()
+        .filter(|c| !c.is_hide_set())
+        .cloned()
+        .collect::<Vec<_>>();
+    let mut cmd = clap::Command::new("portfwd").subcommands(visible);
+    for arg in full.get_arguments() {
+        cmd = cmd.arg(arg.clone());
+    }
+    cmd
 }

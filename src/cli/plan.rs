@@ -21,13 +21,39 @@ pub fn run(args: &PlanArgs, out: Painter, err: Painter) -> i32 {
 }
 
 fn plan(args: &PlanArgs, out: Painter, err: Painter) -> Result<i32, Error> {
-    let loaded = load(&args.config.path, err)?;
+    let stdin = |p: &std::path::Path| p.as_os_str() == config::STDIN_NAME;
+    if stdin(&args.config.path) && args.from.as_deref().is_some_and(stdin) {
+        return Err(Error::Usage(
+            "-c - and --from - both read standard input; give one of them a file".into(),
+        ));
+    }
+    if args.out.as_deref().is_some_and(stdin) {
+        return Err(Error::Usage(
+            "--out - is refused: the plan is printed on standard output; give --out a file name"
+                .into(),
+        ));
+    }
+    let loaded = if args.json {
+        // A pipeline parses standard output: an invalid config is a document there too.
+        warn_untrusted(&args.config.path, err);
+        let (checked, text) = config::load_with_text(&args.config.path);
+        if checked.config.is_none() {
+            println!("{}", super::validate::to_json(&checked));
+        }
+        checked_config(checked, text, err)?
+    } else {
+        load(&args.config.path, err)?
+    };
     let (planned, against, against_id) = match &args.from {
         Some(path) => {
             let table = engine::read_snapshot(path)?;
             // A snapshot says nothing of the host or its sockets.
             let planned = Planned::compute(&loaded, table, None, || None);
-            let name = path.display();
+            let name = if path.as_os_str() == config::STDIN_NAME {
+                "<stdin>".to_string()
+            } else {
+                path.display().to_string()
+            };
             (
                 planned,
                 format!("snapshot {name}"),
@@ -100,13 +126,17 @@ fn plan(args: &PlanArgs, out: Painter, err: Painter) -> Result<i32, Error> {
 /// Reads and checks the config at `path`, printing its problems (warnings too), and warns
 /// about a file someone else could have changed (apply refuses it instead).
 pub fn load(path: &Path, err: Painter) -> Result<Loaded, Error> {
+    warn_untrusted(path, err);
+    let (checked, text) = config::load_with_text(path);
+    checked_config(checked, text, err)
+}
+
+fn warn_untrusted(path: &Path, err: Painter) {
     if path.as_os_str() != config::STDIN_NAME {
         for p in config::trust::problems(path) {
             eprintln!("{} {p}; `portfwd apply` refuses it", err.yellow("warning:"));
         }
     }
-    let (checked, text) = config::load_with_text(path);
-    checked_config(checked, text, err)
 }
 
 /// A checked config, its problems printed.

@@ -9,7 +9,7 @@ use serde::Serialize;
 pub const FORMAT_VERSION: &str = "1";
 
 pub fn run(args: &ValidateArgs, out: Painter, err: Painter) -> i32 {
-    let loaded = config::load(&args.config.path);
+    let loaded = config::load(args.file.as_ref().unwrap_or(&args.config.path));
     if args.json {
         println!("{}", to_json(&loaded));
     } else {

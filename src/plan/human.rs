@@ -21,6 +21,14 @@ pub struct Context<'a> {
     pub drain: Option<u64>,
 }
 
+fn capitalized(text: &str) -> String {
+    let mut chars = text.chars();
+    chars
+        .next()
+        .map(|c| c.to_uppercase().chain(chars).collect())
+        .unwrap_or_default()
+}
+
 pub fn render(plan: &Plan, guards: &[Guard], cx: &Context, p: Painter) -> String {
     let mut out = String::new();
     if plan.is_empty() && !plan.errors.is_empty() {
@@ -28,8 +36,9 @@ pub fn render(plan: &Plan, guards: &[Guard], cx: &Context, p: Painter) -> String
     } else if plan.is_empty() {
         let _ = writeln!(
             out,
-            "{} The kernel matches {}.",
+            "{} {} matches {}.",
             p.green("No changes."),
+            capitalized(cx.against),
             cx.config
         );
     } else {

@@ -34,18 +34,23 @@ pub struct SnapshotService {
     pub port: Option<u16>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fwmark: Option<u32>,
-    pub family: Family,
+    /// Derived from `address` when absent; a fwmark service needs it.
+    #[serde(default)]
+    pub family: Option<Family>,
     pub scheduler: String,
     #[serde(default)]
     pub flags: Vec<Flag>,
     /// Persistence timeout in seconds; present when persistent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub persistence: Option<u32>,
-    pub netmask: Netmask,
+    /// The family's full mask when absent.
+    #[serde(default)]
+    pub netmask: Option<Netmask>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub persistence_engine: Option<String>,
     #[serde(default)]
     pub stats: Option<Stats>,
+    #[serde(default)]
     pub destinations: Vec<SnapshotDest>,
 }
 
@@ -164,7 +169,7 @@ fn service_of(entry: &ServiceEntry) -> SnapshotService {
         address,
         port,
         fwmark,
-        family: s.key.family(),
+        family: Some(s.key.family()),
         scheduler: s.scheduler.to_string(),
         flags: Flag::ALL
             .iter()
@@ -172,7 +177,7 @@ fn service_of(entry: &ServiceEntry) -> SnapshotService {
             .map(|(flag, _)| *flag)
             .collect(),
         persistence: s.is_persistent().then_some(s.timeout),
-        netmask,
+        netmask: Some(netmask),
         persistence_engine: s.pe_name.clone(),
         stats: entry.stats.as_deref().copied(),
         destinations: entry.dests.values().map(dest_of).collect(),
@@ -224,7 +229,11 @@ pub fn from_snapshot(snapshot: &Snapshot) -> Result<Table, String> {
 /// One service of a snapshot, `path` naming it in errors.
 fn entry_of(s: &SnapshotService, path: &str) -> Result<ServiceEntry, String> {
     let at = |field: &str| format!("{path}.{field}");
-    let family = s.family;
+    let family = match (s.family, s.address) {
+        (Some(family), _) => family,
+        (None, Some(addr)) => Family::of(addr),
+        (None, None) => return Err(format!("{}: missing (ipv4 or ipv6)", at("family"))),
+    };
     let key = if s.protocol == "fwmark" {
         let mark = s
             .fwmark
@@ -238,7 +247,12 @@ fn entry_of(s: &SnapshotService, path: &str) -> Result<ServiceEntry, String> {
             other => other
                 .strip_prefix("proto-")
                 .and_then(|n| n.parse().ok())
-                .ok_or_else(|| format!("{}: unknown protocol {other:?}", at("protocol")))?,
+                .ok_or_else(|| {
+                    format!(
+                        "{}: unknown protocol {other:?} (tcp, udp, sctp, proto-N or fwmark)",
+                        at("protocol")
+                    )
+                })?,
         };
         let addr = s
             .address
@@ -257,7 +271,11 @@ fn entry_of(s: &SnapshotService, path: &str) -> Result<ServiceEntry, String> {
             port,
         }
     };
-    let netmask = match (s.netmask, family) {
+    let full = match family {
+        Family::V4 => Netmask::V4(Ipv4Addr::BROADCAST),
+        Family::V6 => Netmask::V6(128),
+    };
+    let netmask = match (s.netmask.unwrap_or(full), family) {
         (Netmask::V4(mask), Family::V4) => u32::from(mask),
         (Netmask::V6(len), Family::V6) if len <= 128 => u32::from(len),
         (Netmask::V6(len), Family::V6) => {
