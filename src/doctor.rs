@@ -293,6 +293,15 @@ fn check_from(config: &Config, facts: &Facts, min: Level) -> Vec<Finding> {
     }
 
     for b in &config.bridges {
+        if facts.links.by_name(&b.name).is_none() {
+            findings.add(Level::Info, "bridge-gateway", || {
+                format!(
+                    "{} does not exist (apply creates it with {})",
+                    b.name, b.address
+                )
+            });
+            continue;
+        }
         let has = facts
             .links
             .addresses_of(&b.name)
@@ -662,5 +671,25 @@ mod tests {
         std::fs::remove_file(at("etc/rc2.d/S01ipvsadm")).expect("rm");
         std::fs::write(at("etc/rc2.d/K01ipvsadm"), "").expect("write");
         assert!(!read().ipvsadm_restores, "a K link does not start it");
+    }
+
+    #[test]
+    fn a_bridge_apply_will_create_is_not_judged() {
+        let loaded = crate::config::check(
+            "t".into(),
+            br#"{"bridges":[{"name":"br1","address":"10.0.0.1/24"}],"forwards":[]}"#,
+        );
+        let config = loaded.config.expect("valid");
+        let found = check(&config, &Facts::default());
+        let bridge: Vec<&Finding> = found
+            .iter()
+            .filter(|f| f.check == "bridge-gateway")
+            .collect();
+        assert_eq!(bridge.len(), 1, "{found:?}");
+        assert_eq!(bridge[0].level, Level::Info);
+        assert_eq!(
+            bridge[0].message,
+            "br1 does not exist (apply creates it with 10.0.0.1/24)"
+        );
     }
 }

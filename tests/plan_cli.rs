@@ -341,3 +341,36 @@ fn plan_json_with_an_invalid_config_prints_the_diagnostics_as_json() {
         text(&out.stderr)
     );
 }
+
+/// Removing a destination with connections says how many and suggests --drain.
+#[test]
+fn removing_a_busy_destination_shows_its_connections() {
+    let snapshot = r#"{"format_version":"1","services":[{"protocol":"tcp","address":"203.0.113.10","port":2222,"scheduler":"rr","destinations":[
+        {"address":"10.0.0.2","port":22,"method":"masq","weight":1},
+        {"address":"10.0.0.3","port":22,"method":"masq","weight":1,"active_connections":5,"inactive_connections":2},
+        {"address":"10.0.0.4","port":22,"method":"masq","weight":1}]}]}"#;
+    let out = run(
+        &[
+            "--color",
+            "never",
+            "plan",
+            "-c",
+            "examples/xen-dom0.json",
+            "--from",
+            "-",
+        ],
+        Some(snapshot),
+    );
+    let stdout = text(&out.stdout);
+    assert!(
+        stdout.contains(
+            "- destination 10.0.0.3:22 (masq, weight 1); 5 active, 2 inactive connections\n"
+        ),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("- destination 10.0.0.4:22 (masq, weight 1)\n"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("note: 1 destination to remove has open connections, which removing cuts; `portfwd apply --drain SECONDS` lets them finish first"), "{stdout}");
+}

@@ -9,7 +9,7 @@
 use super::change::{Action, Change, Kind, Reason, dest_attrs, dest_id, service_attrs};
 use super::{Operation, Plan, Step};
 use crate::state::desired::{Desired, DesiredService};
-use crate::state::ipvs::{Dest, ServiceEntry, ServiceKey, Table};
+use crate::state::ipvs::{Dest, DestEntry, ServiceEntry, ServiceKey, Table};
 use crate::state::ops::Op;
 use std::rc::Rc;
 
@@ -48,6 +48,7 @@ pub fn diff(desired: &Desired, actual: &Table) -> Plan {
         errors: Vec::new(),
         notes: Vec::new(),
         warnings: Vec::new(),
+        open_connections: b.open_connections,
     }
 }
 
@@ -55,6 +56,7 @@ pub fn diff(desired: &Desired, actual: &Table) -> Plan {
 struct Builder {
     changes: Vec<Change>,
     steps: Vec<Step>,
+    open_connections: Vec<(usize, u32, u32)>,
 }
 
 impl Builder {
@@ -155,13 +157,7 @@ impl Builder {
         }
         for old in have.dests.values() {
             if !want.dests.contains_key(&old.dest.key) {
-                self.delete_dest(
-                    key,
-                    &key.to_string(),
-                    &old.dest,
-                    forward(),
-                    Reason::NotInConfig,
-                );
+                self.delete_dest(key, &key.to_string(), old, forward(), Reason::NotInConfig);
             }
         }
     }
@@ -170,10 +166,16 @@ impl Builder {
         &mut self,
         key: ServiceKey,
         service_id: &str,
-        old: &Dest,
+        entry: &DestEntry,
         forward: Option<Rc<str>>,
         why: Reason,
     ) {
+        let old = &entry.dest;
+        let (active, inactive) = (entry.counters.active_conns, entry.counters.inactive_conns);
+        if active > 0 || inactive > 0 {
+            self.open_connections
+                .push((self.changes.len(), active, inactive));
+        }
         self.push(
             Change {
                 kind: Kind::IpvsDestination,
@@ -194,7 +196,7 @@ impl Builder {
         let key = have.service.key;
         let id = key.to_string();
         for old in have.dests.values() {
-            self.delete_dest(key, &id, &old.dest, None, Reason::ServiceRemoved);
+            self.delete_dest(key, &id, old, None, Reason::ServiceRemoved);
         }
         self.push(
             Change {

@@ -47,11 +47,21 @@ pub fn render(plan: &Plan, guards: &[Guard], cx: &Context, p: Painter) -> String
             "portfwd will make these changes to bring {} in line with {}:",
             cx.against, cx.config
         );
+        let busy = Busy::of(plan);
         for (title, changes) in groups(plan, cx.forwards) {
             let _ = writeln!(out, "\n  {}", p.bold(&title));
-            render_group(&mut out, &changes, cx, p);
+            render_group(&mut out, &changes, cx, &busy, p);
         }
         let _ = writeln!(out, "\n{}", p.bold(&plan.summary().line()));
+        if !busy.0.is_empty() && cx.drain.is_none() {
+            let n = busy.0.len();
+            let _ = writeln!(
+                out,
+                "note: {n} destination{} to remove {} open connections, which removing cuts; `portfwd apply --drain SECONDS` lets them finish first",
+                if n == 1 { "" } else { "s" },
+                if n == 1 { "has" } else { "have" }
+            );
+        }
     }
     for note in &plan.notes {
         let _ = writeln!(out, "note: {note}");
@@ -147,10 +157,31 @@ fn service_of(c: &Change) -> &str {
 
 /// One forward's changes, each service followed by its destinations. The diff keeps the
 /// changes of one service together, so runs of the same service id are its changes.
-fn render_group(out: &mut String, changes: &[&Change], cx: &Context, p: Painter) {
+/// The connections of destinations to be removed, by (service, destination).
+struct Busy<'a>(BTreeMap<(&'a str, &'a str), (u32, u32)>);
+
+impl<'a> Busy<'a> {
+    fn of(plan: &'a Plan) -> Self {
+        Busy(
+            plan.open_connections
+                .iter()
+                .filter_map(|&(i, active, inactive)| {
+                    let c = plan.changes.get(i)?;
+                    Some(((c.parent.as_deref()?, c.id.as_str()), (active, inactive)))
+                })
+                .collect(),
+        )
+    }
+
+    fn get(&self, c: &Change) -> Option<(u32, u32)> {
+        self.0.get(&(c.parent.as_deref()?, c.id.as_str())).copied()
+    }
+}
+
+fn render_group(out: &mut String, changes: &[&Change], cx: &Context, busy: &Busy, p: Painter) {
     if changes.iter().any(|c| !c.kind.is_ipvs()) {
         for c in changes {
-            render_change(out, c, 2, cx, p);
+            render_change(out, c, 2, cx, busy, p);
         }
         return;
     }
@@ -163,19 +194,26 @@ fn render_group(out: &mut String, changes: &[&Change], cx: &Context, p: Painter)
             .map_or(changes.len(), |n| start + n);
         let run = &changes[start..end];
         match run.iter().find(|c| c.kind == Kind::IpvsService) {
-            Some(c) => render_change(out, c, 2, cx, p),
+            Some(c) => render_change(out, c, 2, cx, busy, p),
             None => {
                 let _ = writeln!(out, "    service {id}");
             }
         }
         for c in run.iter().filter(|c| c.kind == Kind::IpvsDestination) {
-            render_change(out, c, 4, cx, p);
+            render_change(out, c, 4, cx, busy, p);
         }
         start = end;
     }
 }
 
-fn render_change(out: &mut String, c: &Change, indent: usize, cx: &Context, p: Painter) {
+fn render_change(
+    out: &mut String,
+    c: &Change,
+    indent: usize,
+    cx: &Context,
+    busy: &Busy,
+    p: Painter,
+) {
     let marker = match c.action {
         Action::Create => p.green(c.action.marker()),
         Action::Update => p.yellow(c.action.marker()),
@@ -207,6 +245,9 @@ fn render_change(out: &mut String, c: &Change, indent: usize, cx: &Context, p: P
         }
         Action::Delete => {
             write_brief(out, c.kind, &c.before);
+            if let Some((active, inactive)) = busy.get(c) {
+                let _ = write!(out, "; {active} active, {inactive} inactive connections");
+            }
             if let (Some(secs), Kind::IpvsDestination) = (cx.drain, c.kind) {
                 let _ = write!(out, "; drained first: weight 0 for up to {secs} s");
             }

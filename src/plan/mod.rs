@@ -38,6 +38,9 @@ pub struct Plan {
     pub notes: Vec<String>,
     /// Pitfalls of the host that apply does not fix (from the doctor's checks).
     pub warnings: Vec<String>,
+    /// Destinations to be removed that have connections now: index of the change, active
+    /// and inactive connections. Not part of a saved plan (the counts move on their own).
+    pub open_connections: Vec<(usize, u32, u32)>,
 }
 
 /// One kernel operation of any resource kind.
@@ -139,6 +142,9 @@ impl Plan {
         let offset = first.changes.len();
         for step in &mut self.steps {
             step.change += offset;
+        }
+        for (change, _, _) in &mut self.open_connections {
+            *change += offset;
         }
         self.changes.splice(0..0, first.changes);
         self.steps.splice(0..0, first.steps);

@@ -88,6 +88,25 @@ pub fn from_config(config: &Config) -> HostDesired {
             value: "1".into(),
             origin: SysctlOrigin::Derived("IPv6 masq forwards route replies through this host"),
         });
+        // With forwarding on, the kernel ignores router advertisements unless accept_ra is
+        // 2: a public interface configured by SLAAC would lose its address and route.
+        for iface in config
+            .public
+            .iter()
+            .filter(|p| p.address.is_ipv6())
+            .filter_map(|p| p.interface.as_deref())
+        {
+            let key = format!("net.ipv6.conf.{}.accept_ra", iface.replace('.', "/"));
+            if !sysctls.iter().any(|w| w.key == key) {
+                sysctls.push(SysctlWant {
+                    key,
+                    value: "2".into(),
+                    origin: SysctlOrigin::Derived(
+                        "IPv6 forwarding would make the public interface ignore router advertisements",
+                    ),
+                });
+            }
+        }
     }
     for s in &config.sysctl {
         let want = SysctlWant {
@@ -230,6 +249,37 @@ mod tests {
     use super::*;
     use crate::state::ipvs::IPPROTO_TCP;
     use std::net::IpAddr;
+
+    #[test]
+    fn ipv6_forwarding_keeps_router_advertisements_on_the_public_interface() {
+        let config = |sysctl: &str| {
+            let text = format!(
+                r#"{{"public":[{{"address":"2001:db8::10","interface":"eth0.7"}},{{"address":"203.0.113.10","interface":"eth1"}}],
+                   "sysctl":{{{sysctl}}},
+                   "forwards":[{{"name":"v6","listen":"[2001:db8::10]:443","backends":["[fd00::5]:443"]}}]}}"#
+            );
+            let loaded = crate::config::check("t".into(), text.as_bytes());
+            from_config(&loaded.config.expect("valid"))
+        };
+        let keys: Vec<(String, String)> = config("")
+            .sysctls
+            .into_iter()
+            .map(|s| (s.key, s.value))
+            .collect();
+        assert_eq!(
+            keys,
+            [
+                (IPV6_FORWARDING.to_string(), "1".to_string()),
+                (
+                    "net.ipv6.conf.eth0/7.accept_ra".to_string(),
+                    "2".to_string()
+                )
+            ]
+        );
+        // The config's own value wins.
+        let own = config(r#""net.ipv6.conf.eth0/7.accept_ra": 0"#);
+        assert_eq!(own.sysctls[1].value, "0");
+    }
 
     #[test]
     fn wildcards_cover_their_family_and_v6_wildcards_cover_both_unless_v6_only() {

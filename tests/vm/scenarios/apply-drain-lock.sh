@@ -21,7 +21,7 @@ portfwd apply -c /tmp/b.json --auto-approve --drain 60 > /tmp/drain.out 2>&1 &
 drainer=$!
 for _ in $(seq 100); do grep -q 'draining 1 destination' /tmp/drain.out && break; sleep 0.1; done
 cat /tmp/drain.out
-expect_in "plan says it drains" "$(cat /tmp/drain.out)" '- destination 10.0.0.2:7 (masq, weight 1); drained first: weight 0 for up to 60 s'
+expect_in "plan says it drains" "$(cat /tmp/drain.out)" '- destination 10.0.0.2:7 (masq, weight 1); 1 active, 0 inactive connections; drained first: weight 0 for up to 60 s'
 expect_eq "quiesced, not removed, new one added" "-A -t 203.0.113.10:7000 -s wlc
 -a -t 203.0.113.10:7000 -r 10.0.0.2:7 -m -w 0
 -a -t 203.0.113.10:7000 -r 10.0.0.2:8 -m -w 1" "$(ipvsadm -S -n)"

@@ -35,3 +35,23 @@ expect_rc "plan warns about what apply does not fix" 0 portfwd plan -c /tmp/doct
 expect_in "plan: rp_filter" "$out" "warning: strict reverse-path filtering (rp_filter=1) on br1"
 expect_in "plan: the missing address is a change" "$out" "+ address 10.0.0.1/24 (on br1)"
 case "$out" in *"lacks the guests' gateway"*) fail "plan repeats what it fixes: $out" ;; esac
+
+# A bridge apply will create is named as such, not judged.
+$IP addr add 10.0.0.1/24 dev br1
+echo 0 > /proc/sys/net/ipv4/conf/br1/rp_filter
+echo 0 > /proc/sys/net/bridge/bridge-nf-call-iptables
+sed 's/"br1"/"br9"/; s/"ports": \["vif1.0"\]/"ports": []/' /tmp/doctor.json > /tmp/doctor3.json
+expect_rc "doctor with a bridge to create" 0 portfwd doctor -c /tmp/doctor3.json
+expect_in "bridge to create" "$out" "info  br9 does not exist (apply creates it with 10.0.0.1/24)"
+
+# Debian's ipvsadm init script restoring its rules and portfwd.service, both enabled.
+mkdir -p /etc/rc2.d /etc/default /etc/systemd/system/multi-user.target.wants
+touch /etc/rc2.d/S01ipvsadm /etc/systemd/system/multi-user.target.wants/portfwd.service
+printf 'AUTO="true"\nDAEMON="none"\n' > /etc/default/ipvsadm
+expect_rc "doctor with two boot paths" 1 portfwd doctor -c /tmp/doctor.json
+expect_in "boot paths" "$out" "warn  Debian's ipvsadm init script (AUTO=\"true\" in /etc/default/ipvsadm) and portfwd.service are both enabled"
+expect_rc "plan warns too" 0 portfwd plan -c /tmp/doctor.json
+expect_in "plan: boot paths" "$out" "warning: Debian's ipvsadm init script"
+printf 'AUTO="false"\n' > /etc/default/ipvsadm
+expect_rc "one boot path" 0 portfwd doctor -c /tmp/doctor.json
+rm -f /etc/rc2.d/S01ipvsadm /etc/systemd/system/multi-user.target.wants/portfwd.service /etc/default/ipvsadm
