@@ -26,6 +26,36 @@
         nixpkgs.overlays = [ self.overlays.default ];
       };
 
+      formatter = forAllSystems (pkgs: pkgs.nixpkgs-fmt);
+
+      # `nix flake check`: the package (with cargo test) and the module evaluated in a
+      # NixOS system.
+      checks = forAllSystems (pkgs: {
+        package = self.packages.${pkgs.stdenv.hostPlatform.system}.default;
+        module =
+          let
+            host = nixpkgs.lib.nixosSystem {
+              inherit (pkgs.stdenv.hostPlatform) system;
+              modules = [
+                self.nixosModules.default
+                {
+                  boot.isContainer = true;
+                  system.stateVersion = "25.05";
+                  services.portfwd = {
+                    enable = true;
+                    settings = {
+                      public = [{ address = "203.0.113.10"; interface = "eth0"; }];
+                      bridges = [{ name = "br1"; address = "10.0.0.1/24"; }];
+                      forwards = [{ name = "domu-ssh"; listen = "203.0.113.10:2222"; backends = [ "10.0.0.2:22" ]; }];
+                    };
+                  };
+                }
+              ];
+            };
+          in
+          pkgs.writeText "portfwd-module.json" host.config.services.portfwd.generatedConfig;
+      });
+
       devShells = forAllSystems (pkgs: {
         default = pkgs.mkShell {
           inputsFrom = [ self.packages.${pkgs.system}.default ];

@@ -11,7 +11,6 @@ let
   schedulers = [ "rr" "wrr" "lc" "wlc" "lblc" "lblcr" "dh" "sh" "sed" "nq" "fo" "ovf" "mh" "twos" ];
 
   publicType = types.submodule {
-    freeformType = json.type;
     options = {
       address = mkOption {
         type = types.str;
@@ -33,7 +32,6 @@ let
   };
 
   bridgeType = types.submodule {
-    freeformType = json.type;
     options = {
       name = mkOption {
         type = types.strMatching "[^/:[:space:]]{1,15}";
@@ -55,7 +53,6 @@ let
   };
 
   backendType = types.either types.str (types.submodule {
-    freeformType = json.type;
     options = {
       address = mkOption {
         type = types.str;
@@ -81,7 +78,6 @@ let
   });
 
   forwardType = types.submodule {
-    freeformType = json.type;
     options = {
       name = mkOption {
         type = types.strMatching "[A-Za-z0-9_][A-Za-z0-9._-]{0,63}";
@@ -132,29 +128,80 @@ let
     };
   };
 
+  safetyType = types.submodule {
+    options = {
+      max_remove_percent = mkOption {
+        type = types.nullOr (types.ints.between 0 100);
+        default = null;
+        description = "The largest share of managed services one apply may remove without `--force` (30 when null).";
+      };
+      min_services = mkOption {
+        type = types.nullOr types.ints.unsigned;
+        default = null;
+        description = "Below this many managed services the percentage is not checked (10 when null).";
+      };
+    };
+  };
+
   # The config format refuses null for optional fields: leave them out.
   clean = v:
     if builtins.isAttrs v then lib.mapAttrs (_: clean) (lib.filterAttrs (_: x: x != null) v)
     else if builtins.isList v then map clean v
     else v;
 
-  settings = clean cfg.settings;
-  forwards = cfg.settings.forwards;
-  bridges = cfg.settings.bridges;
-  publicAddresses = map (p: p.address) cfg.settings.public;
+  # What the config says, from `settings` or read from `configFile` (at evaluation).
+  effective =
+    if cfg.configFile != null then lib.importJSON cfg.configFile
+    else clean cfg.settings;
+  forwards = map (f: { method = "masq"; protocol = "tcp"; scheduler = "wlc"; } // f) (effective.forwards or [ ]);
+  bridges = map (b: { ports = [ ]; } // b) (effective.bridges or [ ]);
+  publics = effective.public or [ ];
+  publicAddresses = map (p: p.address) publics;
 
   listenAddress = f:
     let m = builtins.match "\\[([^]]*)]:.*|([^:]*):.*" f.listen;
     in if m == null then null else if builtins.elemAt m 0 != null then builtins.elemAt m 0 else builtins.elemAt m 1;
+  # The listen port or range: { from; to; }.
+  listenPorts = f:
+    let
+      m = builtins.match ".*:([0-9]+)(-([0-9]+))?" f.listen;
+      from = lib.toInt (builtins.elemAt m 0);
+    in
+    if m == null then null
+    else { inherit from; to = if builtins.elemAt m 2 == null then from else lib.toInt (builtins.elemAt m 2); };
   isIPv6 = addr: lib.hasInfix ":" addr;
   masqOn = v6: lib.any (f: f.method == "masq" && listenAddress f != null && isIPv6 (listenAddress f) == v6) forwards;
 
-  configFile = json.generate "portfwd.json" settings;
+  portsOf = protocol: lib.filter (r: r != null) (map listenPorts (lib.filter (f: f.protocol == protocol) forwards));
+  singles = ranges: lib.unique (map (r: r.from) (lib.filter (r: r.from == r.to) ranges));
+  spans = ranges: lib.unique (lib.filter (r: r.from != r.to) ranges);
+  sctpPorts = portsOf "sctp";
+  sctpMatch = r: if r.from == r.to then toString r.from else "${toString r.from}:${toString r.to}";
+  sctpRange = r: if r.from == r.to then toString r.from else "${toString r.from}-${toString r.to}";
+
+  # The forwarding sysctls live in boot.kernel.sysctl, and the config mirrors NixOS's values
+  # so that an apply at runtime never sets anything else.
+  forwardingKeys = lib.optional (masqOn false) "net.ipv4.ip_forward"
+    ++ lib.optional (masqOn true) "net.ipv6.conf.all.forwarding";
+  acceptRaKeys = lib.optionals (masqOn true) (map (p: "net.ipv6.conf.${lib.replaceStrings [ "." ] [ "/" ] p.interface}.accept_ra")
+    (lib.filter (p: isIPv6 p.address && (p.interface or null) != null) publics));
+  sysctlOf = key: config.boot.kernel.sysctl.${key} or null;
+  mirrored = lib.filterAttrs (_: v: v != null) (lib.genAttrs (forwardingKeys ++ acceptRaKeys) sysctlOf);
+
+  configData = effective // {
+    sysctl = (effective.sysctl or { }) // (lib.mapAttrs (_: v: if builtins.isBool v then (if v then 1 else 0) else v) mirrored);
+  };
+  generatedConfig = json.generate "portfwd.json" configData;
+  canValidate = pkgs.stdenv.buildPlatform.canExecute pkgs.stdenv.hostPlatform;
   # `portfwd validate` at build time: a bad config fails `nixos-rebuild`, not the boot.
-  validatedConfig = pkgs.runCommand "portfwd.json" { nativeBuildInputs = [ cfg.package ]; } ''
-    portfwd validate -c ${configFile}
-    cp ${configFile} $out
-  '';
+  # A cross build cannot run the host's portfwd, so there it is checked at boot only.
+  validatedConfig =
+    if canValidate then
+      pkgs.runCommand "portfwd.json" { nativeBuildInputs = [ cfg.package ]; } ''
+        portfwd validate -c ${generatedConfig}
+        cp ${generatedConfig} $out
+      ''
+    else generatedConfig;
 
   applyCommand = lib.concatStringsSep " " ([
     (lib.getExe cfg.package)
@@ -173,16 +220,10 @@ in
   options.services.portfwd = {
     enable = mkEnableOption "portfwd, declarative port forwarding with Linux IPVS";
 
-    package = mkOption {
-      type = types.package;
-      default = pkgs.portfwd or (pkgs.callPackage ./package.nix { });
-      defaultText = literalExpression "pkgs.portfwd";
-      description = "The portfwd package to use.";
-    };
+    package = lib.mkPackageOption pkgs "portfwd" { };
 
     settings = mkOption {
       type = types.submodule {
-        freeformType = json.type;
         options = {
           public = mkOption {
             type = types.listOf publicType;
@@ -199,6 +240,17 @@ in
             default = [ ];
             description = "The port forwards, one IPVS virtual service per listen port.";
           };
+          safety = mkOption {
+            type = safetyType;
+            default = { };
+            description = "Limits that make apply refuse a plan that removes too much.";
+          };
+          sysctl = mkOption {
+            type = types.attrsOf (types.either types.int types.str);
+            default = { };
+            example = { "net.ipv4.vs.expire_nodest_conn" = 1; };
+            description = "Extra kernel settings under net.ipv4., net.ipv6., net.core. and net.bridge. that portfwd keeps.";
+          };
         };
       };
       default = { };
@@ -210,8 +262,28 @@ in
         }
       '';
       description = ''
-        The portfwd config (docs/config.md of portfwd), written as JSON. Other top-level
-        fields of the format (`safety`, `sysctl`) pass through as they are.
+        The portfwd config (docs/config.md of portfwd), written as JSON. Every field is typed:
+        a misspelt one fails evaluation.
+      '';
+    };
+
+    configFile = mkOption {
+      type = types.nullOr types.path;
+      default = null;
+      example = "./portfwd.json";
+      description = ''
+        A portfwd config file to use instead of `settings` (which must then stay empty). It is
+        read at evaluation for the kernel modules, sysctls, bridges and firewall ports.
+      '';
+    };
+
+    openFirewall = mkOption {
+      type = types.bool;
+      default = true;
+      description = ''
+        Open every forward's listen port (or range) in the NixOS firewall, per protocol. IPVS
+        sees packets after the INPUT filter: a closed port is a forward that silently does
+        not work.
       '';
     };
 
@@ -221,7 +293,8 @@ in
       description = ''
         Whether portfwd itself creates the bridges, their addresses and ports. When false
         (the default), the module declares them the NixOS way, as `networking.bridges` and
-        `networking.interfaces.<bridge>` addresses, and portfwd finds them in place.
+        `networking.interfaces.<bridge>` addresses (as defaults: a bridge you declare yourself
+        wins), and portfwd finds them in place.
       '';
     };
 
@@ -241,9 +314,13 @@ in
   };
 
   config = mkIf cfg.enable {
-    services.portfwd.generatedConfig = builtins.toJSON settings;
+    services.portfwd.generatedConfig = builtins.toJSON configData;
 
     assertions = [
+      {
+        assertion = cfg.configFile == null || (cfg.settings.public == [ ] && cfg.settings.bridges == [ ] && cfg.settings.forwards == [ ]);
+        message = "services.portfwd: set either settings or configFile, not both";
+      }
       {
         assertion = lib.all (f: lib.elem (listenAddress f) publicAddresses) forwards;
         message = "services.portfwd: every forward's listen address must be one of settings.public: "
@@ -266,22 +343,34 @@ in
 
     boot.kernelModules = [ "ip_vs" ] ++ map (s: "ip_vs_${s}") (lib.unique (map (f: f.scheduler) forwards));
 
-    boot.kernel.sysctl = lib.mkMerge [
+    boot.kernel.sysctl = lib.mkMerge ([
       (mkIf (masqOn false) { "net.ipv4.ip_forward" = mkDefault 1; })
       (mkIf (masqOn true) { "net.ipv6.conf.all.forwarding" = mkDefault 1; })
-    ];
+    ] ++ map (key: { ${key} = mkDefault 2; }) acceptRaKeys);
+
+    networking.firewall = mkIf cfg.openFirewall {
+      allowedTCPPorts = singles (portsOf "tcp");
+      allowedTCPPortRanges = spans (portsOf "tcp");
+      allowedUDPPorts = singles (portsOf "udp");
+      allowedUDPPortRanges = spans (portsOf "udp");
+      # The firewall has no SCTP port options: a rule for each backend (iptables or nftables).
+      extraCommands = lib.concatMapStrings
+        (r: "ip46tables -A nixos-fw -p sctp --dport ${sctpMatch r} -j nixos-fw-accept\n")
+        sctpPorts;
+      extraInputRules = lib.concatMapStrings (r: "sctp dport ${sctpRange r} accept\n") sctpPorts;
+    };
 
     environment.systemPackages = [ cfg.package ];
     # `portfwd plan` and `portfwd show -c` find the config where they look by default.
     environment.etc."portfwd/portfwd.json".source = validatedConfig;
 
     networking.bridges = mkIf (!cfg.manageBridges) (lib.listToAttrs (map
-      (b: lib.nameValuePair b.name { interfaces = b.ports; })
+      (b: lib.nameValuePair b.name { interfaces = mkDefault b.ports; })
       bridges));
     networking.interfaces = mkIf (!cfg.manageBridges) (lib.listToAttrs (map
       (b: lib.nameValuePair b.name (if isIPv6 b.address
-      then { ipv6.addresses = [ (bridgeAddress b) ]; }
-      else { ipv4.addresses = [ (bridgeAddress b) ]; }))
+      then { ipv6.addresses = mkDefault [ (bridgeAddress b) ]; }
+      else { ipv4.addresses = mkDefault [ (bridgeAddress b) ]; }))
       bridges));
 
     systemd.services.portfwd = {
@@ -298,6 +387,18 @@ in
         RemainAfterExit = true;
         ExecStart = applyCommand;
         ExecReload = applyCommand;
+        CapabilityBoundingSet = [ "CAP_NET_ADMIN" "CAP_SYS_MODULE" ];
+        NoNewPrivileges = true;
+        ProtectSystem = "strict";
+        RuntimeDirectory = "portfwd";
+        RuntimeDirectoryPreserve = true;
+        ProtectHome = true;
+        PrivateTmp = true;
+        RestrictAddressFamilies = [ "AF_NETLINK" "AF_UNIX" "AF_INET" "AF_INET6" ];
+        LockPersonality = true;
+        RestrictRealtime = true;
+        RestrictSUIDSGID = true;
+        SystemCallArchitectures = "native";
       };
     };
   };

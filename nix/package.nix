@@ -1,5 +1,6 @@
 # portfwd built from this repository.
 { lib
+, stdenv
 , rustPlatform
 , installShellFiles
 ,
@@ -32,15 +33,17 @@ rustPlatform.buildRustPackage {
 
   nativeBuildInputs = [ installShellFiles ];
 
-  # The real-kernel suite (tests/vm) needs QEMU and root; cargo's own tests run here.
+  # The real-kernel suite (tests/vm) needs QEMU and root; cargo's own tests run here. The
+  # man page and completions come from the binary, which a cross build cannot run.
   postInstall = ''
+    install -Dm644 schema/portfwd.schema.json $out/share/portfwd/portfwd.schema.json
+  '' + lib.optionalString (stdenv.buildPlatform.canExecute stdenv.hostPlatform) ''
     $out/bin/portfwd manpage > portfwd.1
     installManPage portfwd.1
     installShellCompletion --cmd portfwd \
       --bash <($out/bin/portfwd completions bash) \
       --zsh <($out/bin/portfwd completions zsh) \
       --fish <($out/bin/portfwd completions fish)
-    install -Dm644 schema/portfwd.schema.json $out/share/portfwd/portfwd.schema.json
   '';
 
   meta = {

@@ -60,6 +60,18 @@ impl PlanFile {
     }
 
     pub fn load(path: &Path) -> Result<PlanFile, String> {
+        if path.as_os_str() == "-" {
+            let mut text = Vec::new();
+            std::io::Read::read_to_end(
+                &mut std::io::Read::take(std::io::stdin().lock(), MAX_BYTES + 1),
+                &mut text,
+            )
+            .map_err(|e| format!("cannot read the plan from standard input: {e}"))?;
+            if text.len() as u64 > MAX_BYTES {
+                return Err(format!("<stdin> is larger than {MAX_BYTES} bytes"));
+            }
+            return Self::from_slice(&text, "<stdin>");
+        }
         let name = path.display();
         let meta = std::fs::metadata(path).map_err(|e| format!("cannot read {name}: {e}"))?;
         if meta.len() > MAX_BYTES {

@@ -85,7 +85,57 @@ let
     ];
   };
 
+  withFirewall = eval [{
+    services.portfwd = {
+      enable = true;
+      settings = {
+        public = [{ address = "203.0.113.10"; } { address = "2001:db8::10"; interface = "eth0"; }];
+        forwards = [
+          { name = "ssh"; listen = "203.0.113.10:2222"; backends = [ "10.0.0.2:22" ]; }
+          { name = "web"; listen = "[2001:db8::10]:443"; backends = [ "[fd00::5]" ]; }
+          { name = "dns"; protocol = "udp"; listen = "203.0.113.10:53"; backends = [ "10.0.0.3" ]; }
+          { name = "rtp"; protocol = "udp"; listen = "203.0.113.10:10000-10099"; backends = [ "10.0.0.4" ]; }
+          { name = "diameter"; protocol = "sctp"; listen = "203.0.113.10:3868"; backends = [ "10.0.0.5" ]; }
+        ];
+      };
+    };
+  }];
+  fw = withFirewall.networking.firewall;
+  closed = eval [ classic { services.portfwd.openFirewall = false; } ];
+
+  fromFile = eval [{
+    services.portfwd = {
+      enable = true;
+      configFile = ./from-file.json;
+    };
+  }];
+  both = eval [ classic { services.portfwd.configFile = ./from-file.json; } ];
+  ownBridge = eval [ classic { networking.bridges.br1.interfaces = [ "eth9" ]; } ];
+  cross = eval [
+    classic
+    { _module.args.pkgs = lib.mkForce (stubs.pkgs // { stdenv = { buildPlatform.canExecute = _: false; hostPlatform = { }; }; }); }
+  ];
+  crossUnit = cross.systemd.services.portfwd;
+  typo = eval [ classic { services.portfwd.settings.forwards = [{ name = "x"; listen = "203.0.113.10:80"; shceduler = "rr"; }]; } ];
+
   checks = {
+    "firewall: TCP listen ports of every family" = fw.allowedTCPPorts == [ 2222 443 ];
+    "firewall: UDP ports and ranges" = fw.allowedUDPPorts == [ 53 ] && fw.allowedUDPPortRanges == [{ from = 10000; to = 10099; }];
+    "firewall: SCTP for iptables and nftables" =
+      lib.hasInfix "-p sctp --dport 3868 -j nixos-fw-accept" fw.extraCommands && lib.hasInfix "sctp dport 3868 accept" fw.extraInputRules;
+    "firewall: closed with openFirewall = false" = closed.networking.firewall.allowedTCPPorts == [ ];
+    "accept_ra: 2 on an IPv6 public interface" = withFirewall.boot.kernel.sysctl."net.ipv6.conf.eth0.accept_ra" == 2;
+    "sysctl: the config mirrors NixOS's values" =
+      (builtins.fromJSON overridden.services.portfwd.generatedConfig).sysctl."net.ipv4.ip_forward" == 0
+      && (builtins.fromJSON c.services.portfwd.generatedConfig).sysctl."net.ipv4.ip_forward" == 1;
+    "configFile: modules from the file" = fromFile.boot.kernelModules == [ "ip_vs" "ip_vs_sh" ];
+    "configFile: firewall from the file" = fromFile.networking.firewall.allowedTCPPorts == [ 8080 ];
+    "configFile: not with settings" = lib.any (lib.hasInfix "either settings or configFile") (failedAssertions both);
+    "bridges: a bridge declared by the user wins" = ownBridge.networking.bridges.br1.interfaces == [ "eth9" ];
+    "cross: no build-time validation" = !(lib.hasInfix "portfwd validate" ((builtins.head crossUnit.restartTriggers).stubScript or ""));
+    "rejected: a misspelt field" = !(evaluates typo.services.portfwd.generatedConfig);
+    "unit: hardened" = unit.serviceConfig.NoNewPrivileges && unit.serviceConfig.ProtectSystem == "strict"
+      && unit.serviceConfig.RuntimeDirectory == "portfwd" && unit.serviceConfig.CapabilityBoundingSet == [ "CAP_NET_ADMIN" "CAP_SYS_MODULE" ];
     "kernel modules: ip_vs and one per scheduler" = c.boot.kernelModules == [ "ip_vs" "ip_vs_rr" "ip_vs_wlc" ];
     "sysctl: IPv4 forwarding for masq forwards" = c.boot.kernel.sysctl."net.ipv4.ip_forward" == 1;
     "sysctl: no IPv6 forwarding without IPv6 forwards" = !(c.boot.kernel.sysctl ? "net.ipv6.conf.all.forwarding");
@@ -121,10 +171,17 @@ let
   };
 in
 {
-  failures = lib.attrNames (lib.filterAttrs (_: ok: ok != true) checks);
-  count = builtins.length (lib.attrNames checks);
-  configs = {
-    classic = c.services.portfwd.generatedConfig;
-    ipv6 = ipv6.services.portfwd.generatedConfig;
+  result = {
+    failures = lib.attrNames (lib.filterAttrs (_: ok: ok != true) checks);
+    count = builtins.length (lib.attrNames checks);
+    configs = {
+      classic = c.services.portfwd.generatedConfig;
+      ipv6 = ipv6.services.portfwd.generatedConfig;
+    };
+  };
+  # Each must fail evaluation with its message (tests/nix/run checks the text).
+  rejects = {
+    typo = typo.services.portfwd.generatedConfig;
+    scheduler = badScheduler.services.portfwd.generatedConfig;
   };
 }

@@ -40,6 +40,11 @@ let
     gnugrep = fakeDrv "gnugrep-stub" { };
     gnused = fakeDrv "gnused-stub" { };
     writeText = name: text: builtins.toFile name text;
+    # A native build by default; tests set `crossBuild` to see the cross case.
+    stdenv = {
+      buildPlatform.canExecute = _: true;
+      hostPlatform = { };
+    };
   };
 
   module = { config, ... }:
@@ -77,6 +82,21 @@ let
               options.ipv6.addresses = mkOption { type = types.listOf addressType; default = [ ]; };
             });
             default = { };
+          };
+        networking.firewall =
+          let
+            rangeType = types.submodule {
+              options.from = mkOption { type = types.port; };
+              options.to = mkOption { type = types.port; };
+            };
+          in
+          {
+            allowedTCPPorts = mkOption { type = types.listOf types.port; default = [ ]; };
+            allowedUDPPorts = mkOption { type = types.listOf types.port; default = [ ]; };
+            allowedTCPPortRanges = mkOption { type = types.listOf rangeType; default = [ ]; };
+            allowedUDPPortRanges = mkOption { type = types.listOf rangeType; default = [ ]; };
+            extraCommands = mkOption { type = types.lines; default = ""; };
+            extraInputRules = mkOption { type = types.lines; default = ""; };
           };
         systemd.package = mkOption { type = types.package; default = fakeDrv "systemd-stub" { }; };
         # The real service type, from the snapshot's nixos/lib.

@@ -37,3 +37,10 @@ expect_eq "after the fresh plan" "-A -t 203.0.113.10:80 -s rr
 -a -t 203.0.113.10:80 -r 10.0.0.3:80 -m -w 1" "$(ipvsadm -S -n)"
 expect_rc "applying it again" 1 portfwd apply /tmp/b.plan
 expect_in "an applied plan is stale" "$out" 'stale'
+
+# `-` reads the plan from standard input.
+portfwd plan -c /tmp/a.json --out /tmp/a.plan > /dev/null
+portfwd apply - < /tmp/a.plan > /tmp/stdin.out 2>&1 || fail "apply - : $(cat /tmp/stdin.out)"
+expect_eq "after the plan from stdin" "-A -t 203.0.113.10:80 -s wlc
+-a -t 203.0.113.10:80 -r 10.0.0.2:80 -m -w 1" "$(ipvsadm -S -n)"
+[ ! -e ./- ] || fail "a file named - was made"
