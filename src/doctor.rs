@@ -4,6 +4,7 @@
 
 use crate::config::model::{Config, Method};
 use crate::kernel::sysctl::Sysctl;
+use crate::state::firewall::Fate;
 use crate::state::host::IP_FORWARD;
 use crate::state::links::LinkTable;
 use std::collections::BTreeMap;
@@ -50,6 +51,8 @@ pub struct Facts {
     /// IPVS's connection hash table size, when IPVS answered.
     pub conn_table_size: Option<u32>,
     pub boot: BootPaths,
+    /// The packet filter's tables hooked at input.
+    pub firewall: Vec<crate::state::firewall::Table>,
 }
 
 /// The two ways a Debian host can build its table at boot. Debian's ipvsadm init script
@@ -147,6 +150,11 @@ impl Facts {
             links,
             conn_table_size,
             boot: BootPaths::read(std::path::Path::new("/")),
+            firewall: if config.forwards.is_empty() {
+                Vec::new()
+            } else {
+                crate::kernel::firewall::read()
+            },
         }
     }
 }
@@ -321,6 +329,8 @@ fn check_from(config: &Config, facts: &Facts, min: Level) -> Vec<Finding> {
         }
     }
 
+    firewall(config, facts, &mut findings);
+
     if facts.boot.ipvsadm_restores && facts.boot.portfwd_enabled {
         findings.add(Level::Warn, "boot-paths", || {
             "Debian's ipvsadm init script (AUTO=\"true\" in /etc/default/ipvsadm) and portfwd.service are both enabled: at boot the script flushes the table (ipvsadm -C) and loads /etc/ipvsadm.rules, racing portfwd; keep one: `systemctl disable ipvsadm` (or AUTO=\"false\"), or `systemctl disable portfwd` with `portfwd gen debian`".to_string()
@@ -339,6 +349,53 @@ fn check_from(config: &Config, facts: &Facts, min: Level) -> Vec<Finding> {
         None => {}
     }
     findings.out
+}
+
+/// Forwards whose listen port the packet filter drops before IPVS sees it (LOCAL_IN comes
+/// after the INPUT chain).
+fn firewall(config: &Config, facts: &Facts, findings: &mut Findings) {
+    if facts.firewall.is_empty() {
+        return;
+    }
+    let mut closed = Vec::new();
+    for f in &config.forwards {
+        let Some(ports) = f.listen.ports else {
+            continue;
+        };
+        let Ok(protocol) = u8::try_from(crate::state::desired::protocol_number(f.protocol)) else {
+            continue;
+        };
+        let v4 = f.listen.addr.is_ipv4();
+        let dropped = facts.firewall.iter().find(|t| {
+            ports
+                .ports()
+                .any(|port| t.fate(v4, protocol, port) == Fate::Dropped)
+        });
+        if let Some(table) = dropped {
+            closed.push(format!(
+                "{} {} of forward \"{}\" (table {} {})",
+                f.protocol, ports, f.name, table.family, table.name
+            ));
+        }
+    }
+    if closed.is_empty() {
+        findings.add(Level::Ok, "firewall", || {
+            "the packet filter lets new connections reach every listen port".to_string()
+        });
+        return;
+    }
+    findings.add(Level::Warn, "firewall", || {
+        let n = closed.len();
+        let shown = closed[..n.min(GROUPED)].join("; ");
+        let more = if n > GROUPED {
+            format!(" and {} more", n - GROUPED)
+        } else {
+            String::new()
+        };
+        format!(
+            "the packet filter's INPUT path drops new connections to {shown}{more}: IPVS sees packets after it, so these forwards do not work; open the ports (NixOS: services.portfwd.openFirewall)"
+        )
+    });
 }
 
 /// The masq backends' distinct addresses in config order, each with the first forward that
@@ -465,6 +522,7 @@ mod tests {
             ip_forward: Some(0),
             conn_table_size: Some(4096),
             boot: BootPaths::default(),
+            firewall: Vec::new(),
         };
         let found: Vec<String> = check(&config, &facts)
             .iter()
@@ -569,6 +627,7 @@ mod tests {
             ip_forward: Some(1),
             conn_table_size: None,
             boot: BootPaths::default(),
+            firewall: Vec::new(),
         };
         find(config, &facts)
             .into_iter()
@@ -690,6 +749,33 @@ mod tests {
         assert_eq!(
             bridge[0].message,
             "br1 does not exist (apply creates it with 10.0.0.1/24)"
+        );
+    }
+
+    #[test]
+    fn a_firewall_that_drops_a_listen_port_is_a_warning() {
+        let text = "*filter\n:INPUT DROP [0:0]\n-A INPUT -p tcp --dport 2222 -j ACCEPT\nCOMMIT\n";
+        let loaded = crate::config::check(
+            "t".into(),
+            br#"{"public":[{"address":"203.0.113.10"}],"forwards":[
+                {"name":"ssh","listen":"203.0.113.10:2222","backends":["10.0.0.2:22"]},
+                {"name":"web","listen":"203.0.113.10:80","backends":["10.0.0.3"]},
+                {"name":"dns","protocol":"udp","listen":"203.0.113.10:53","backends":["10.0.0.3"]}]}"#,
+        );
+        let config = loaded.config.expect("valid");
+        let facts = Facts {
+            firewall: crate::state::firewall::from_iptables_save(text, "ip"),
+            ..Facts::default()
+        };
+        let found: Vec<Finding> = warnings(&config, &facts)
+            .into_iter()
+            .filter(|f| f.check == "firewall")
+            .collect();
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert!(
+            found[0].message.starts_with("the packet filter's INPUT path drops new connections to tcp 80 of forward \"web\" (table ip filter); udp 53 of forward \"dns\" (table ip filter): "),
+            "{}",
+            found[0].message
         );
     }
 }

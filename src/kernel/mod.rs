@@ -2,6 +2,7 @@
 //! engine can be tested against an in-memory table; neli's types stay inside this module.
 
 pub mod error;
+pub mod firewall;
 pub mod host;
 pub mod ipvs;
 pub mod links;

@@ -3,6 +3,7 @@
 //! operations a plan is made of. No I/O here.
 
 pub mod desired;
+pub mod firewall;
 pub mod host;
 pub mod ipvs;
 pub mod ipvsadm_rules;

@@ -17,20 +17,22 @@ expect_in "refused before any change" "$out" 'the plan cannot be applied; nothin
 expect_eq "table after the refused apply" "$before" "$(ipvsadm -S -n)"
 
 # A failure midway: the sysctl is set, the bridge created and brought up, its address added,
-# then the kernel refuses to enslave lo (EINVAL). Everything is undone; IPVS never touched.
+# then the kernel refuses to enslave an nlmon device (not Ethernet: EINVAL). Everything is
+# undone; IPVS never touched.
+$IP link add nlmon9 type nlmon
 rp_before="$(cat /proc/sys/net/ipv4/conf/all/rp_filter)"
 cat > /tmp/c.json <<'JSON'
 {"public":[{"address":"203.0.113.10"}],
  "sysctl":{"net.ipv4.conf.all.rp_filter":2},
- "bridges":[{"name":"br9","address":"10.9.0.1/24","ports":["lo"]}],
+ "bridges":[{"name":"br9","address":"10.9.0.1/24","ports":["nlmon9"]}],
  "forwards":[{"name":"web","listen":"203.0.113.10:80","scheduler":"rr","backends":["10.0.0.2","10.0.0.3","10.0.0.5"]}]}
 JSON
 expect_rc "plan of the failing config" 2 portfwd plan -c /tmp/c.json --detailed-exitcode
 expect_in "plan shows the sysctl" "$out" "~ sysctl net.ipv4.conf.all.rp_filter = $rp_before -> 2"
 expect_in "plan shows the bridge" "$out" '+ bridge br9'
-expect_in "plan shows the port" "$out" '~ port lo of br9'
+expect_in "plan shows the port" "$out" '~ port nlmon9 of br9'
 expect_rc "failing apply" 1 portfwd apply -c /tmp/c.json --auto-approve
-expect_in "names the failure" "$out" 'enslaving lo to br9'
+expect_in "names the failure" "$out" 'enslaving nlmon9 to br9'
 expect_in "says it rolled back" "$out" 'was rolled back'
 expect_in "confirms the kernel" "$out" 'read back exactly as it was before'
 expect_eq "IPVS after the failed apply" "$before" "$(ipvsadm -S -n)"
