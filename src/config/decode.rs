@@ -13,6 +13,9 @@ use super::model::{
 };
 use super::path::{JsonPath, ROOT};
 use std::borrow::Cow;
+
+mod health;
+pub use health::HEALTH_FIELDS;
 use std::net::IpAddr;
 use std::rc::Rc;
 
@@ -35,6 +38,8 @@ pub const FORWARD_FIELDS: &[&str] = &[
     "persistence",
     "persistence_netmask",
     "scheduler_flags",
+    "health",
+    "fallback",
 ];
 pub const BACKEND_FIELDS: &[&str] = &["address", "weight", "upper_threshold", "lower_threshold"];
 
@@ -81,7 +86,7 @@ pub fn decode(root: &Json, diags: &mut Vec<Diagnostic>) -> Config {
 }
 
 /// The present fields of one JSON object, looked up by name.
-struct Fields<'a> {
+pub(super) struct Fields<'a> {
     entries: &'a [(Cow<'a, str>, Json<'a>)],
 }
 
@@ -91,7 +96,7 @@ impl<'a> Fields<'a> {
     }
 }
 
-struct Decoder<'d> {
+pub(super) struct Decoder<'d> {
     diags: &'d mut Vec<Diagnostic>,
 }
 
@@ -495,6 +500,14 @@ impl Decoder<'_> {
             }),
             None => Vec::new(),
         };
+        let health = fields
+            .get("health")
+            .and_then(|v| self.health(v, &path.key("health")));
+        let fallback = fields.get("fallback").and_then(|v| {
+            let p = path.key("fallback");
+            let text = self.string(v, &p)?;
+            self.endpoint(text, &p, true)
+        });
         let forward_failed = self.errors_since(mark);
         // Bad backends are dropped one by one, so the forward's other checks still run.
         let backends = match fields.get("backends") {
@@ -517,6 +530,8 @@ impl Decoder<'_> {
             persistence,
             persistence_netmask,
             scheduler_flags,
+            health,
+            fallback,
         })
     }
 

@@ -171,6 +171,58 @@ pub struct Forward {
     /// Scheduler flags: `sh-fallback`/`sh-port` with `sh`, `mh-fallback`/`mh-port` with `mh`.
     #[schemars(default, extend("default" = []))]
     pub scheduler_flags: Vec<SchedulerFlag>,
+    /// Health checks of the backends, run by `portfwd run` (default: none; every backend
+    /// counts as up).
+    pub health: Option<Health>,
+    /// A "sorry server" `ADDR:PORT`, given weight 1 only while every backend is down
+    /// (needs `health`).
+    #[schemars(with = "Option<String>", regex(pattern = ENDPOINT_PATTERN))]
+    pub fallback: Option<Endpoint>,
+}
+
+/// How `portfwd run` checks a forward's backends. Each distinct address, port and check is
+/// probed once, however many forwards share it.
+#[derive(Debug, Clone, PartialEq, JsonSchema)]
+#[schemars(deny_unknown_fields)]
+pub struct Health {
+    /// `tcp` (a connection), `http`/`https` (the status code of a GET), `exec` (a command's
+    /// exit status: 0 is up) or `none` (no checks).
+    pub check: CheckKind,
+    /// Seconds between checks of one backend; fractions allowed.
+    #[schemars(default, with = "f64", range(min = 0.1, max = 3600), extend("default" = 2))]
+    pub interval: std::time::Duration,
+    /// Seconds a check may take; less than `interval`.
+    #[schemars(default, with = "f64", range(min = 0.01, max = 3600), extend("default" = 1))]
+    pub timeout: std::time::Duration,
+    /// Consecutive successes that mark a down backend up.
+    #[schemars(default, range(min = 1, max = 100), extend("default" = 2))]
+    pub rise: u32,
+    /// Consecutive failures that mark an up backend down.
+    #[schemars(default, range(min = 1, max = 100), extend("default" = 3))]
+    pub fall: u32,
+    /// Probe this port instead of the backend's.
+    #[schemars(range(min = 1, max = 65535))]
+    pub port: Option<u16>,
+    /// http/https: the request path.
+    #[schemars(default, extend("default" = "/"))]
+    pub path: String,
+    /// http/https: the Host header (and the TLS server name).
+    pub host: Option<String>,
+    /// http/https: the inclusive range of status codes that mean up, `[200, 399]` by
+    /// default; a single code is allowed.
+    #[schemars(default, with = "Vec<u16>", extend("default" = [200, 399]))]
+    pub expect_status: (u16, u16),
+    /// exec: the program and its arguments; `{address}` and `{port}` are replaced by the
+    /// backend's. Exit status 0 is up.
+    #[schemars(default, extend("default" = []))]
+    pub command: Vec<String>,
+    /// `inhibit`: weight 0, open connections continue; `remove`: the backend leaves IPVS.
+    #[schemars(default, extend("default" = "inhibit"))]
+    pub on_failure: OnFailure,
+    /// https: verify the backend's certificate (off by default: backends often have
+    /// self-signed ones).
+    #[schemars(default, extend("default" = false))]
+    pub verify_tls: bool,
 }
 
 impl Forward {
@@ -234,6 +286,26 @@ impl JsonSchema for PersistenceNetmask {
             ]
         })
     }
+}
+
+/// How a backend's health is checked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, JsonSchema)]
+#[schemars(rename_all = "lowercase")]
+pub enum CheckKind {
+    Tcp,
+    Http,
+    Https,
+    Exec,
+    None,
+}
+
+/// What a failed check does to the backend.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, JsonSchema, Default)]
+#[schemars(rename_all = "lowercase")]
+pub enum OnFailure {
+    #[default]
+    Inhibit,
+    Remove,
 }
 
 /// A transport protocol that IPVS balances.
@@ -341,6 +413,8 @@ named!(Scheduler {
     Dh => "dh", Sh => "sh", Sed => "sed", Nq => "nq", Fo => "fo", Ovf => "ovf", Mh => "mh",
     Twos => "twos",
 });
+named!(CheckKind { Tcp => "tcp", Http => "http", Https => "https", Exec => "exec", None => "none" });
+named!(OnFailure { Inhibit => "inhibit", Remove => "remove" });
 named!(SchedulerFlag {
     ShFallback => "sh-fallback", ShPort => "sh-port", MhFallback => "mh-fallback",
     MhPort => "mh-port",

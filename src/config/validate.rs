@@ -3,7 +3,7 @@
 
 use super::diagnostic::{Diagnostic, Place, Severity, quote};
 use super::endpoint::PortRange;
-use super::model::{Backend, Config, Forward, Method, Protocol};
+use super::model::{Backend, CheckKind, Config, Forward, Method, Protocol};
 use super::path::{JsonPath, ROOT};
 use std::collections::btree_map::Entry;
 use std::collections::{BTreeMap, BTreeSet};
@@ -266,9 +266,70 @@ fn check_forward(
             format!("{} is not one of public[].address ({listed})", listen.addr),
         ));
     }
+    check_health(forward, &path, diags);
     check_scheduler(forward, &path, diags);
     check_persistence(forward, &path, diags);
     check_backends(config, forward, &path, backends_complete, diags);
+}
+
+/// The fallback's place beside the backends, and checks that cannot work.
+fn check_health(forward: &Forward, path: &JsonPath, diags: &mut Vec<Diagnostic>) {
+    let checked = forward
+        .health
+        .as_ref()
+        .is_some_and(|h| h.check != CheckKind::None);
+    if let Some(health) = &forward.health
+        && health.check == CheckKind::Tcp
+        && health.port.is_none()
+        && forward.protocol != Protocol::Tcp
+    {
+        diags.push(Diagnostic::warning(
+            "health",
+            format!("{path}.health.port"),
+            format!(
+                "a tcp check of a {} forward connects to the backend's {} port over TCP; set health.port to a TCP port the backend serves",
+                forward.protocol, forward.protocol
+            ),
+        ));
+    }
+    let Some(fallback) = forward.fallback else {
+        return;
+    };
+    let at = format!("{path}.fallback");
+    if !checked {
+        diags.push(Diagnostic::error(
+            "fallback",
+            &at,
+            "a fallback needs health checks: it serves only while every backend is down",
+        ));
+    }
+    if forward.method != Method::Tunnel && fallback.addr.is_ipv4() != forward.listen.addr.is_ipv4()
+    {
+        diags.push(Diagnostic::error(
+            "address-family",
+            &at,
+            format!(
+                "{} is {} but listen {} is {}",
+                fallback.addr,
+                family(fallback.addr),
+                forward.listen.addr,
+                family(forward.listen.addr)
+            ),
+        ));
+    }
+    let port =
+        |e: &crate::config::endpoint::Endpoint| e.ports.or(forward.listen.ports).map(|p| p.first);
+    if let Some(b) = forward
+        .backends
+        .iter()
+        .find(|b| b.address.addr == fallback.addr && port(&b.address) == port(&fallback))
+    {
+        diags.push(Diagnostic::error(
+            "fallback",
+            &at,
+            format!("{fallback} is already backends[{}]", b.index),
+        ));
+    }
 }
 
 fn check_scheduler(forward: &Forward, path: &JsonPath, diags: &mut Vec<Diagnostic>) {

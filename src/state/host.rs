@@ -5,7 +5,7 @@
 
 use super::links::LinkTable;
 use crate::config::endpoint::Cidr;
-use crate::config::model::{Config, Method, Named};
+use crate::config::model::{CheckKind, Config, Method, Named};
 use std::collections::BTreeMap;
 use std::net::IpAddr;
 
@@ -52,6 +52,7 @@ pub struct HostDesired {
 
 pub const IP_FORWARD: &str = "net.ipv4.ip_forward";
 pub const IPV6_FORWARDING: &str = "net.ipv6.conf.all.forwarding";
+pub const EXPIRE_QUIESCENT_TEMPLATE: &str = "net.ipv4.vs.expire_quiescent_template";
 
 pub fn from_config(config: &Config) -> HostDesired {
     let mut modules = Vec::new();
@@ -107,6 +108,20 @@ pub fn from_config(config: &Config) -> HostDesired {
                 });
             }
         }
+    }
+    // Persistent clients would otherwise stay with a backend that health checks set to 0.
+    let checked_persistence = config.forwards.iter().any(|f| {
+        f.persistence.is_some()
+            && f.health.as_ref().is_some_and(|h| h.check != CheckKind::None)
+    });
+    if checked_persistence {
+        sysctls.push(SysctlWant {
+            key: EXPIRE_QUIESCENT_TEMPLATE.into(),
+            value: "1".into(),
+            origin: SysctlOrigin::Derived(
+                "persistent clients must leave a backend health checks hold at weight 0",
+            ),
+        });
     }
     for s in &config.sysctl {
         let want = SysctlWant {
