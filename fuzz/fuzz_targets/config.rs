@@ -9,7 +9,7 @@ fuzz_target!(|data: &[u8]| {
         let desired = portfwd::state::desired::from_config(config);
         let plan = portfwd::plan::diff::diff(&desired, &Default::default());
         assert_eq!(plan.steps.len(), plan.changes.len());
-        let files = portfwd::generate::debian::files(config, "fuzz.json");
+        let files = portfwd::generate::debian::files(config, "fuzz.json", None);
         // Nothing in a config can add a line starting like a setting of the init script.
         for f in &files {
             assert!(!f.content.contains('\r'));
