@@ -86,6 +86,7 @@ fn plural(n: usize) -> &'static str {
 }
 
 /// A valid config, ready to plan with.
+#[derive(Clone)]
 pub struct Loaded {
     pub source: String,
     pub text: Vec<u8>,
@@ -340,6 +341,27 @@ impl Kernel {
             say,
         )
     }
+}
+
+/// The config as `portfwd run` keeps it: the backends its health checks hold down (its
+/// status file, while it runs) are planned as the daemon has them, so they show as health,
+/// not drift, and an apply does not restore them. A note saying so, when any is held.
+pub fn held_by_daemon(loaded: &mut Loaded) -> Option<String> {
+    let status = crate::health::status::read(&crate::health::status::path())?;
+    let held = status.down_count();
+    if held == 0 {
+        return None;
+    }
+    let config = loaded.config.clone();
+    crate::health::overlay::apply(&mut loaded.desired, &config, &|f, a, p| {
+        status.is_down(f, a, p)
+    });
+    Some(format!(
+        "{held} backend{} held down by the health checks of portfwd run (pid {}): planned as it keeps {}",
+        if held == 1 { " is" } else { "s are" },
+        status.pid,
+        if held == 1 { "it" } else { "them" }
+    ))
 }
 
 /// The host's listening sockets, or the error that kept them unknown.

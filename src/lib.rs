@@ -5,11 +5,13 @@
 pub mod apply;
 pub mod cli;
 pub mod config;
+pub mod daemon;
 pub mod doctor;
 pub mod engine;
 // `gen` is a reserved word in Rust 2024; the folder keeps the layout's name.
 #[path = "gen/mod.rs"]
 pub mod generate;
+pub mod health;
 pub mod kernel;
 pub mod plan;
 pub mod state;

@@ -31,7 +31,7 @@ fn apply(args: &ApplyArgs, out: Painter, err: Painter) -> Result<(), Error> {
         Some(path) => Some(PlanFile::load(path).map_err(Error::PlanFile)?),
         None => None,
     };
-    let loaded = match &saved {
+    let mut loaded = match &saved {
         Some(file) => {
             let text = file.config_text.clone().into_bytes();
             let checked = crate::config::check(file.config_source.clone(), &text);
@@ -42,6 +42,9 @@ fn apply(args: &ApplyArgs, out: Painter, err: Painter) -> Result<(), Error> {
             checked_config(checked, text, err)?
         }
     };
+    if let Some(note) = engine::held_by_daemon(&mut loaded) {
+        eprintln!("note: {note}");
+    }
 
     let mut kernel = Kernel::connect()?;
     let lock_path = engine::lock_path();

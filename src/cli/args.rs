@@ -39,6 +39,10 @@ pub enum Command {
     /// Make the kernel match the config (needs root): shows the plan, asks, applies it as one
     /// unit (undone on failure) and verifies the result.
     Apply(ApplyArgs),
+    /// Run as a daemon (root, in the foreground): apply, then keep the kernel in line with
+    /// the config and the backends' health checks; SIGHUP reloads, SIGTERM stops (the table
+    /// stays).
+    Run(RunArgs),
     /// Check this host for the known pitfalls of forwarding to bridged guests (rp_filter,
     /// bridge-nf-call-iptables, backends' routes back, the bridges' gateway addresses, the
     /// IPVS connection table); exits 1 when it finds a problem.
@@ -119,6 +123,25 @@ pub struct GenDebianArgs {
     /// line is set.
     #[arg(long, conflicts_with = "check")]
     pub force: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    #[command(flatten)]
+    pub config: ConfigArg,
+
+    /// Read the kernel back and repair drift this often.
+    #[arg(long, value_name = "SECONDS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..))]
+    pub resync: u64,
+
+    /// Start (and reload) even when the plan removes more than `safety` allows or leaves a
+    /// forward with no backends.
+    #[arg(long)]
+    pub force: bool,
+
+    /// On reload, drain removed backends for up to SECONDS (as `apply --drain`).
+    #[arg(long, value_name = "SECONDS")]
+    pub drain: Option<u64>,
 }
 
 #[derive(Debug, Args)]

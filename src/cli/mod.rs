@@ -32,6 +32,12 @@ pub fn main() -> i32 {
         Command::Plan(args) => plan::run(args, out, err),
         Command::Apply(args) => apply::run(args, out, err),
         Command::Doctor(args) => doctor::run(args, out, err),
+        Command::Run(args) => crate::daemon::run(crate::daemon::Options {
+            config: args.config.path.clone(),
+            resync: std::time::Duration::from_secs(args.resync),
+            force: args.force,
+            drain: args.drain.map(std::time::Duration::from_secs),
+        }),
         Command::Show(args) => show::run(args, err),
         Command::DebugRestore { file } => debug_restore::run(file, err),
         Command::Gen {

@@ -33,7 +33,7 @@ fn plan(args: &PlanArgs, out: Painter, err: Painter) -> Result<i32, Error> {
                 .into(),
         ));
     }
-    let loaded = if args.json {
+    let mut loaded = if args.json {
         // A pipeline parses standard output: an invalid config is a document there too.
         warn_untrusted(&args.config.path, err);
         let (checked, text) = config::load_with_text(&args.config.path);
@@ -61,6 +61,9 @@ fn plan(args: &PlanArgs, out: Painter, err: Painter) -> Result<i32, Error> {
             )
         }
         None => {
+            if let Some(note) = engine::held_by_daemon(&mut loaded) {
+                eprintln!("note: {note}");
+            }
             let planned = Kernel::connect()?.plan(&loaded, true, || host_listeners(err))?;
             (planned, "the kernel".to_string(), "kernel".to_string())
         }

@@ -112,7 +112,9 @@ pub fn from_config(config: &Config) -> HostDesired {
     // Persistent clients would otherwise stay with a backend that health checks set to 0.
     let checked_persistence = config.forwards.iter().any(|f| {
         f.persistence.is_some()
-            && f.health.as_ref().is_some_and(|h| h.check != CheckKind::None)
+            && f.health
+                .as_ref()
+                .is_some_and(|h| h.check != CheckKind::None)
     });
     if checked_persistence {
         sysctls.push(SysctlWant {

@@ -116,3 +116,37 @@ expect_in() {
         *) printf 'FAIL: %s\n--- expected to find\n%s\n--- in\n%s\n' "$1" "$3" "$2"; exit 1 ;;
     esac
 }
+
+# wait_until SECONDS WHAT CMD...: runs CMD every 0.1 s until it succeeds; fails after SECONDS.
+wait_until() {
+    limit=$(($1 * 10)); what="$2"; shift 2
+    n=0
+    until "$@" >/dev/null 2>&1; do
+        n=$((n + 1))
+        [ "$n" -lt "$limit" ] || fail "$what: not within the time"
+        sleep 0.1
+    done
+}
+
+# weight_is ADDR:PORT WEIGHT: the destination is in the table with that weight.
+weight_is() {
+    ipvsadm -S -n | grep -q -- "-r $1 -m -w $2\$"
+}
+
+# guest NAME ADDR: a network namespace on br1 with ADDR/24, routed via 10.0.0.1.
+guest() {
+    $IP netns add "$1"
+    $IP link add "v-$1" type veth peer name eth0 netns "$1"
+    $IP link set "v-$1" master br1
+    $IP link set "v-$1" up
+    $IP -n "$1" addr add "$2/24" dev eth0
+    $IP -n "$1" link set eth0 up
+    $IP -n "$1" link set lo up
+    $IP -n "$1" route add default via 10.0.0.1
+}
+
+# banner_server NETNS PORT TEXT: a TCP server sending TEXT to every connection; prints its pid.
+banner_server() {
+    $IP netns exec "$1" nc -ll -p "$2" -e /bin/echo "$3" >/dev/null 2>&1 &
+    echo $!
+}

@@ -1,0 +1,165 @@
+//! Health checks of backends: what to probe ([`Probe`], one per distinct address, port and
+//! check however many forwards share it), how results become up/down ([`Tracker`]), how
+//! the held-down backends change the desired table ([`overlay`]), and the state file that
+//! `plan` and `apply` read while `portfwd run` holds backends down ([`status`]).
+
+pub mod overlay;
+pub mod probe;
+pub mod status;
+
+use crate::config::model::{CheckKind, Config, Health};
+use std::collections::BTreeMap;
+use std::net::{IpAddr, SocketAddr};
+use std::time::Duration;
+
+/// One probe: an address and port checked one way, on one schedule.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Probe {
+    pub target: SocketAddr,
+    pub check: CheckKind,
+    pub interval: Duration,
+    pub timeout: Duration,
+    pub rise: u32,
+    pub fall: u32,
+    pub path: String,
+    pub host: Option<String>,
+    pub expect_status: (u16, u16),
+    pub command: Vec<String>,
+    pub verify_tls: bool,
+}
+
+impl Probe {
+    fn new(health: &Health, addr: IpAddr, port: u16) -> Probe {
+        Probe {
+            target: SocketAddr::new(addr, health.port.unwrap_or(port)),
+            check: health.check,
+            interval: health.interval,
+            timeout: health.timeout,
+            rise: health.rise,
+            fall: health.fall,
+            path: health.path.clone(),
+            host: health.host.clone(),
+            expect_status: health.expect_status,
+            command: health.command.clone(),
+            verify_tls: health.verify_tls,
+        }
+    }
+}
+
+/// Which probe decides each (forward, destination address, destination port).
+#[derive(Debug, Clone, Default)]
+pub struct Checks {
+    pub probes: BTreeMap<(String, IpAddr, u16), Probe>,
+}
+
+impl Checks {
+    /// Every destination of every checked forward, each port of a range on its own.
+    pub fn of(config: &Config, desired: &crate::state::desired::Desired) -> Checks {
+        let mut probes = BTreeMap::new();
+        for service in desired.services.values() {
+            let Some(forward) = config.forwards.iter().find(|f| f.name == service.forward) else {
+                continue;
+            };
+            let Some(health) = forward
+                .health
+                .as_ref()
+                .filter(|h| h.check != CheckKind::None)
+            else {
+                continue;
+            };
+            for key in service.dests.keys() {
+                probes.insert(
+                    (forward.name.to_string(), key.addr, key.port),
+                    Probe::new(health, key.addr, key.port),
+                );
+            }
+        }
+        Checks { probes }
+    }
+
+    /// The distinct probes: one check however many destinations share it.
+    pub fn distinct(&self) -> Vec<Probe> {
+        let mut all: Vec<Probe> = self.probes.values().cloned().collect();
+        all.sort();
+        all.dedup();
+        all
+    }
+}
+
+/// Up or down by `rise` consecutive successes and `fall` consecutive failures.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Tracker {
+    pub up: bool,
+    streak: u32,
+    /// Why the last check failed, for the log and the state file.
+    pub reason: String,
+}
+
+impl Tracker {
+    pub fn new(up: bool) -> Tracker {
+        Tracker {
+            up,
+            streak: 0,
+            reason: String::new(),
+        }
+    }
+
+    /// Counts a result; `Some(up)` when it changes the state.
+    pub fn record(&mut self, result: &Result<(), String>, probe: &Probe) -> Option<bool> {
+        let agrees = result.is_ok() == self.up;
+        if let Err(reason) = result {
+            self.reason.clone_from(reason);
+        }
+        if agrees {
+            self.streak = 0;
+            return None;
+        }
+        self.streak += 1;
+        let needed = if self.up { probe.fall } else { probe.rise };
+        if self.streak < needed {
+            return None;
+        }
+        self.streak = 0;
+        self.up = !self.up;
+        Some(self.up)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn probe(rise: u32, fall: u32) -> Probe {
+        Probe {
+            target: "10.0.0.2:22".parse().expect("addr"),
+            check: CheckKind::Tcp,
+            interval: Duration::from_secs(2),
+            timeout: Duration::from_secs(1),
+            rise,
+            fall,
+            path: "/".into(),
+            host: None,
+            expect_status: (200, 399),
+            command: Vec::new(),
+            verify_tls: false,
+        }
+    }
+
+    #[test]
+    fn rise_and_fall_count_consecutive_results() {
+        let p = probe(2, 3);
+        let mut t = Tracker::new(true);
+        let fail: Result<(), String> = Err("connect: connection refused".into());
+        assert_eq!(t.record(&fail, &p), None);
+        assert_eq!(t.record(&fail, &p), None);
+        assert_eq!(t.record(&Ok(()), &p), None, "a success resets the failures");
+        assert_eq!(t.record(&fail, &p), None);
+        assert_eq!(t.record(&fail, &p), None);
+        assert_eq!(t.record(&fail, &p), Some(false));
+        assert_eq!(t.reason, "connect: connection refused");
+        assert_eq!(t.record(&Ok(()), &p), None);
+        assert_eq!(t.record(&fail, &p), None, "a failure resets the successes");
+        assert_eq!(t.record(&Ok(()), &p), None);
+        assert_eq!(t.record(&Ok(()), &p), Some(true));
+    }
+}
