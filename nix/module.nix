@@ -298,6 +298,16 @@ in
       '';
     };
 
+    mode = mkOption {
+      type = types.enum [ "oneshot" "daemon" ];
+      default = "oneshot";
+      description = ''
+        `oneshot`: apply at boot and on every config change. `daemon`: `portfwd run`, which
+        also runs the health checks and repairs drift; a config change reloads it (SIGHUP),
+        it is not restarted.
+      '';
+    };
+
     drainSeconds = mkOption {
       type = types.nullOr types.ints.unsigned;
       default = null;
@@ -379,14 +389,24 @@ in
       wantedBy = [ "multi-user.target" ];
       wants = [ "network-online.target" ];
       after = [ "network-online.target" ];
-      # A changed config restarts the unit: `nixos-rebuild switch` re-applies, incrementally.
-      restartTriggers = [ validatedConfig ];
+      # oneshot: a changed config restarts the unit (`nixos-rebuild switch` re-applies,
+      # incrementally); daemon: it reloads, reading /etc/portfwd/portfwd.json again.
+      restartTriggers = lib.optional (cfg.mode == "oneshot") validatedConfig;
+      reloadTriggers = lib.optional (cfg.mode == "daemon") validatedConfig;
       path = [ pkgs.kmod ];
-      serviceConfig = {
+      serviceConfig = (if cfg.mode == "oneshot" then {
         Type = "oneshot";
         RemainAfterExit = true;
         ExecStart = applyCommand;
         ExecReload = applyCommand;
+      } else {
+        Type = "notify";
+        ExecStart = "${lib.getExe cfg.package} run -c /etc/portfwd/portfwd.json"
+          + lib.optionalString (cfg.drainSeconds != null) " --drain ${toString cfg.drainSeconds}";
+        ExecReload = "${pkgs.coreutils}/bin/kill -HUP $MAINPID";
+        Restart = "on-failure";
+        RestartSec = 5;
+      }) // {
         CapabilityBoundingSet = [ "CAP_NET_ADMIN" "CAP_SYS_MODULE" ];
         NoNewPrivileges = true;
         ProtectSystem = "strict";

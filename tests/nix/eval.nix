@@ -116,9 +116,17 @@ let
     { _module.args.pkgs = lib.mkForce (stubs.pkgs // { stdenv = { buildPlatform.canExecute = _: false; hostPlatform = { }; }; }); }
   ];
   crossUnit = cross.systemd.services.portfwd;
+  daemon = eval [ classic { services.portfwd.mode = "daemon"; } ];
+  daemonUnit = daemon.systemd.services.portfwd;
   typo = eval [ classic { services.portfwd.settings.forwards = [{ name = "x"; listen = "203.0.113.10:80"; shceduler = "rr"; }]; } ];
 
   checks = {
+    "daemon: portfwd run on /etc/portfwd/portfwd.json" =
+      lib.hasSuffix "/bin/portfwd run -c /etc/portfwd/portfwd.json" daemonUnit.serviceConfig.ExecStart;
+    "daemon: notify, restarted on failure, reloaded with SIGHUP" = daemonUnit.serviceConfig.Type == "notify"
+      && daemonUnit.serviceConfig.Restart == "on-failure" && lib.hasSuffix "kill -HUP $MAINPID" daemonUnit.serviceConfig.ExecReload;
+    "daemon: a config change reloads, not restarts" = daemonUnit.restartTriggers == [ ] && builtins.length daemonUnit.reloadTriggers == 1;
+    "daemon: hardened too" = daemonUnit.serviceConfig.ProtectSystem == "strict";
     "firewall: TCP listen ports of every family" = fw.allowedTCPPorts == [ 2222 443 ];
     "firewall: UDP ports and ranges" = fw.allowedUDPPorts == [ 53 ] && fw.allowedUDPPortRanges == [{ from = 10000; to = 10099; }];
     "firewall: SCTP for iptables and nftables" =
