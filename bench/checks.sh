@@ -1,0 +1,107 @@
+# Health checks in the VM (sourced after BACKENDS, SECONDS_MEASURED): 125 services x 4
+# backends, TCP checks every 2 s, fall 2, against keepalived's checker with the same virtual
+# servers (TCP_CHECK, delay_loop 2, connect_timeout 1, retry 1, inhibit_on_failure), in the
+# same boot. Prints BENCH-CHECKS lines: CPU ms (utime+stime of every process of the tool over
+# the measured seconds), peak RSS, and the time from a backend refusing connections to its
+# weight 0. CPU ticks are USER_HZ (100 on x86).
+. /etc/portfwd-test.sh
+public_host
+$IP link add br1 type bridge
+$IP addr add 10.0.0.1/24 dev br1
+$IP link set br1 up
+$IP netns add pool
+$IP link add v-pool type veth peer name eth0 netns pool
+$IP link set v-pool master br1
+$IP link set v-pool up
+for i in 2 3 4 5; do $IP -n pool addr add "10.0.0.$i/24" dev eth0; done
+$IP -n pool link set eth0 up
+$IP -n pool link set lo up
+$IP -n pool route add default via 10.0.0.1
+services=$((BACKENDS / 4))
+$IP netns exec pool listen-many 10001 "$services" &
+wait_for_listener pool "$((10000 + services))"
+
+# portfwd's config.
+{
+    printf '{"public":[{"address":"203.0.113.10"}],"forwards":['
+    for s in $(seq "$services"); do
+        [ "$s" = 1 ] || printf ','
+        printf '{"name":"s%d","listen":"203.0.113.10:%d","backends":["10.0.0.2:%d","10.0.0.3:%d","10.0.0.4:%d","10.0.0.5:%d"],' \
+            "$s" $((20000 + s)) $((10000 + s)) $((10000 + s)) $((10000 + s)) $((10000 + s))
+        printf '"health":{"check":"tcp","interval":2,"timeout":1,"fall":2,"rise":2}}'
+    done
+    printf ']}\n'
+} > /tmp/checks.json
+# keepalived's.
+mkdir -p /etc/keepalived
+{
+    printf 'global_defs {\n  router_id bench\n}\n'
+    for s in $(seq "$services"); do
+        printf 'virtual_server 203.0.113.10 %d {\n  delay_loop 2\n  lb_algo wlc\n  lb_kind NAT\n  protocol TCP\n' $((20000 + s))
+        for a in 2 3 4 5; do
+            printf '  real_server 10.0.0.%d %d {\n    weight 1\n    inhibit_on_failure\n    TCP_CHECK {\n      connect_timeout 1\n      retry 1\n    }\n  }\n' "$a" $((10000 + s))
+        done
+        printf '}\n'
+    done
+} > /etc/keepalived/keepalived.conf
+
+ticks() {  # "user system": the summed utime and stime of every process named $1
+    user=0; system=0
+    for d in /proc/[0-9]*; do
+        [ "$(cat "$d/comm" 2>/dev/null)" = "$1" ] || continue
+        set -- "$1" $(cut -d' ' -f14,15 "$d/stat" 2>/dev/null)
+        user=$((user + ${2:-0})); system=$((system + ${3:-0}))
+    done
+    echo "$user $system"
+}
+hwm_kb() {
+    max=0
+    for d in /proc/[0-9]*; do
+        [ "$(cat "$d/comm" 2>/dev/null)" = "$1" ] || continue
+        kb="$(awk '/^VmHWM/ {print $2}' "$d/status" 2>/dev/null)"
+        [ "${kb:-0}" -gt "$max" ] && max="$kb"
+    done
+    echo "$max"
+}
+uptime_ms() { awk '{printf "%d\n", $1 * 1000}' /proc/uptime; }
+# detect TOOL: refuse connections to port 10001 in the pool, time until 10.0.0.2:10001 is at
+# weight 0, then lift the refusal and wait for it to come back.
+detect() {
+    $IP netns exec pool nft add table inet refuse
+    $IP netns exec pool nft add chain inet refuse input '{ type filter hook input priority 0; }'
+    start="$(uptime_ms)"
+    $IP netns exec pool nft add rule inet refuse input tcp dport 10001 reject with tcp reset
+    n=0
+    until weight_is 10.0.0.2:10001 0; do
+        n=$((n + 1)); [ "$n" -lt 400 ] || fail "$1 never set the refusing backend to 0"
+        sleep 0.05
+    done
+    echo "BENCH-CHECKS $1 detect_ms $(( $(uptime_ms) - start ))"
+    $IP netns exec pool nft delete table inet refuse
+    wait_until 20 "$1: back up" weight_is 10.0.0.2:10001 1
+}
+measure() {  # measure TOOL
+    sleep 6
+    set -- "$1" $(ticks "$1")
+    sleep "$SECONDS_MEASURED"
+    set -- "$1" "$2" "$3" $(ticks "$1")
+    user=$(( ($4 - $2) * 10 )); system=$(( ($5 - $3) * 10 ))
+    echo "BENCH-CHECKS $1 cpu_ms $((user + system)) (user $user, system $system) over ${SECONDS_MEASURED}s, checks/s $((BACKENDS / 2))"
+    detect "$1"
+    echo "BENCH-CHECKS $1 rss_kb $(hwm_kb "$1")"
+}
+
+portfwd run -c /tmp/checks.json --resync 30 > /tmp/run.log 2>&1 &
+daemon=$!
+wait_until 30 "portfwd applied" weight_is "10.0.0.5:$((10000 + services))" 1
+measure portfwd
+kill -TERM "$daemon"
+wait "$daemon" || true
+ipvsadm -C
+
+keepalived -n -l -C -f /etc/keepalived/keepalived.conf -p /tmp/ka.pid -c /tmp/kac.pid -r /tmp/kav.pid > /tmp/ka.log 2>&1 &
+ka=$!
+wait_until 30 "keepalived applied" weight_is "10.0.0.5:$((10000 + services))" 1
+measure keepalived
+kill -TERM "$ka"
+wait "$ka" || true
