@@ -46,6 +46,19 @@ impl Probe {
     }
 }
 
+/// The forward called `name` and its health checks, when it has any.
+pub fn checked_forward<'a>(
+    config: &'a Config,
+    name: &str,
+) -> Option<(&'a crate::config::model::Forward, &'a Health)> {
+    let forward = config.forwards.iter().find(|f| &*f.name == name)?;
+    let health = forward
+        .health
+        .as_ref()
+        .filter(|h| h.check != CheckKind::None)?;
+    Some((forward, health))
+}
+
 /// Which probe decides each (forward, destination address, destination port).
 #[derive(Debug, Clone, Default)]
 pub struct Checks {
@@ -57,14 +70,7 @@ impl Checks {
     pub fn of(config: &Config, desired: &crate::state::desired::Desired) -> Checks {
         let mut probes = BTreeMap::new();
         for service in desired.services.values() {
-            let Some(forward) = config.forwards.iter().find(|f| f.name == service.forward) else {
-                continue;
-            };
-            let Some(health) = forward
-                .health
-                .as_ref()
-                .filter(|h| h.check != CheckKind::None)
-            else {
+            let Some((forward, health)) = checked_forward(config, &service.forward) else {
                 continue;
             };
             for key in service.dests.keys() {

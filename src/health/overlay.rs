@@ -3,7 +3,8 @@
 //! fallback serves with weight 1, or without one nothing changes (fail open: a wrong check
 //! must not take a service down).
 
-use crate::config::model::{CheckKind, Config, OnFailure};
+use super::checked_forward;
+use crate::config::model::{Config, OnFailure};
 use crate::state::desired::Desired;
 use crate::state::ipvs::{Dest, DestKey, ServiceKey};
 use std::net::IpAddr;
@@ -17,14 +18,7 @@ pub fn apply(
 ) -> Vec<String> {
     let mut fail_open = Vec::new();
     for (key, service) in &mut desired.services {
-        let Some(forward) = config.forwards.iter().find(|f| f.name == service.forward) else {
-            continue;
-        };
-        let Some(health) = forward
-            .health
-            .as_ref()
-            .filter(|h| h.check != CheckKind::None)
-        else {
+        let Some((forward, health)) = checked_forward(config, &service.forward) else {
             continue;
         };
         let held: Vec<DestKey> = service
