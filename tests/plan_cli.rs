@@ -1,40 +1,20 @@
 //! `portfwd plan --from SNAPSHOT` as a config repository's CI runs it: no root, no IPVS.
 //! Golden files live in tests/golden/ (regenerate with UPDATE_EXPECTED=1).
 
-use std::io::Write;
+mod common;
+
+use common::text;
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
+use std::process::Output;
 
 fn portfwd(args: &[&str]) -> Output {
     run(args, None)
 }
 
 fn run(args: &[&str], stdin: Option<&str>) -> Output {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_portfwd"))
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .args(args)
-        .env_remove("NO_COLOR")
-        .env_remove("PORTFWD_CONFIG")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("portfwd runs");
-    let mut input = child.stdin.take().expect("stdin");
-    let text = stdin.unwrap_or("").to_string();
-    let writer = std::thread::spawn(move || {
-        let _ = input.write_all(text.as_bytes());
-    });
-    let output = child.wait_with_output().expect("portfwd finishes");
-    let _ = writer.join();
-    output
+    common::run(args, stdin, &[])
 }
 
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
-
-/// Compares with a golden file, or rewrites it when UPDATE_EXPECTED is set.
 fn golden(name: &str, actual: &str) {
     let path = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("tests/golden")
