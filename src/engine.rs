@@ -352,10 +352,10 @@ pub fn held_by_daemon(loaded: &mut Loaded) -> Option<String> {
     if held == 0 {
         return None;
     }
-    let config = loaded.config.clone();
-    crate::health::overlay::apply(&mut loaded.desired, &config, &|f, a, p| {
-        status.is_down(f, a, p)
-    });
+    let Loaded {
+        config, desired, ..
+    } = loaded;
+    crate::health::overlay::apply(desired, config, &|f, a, p| status.is_down(f, a, p));
     Some(format!(
         "{held} backend{} held down by the health checks of portfwd run (pid {}): planned as it keeps {}",
         if held == 1 { " is" } else { "s are" },

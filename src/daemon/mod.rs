@@ -9,13 +9,13 @@ mod log;
 
 use crate::apply::{self, lock};
 use crate::config::{self, model::Named};
-use crate::engine::{self, Kernel, Loaded};
+use crate::engine::{self, Kernel, Loaded, Planned};
 use crate::health::{self, Checks, Probe, Tracker, overlay, status};
 use crate::kernel::ipvs::Ipvs;
 use log::say;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
@@ -58,18 +58,11 @@ struct Daemon {
     loaded: Loaded,
     checks: Checks,
     trackers: BTreeMap<Probe, Tracker>,
-    since: BTreeMap<Probe, u64>,
     tasks: Vec<JoinHandle<()>>,
     results: mpsc::UnboundedReceiver<(Probe, Result<(), String>)>,
     sender: mpsc::UnboundedSender<(Probe, Result<(), String>)>,
     fail_open: BTreeSet<String>,
     _daemon_lock: lock::Lock,
-}
-
-fn now() -> u64 {
-    SystemTime::now()
-        .duration_since(SystemTime::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
 }
 
 /// Loads and checks a config, its problems as one message.
@@ -110,7 +103,6 @@ impl Daemon {
             kernel,
             loaded,
             checks,
-            since: trackers.keys().map(|p| (p.clone(), now())).collect(),
             trackers,
             tasks: Vec::new(),
             results,
@@ -243,7 +235,6 @@ impl Daemon {
             self.forwards_of(probe).join(", "),
             if up { "up" } else { "down" }
         ));
-        self.since.insert(probe.clone(), now());
         if let Err(e) = self.reconcile("health", false) {
             say(format!("could not apply the health change: {e}"));
         }
@@ -292,10 +283,10 @@ impl Daemon {
             ))
         })
         .map_err(|e| e.to_string())?;
-        let planned = self
-            .kernel
-            .plan(&effective, true, || engine::listeners().ok())
-            .map_err(|e| e.to_string())?;
+        // Not `Kernel::plan`: its doctor warnings (firewall tools, boot files) are for a
+        // person reading a plan, and would run on every health change here.
+        let (table, host) = self.kernel.read(&effective).map_err(|e| e.to_string())?;
+        let planned = Planned::compute(&effective, table, Some(host), || engine::listeners().ok());
         if !planned.plan.errors.is_empty() {
             return Err(planned.plan.errors.join("; "));
         }
@@ -371,10 +362,6 @@ impl Daemon {
         match self.reconcile("reload", true) {
             Ok(()) => {
                 say("reloaded".to_string());
-                self.since.retain(|p, _| self.trackers.contains_key(p));
-                for p in self.trackers.keys() {
-                    self.since.entry(p.clone()).or_insert_with(now);
-                }
                 self.spawn_probes();
             }
             Err(e) => {
@@ -401,7 +388,7 @@ impl Daemon {
                     port: *port,
                     up: t.up,
                     reason: t.reason.clone(),
-                    since: self.since.get(probe).copied().unwrap_or(0),
+                    since: t.since,
                 })
             })
             .collect();

@@ -99,6 +99,14 @@ pub struct Tracker {
     streak: u32,
     /// Why the last check failed, for the log and the state file.
     pub reason: String,
+    /// When the state last changed (or the tracker was made), in Unix seconds.
+    pub since: u64,
+}
+
+fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
 }
 
 impl Tracker {
@@ -107,6 +115,7 @@ impl Tracker {
             up,
             streak: 0,
             reason: String::new(),
+            since: unix_now(),
         }
     }
 
@@ -127,6 +136,7 @@ impl Tracker {
         }
         self.streak = 0;
         self.up = !self.up;
+        self.since = unix_now();
         Some(self.up)
     }
 }
