@@ -362,9 +362,7 @@ fn firewall(config: &Config, facts: &Facts, findings: &mut Findings) {
         let Some(ports) = f.listen.ports else {
             continue;
         };
-        let Ok(protocol) = u8::try_from(crate::state::desired::protocol_number(f.protocol)) else {
-            continue;
-        };
+        let protocol = crate::state::desired::protocol_number(f.protocol);
         let v4 = f.listen.addr.is_ipv4();
         let dropped = facts.firewall.iter().find(|t| {
             ports

@@ -4,6 +4,7 @@
 //! ruleset` or `iptables-save`; a rule with a match this model does not know counts as one
 //! that may let the packet through, so a verdict of "dropped" is certain, never a guess.
 
+use super::ipvs::{IPPROTO_SCTP, IPPROTO_TCP, IPPROTO_UDP};
 use std::collections::BTreeMap;
 
 /// What a rule does when it matches.
@@ -21,8 +22,8 @@ pub enum Verdict {
 /// One rule, as far as a new connection to a port is concerned.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Rule {
-    /// An IP protocol number the rule requires (6 TCP, 17 UDP, 132 SCTP).
-    pub protocol: Option<u8>,
+    /// An IP protocol number the rule requires.
+    pub protocol: Option<u16>,
     /// Destination port ranges the rule requires.
     pub ports: Option<Vec<(u16, u16)>>,
     /// The rule can never match a new connection from outside (`ct state established`,
@@ -69,7 +70,7 @@ const MAX_DEPTH: usize = 16;
 impl Table {
     /// Whether the table's input chains drop a new connection of `protocol` to `port`, for
     /// an address of IPv4 (`v4`) or IPv6.
-    pub fn fate(&self, v4: bool, protocol: u8, port: u16) -> Fate {
+    pub fn fate(&self, v4: bool, protocol: u16, port: u16) -> Fate {
         let applies = match self.family.as_str() {
             "ip" => v4,
             "ip6" => !v4,
@@ -88,7 +89,7 @@ impl Table {
         Fate::Accepted
     }
 
-    fn run(&self, name: &str, protocol: u8, port: u16, depth: usize) -> Outcome {
+    fn run(&self, name: &str, protocol: u16, port: u16, depth: usize) -> Outcome {
         let Some(chain) = self.chains.get(name) else {
             return Outcome::Decided(Fate::Unknown);
         };
@@ -144,12 +145,25 @@ impl Table {
 }
 
 /// The protocol number of a name as nft and iptables write it.
-pub fn protocol_number(name: &str) -> Option<u8> {
+pub fn protocol_number(name: &str) -> Option<u16> {
     match name {
-        "tcp" | "6" => Some(6),
-        "udp" | "17" => Some(17),
-        "sctp" | "132" => Some(132),
+        "tcp" | "6" => Some(IPPROTO_TCP),
+        "udp" | "17" => Some(IPPROTO_UDP),
+        "sctp" | "132" => Some(IPPROTO_SCTP),
         _ => None,
+    }
+}
+
+impl Rule {
+    /// A rule without conditions (so far) doing `verdict`.
+    fn new(verdict: Verdict) -> Rule {
+        Rule {
+            protocol: None,
+            ports: None,
+            never: false,
+            unknown: false,
+            verdict,
+        }
     }
 }
 
@@ -229,13 +243,7 @@ fn iptables_rule(args: &[&str]) -> Rule {
         },
         _ => Verdict::Continue,
     };
-    let mut rule = Rule {
-        protocol: None,
-        ports: None,
-        never: false,
-        unknown: false,
-        verdict,
-    };
+    let mut rule = Rule::new(verdict);
     let mut words = conditions.iter().copied().peekable();
     // An option's value, when it has one (`--syn` has none).
     fn option_value<'a>(words: &mut std::iter::Peekable<impl Iterator<Item = &'a str>>) -> &'a str {
@@ -261,7 +269,7 @@ fn iptables_rule(args: &[&str]) -> Rule {
                 },
             },
             "--dport" | "--destination-port" | "--dports" | "--destination-ports" => {
-                rule.ports = Some(port_list(option_value(&mut words), ':'));
+                rule.ports = Some(port_list(option_value(&mut words)));
             }
             "--ctstate" | "--state" => {
                 if !option_value(&mut words)
@@ -281,10 +289,10 @@ fn iptables_rule(args: &[&str]) -> Rule {
     rule
 }
 
-/// `22`, `1000:2000`, `80,443,8000:8080` (iptables) or `1000-2000` (nft) as ranges.
-fn port_list(text: &str, range: char) -> Vec<(u16, u16)> {
+/// iptables' `22`, `1000:2000`, `80,443,8000:8080` as ranges.
+fn port_list(text: &str) -> Vec<(u16, u16)> {
     text.split(',')
-        .filter_map(|p| match p.split_once(range) {
+        .filter_map(|p| match p.split_once(':') {
             Some((a, b)) => Some((a.parse().ok()?, b.parse().ok()?)),
             None => p.parse().ok().map(|n| (n, n)),
         })
@@ -342,13 +350,7 @@ pub fn from_nft_json(text: &str) -> Option<Vec<Table>> {
 }
 
 fn nft_rule(exprs: &[serde_json::Value]) -> Rule {
-    let mut rule = Rule {
-        protocol: None,
-        ports: None,
-        never: false,
-        unknown: false,
-        verdict: Verdict::Continue,
-    };
+    let mut rule = Rule::new(Verdict::Continue);
     for e in exprs {
         let Some((key, value)) = e.as_object().and_then(|o| o.iter().next()) else {
             continue;
@@ -407,7 +409,7 @@ fn nft_match(m: &serde_json::Value, rule: &mut Rule) {
         match right
             .as_str()
             .and_then(protocol_number)
-            .or_else(|| right.as_u64().and_then(|n| u8::try_from(n).ok()))
+            .or_else(|| right.as_u64().and_then(|n| u16::try_from(n).ok()))
         {
             Some(p) => rule.protocol = Some(p),
             None => rule.unknown = true,
