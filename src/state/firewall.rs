@@ -112,12 +112,14 @@ impl Table {
                 (true, Fate::Dropped) => None,
                 (true, _) => Some(Outcome::Decided(Fate::Unknown)),
             };
+            // `return`, and a `goto` whose chain falls through, end this chain: a base
+            // chain's policy then decides.
             let decided = match &rule.verdict {
                 Verdict::Accept => maybe(Fate::Accepted),
                 Verdict::Drop => maybe(Fate::Dropped),
                 Verdict::Continue => None,
                 Verdict::Return if rule.unknown => Some(Outcome::Decided(Fate::Unknown)),
-                Verdict::Return => return Outcome::FellThrough,
+                Verdict::Return => break,
                 Verdict::Jump(target) | Verdict::Goto(target) => {
                     match self.run(target, protocol, port, depth + 1) {
                         Outcome::Decided(fate) => maybe(fate),
@@ -125,7 +127,7 @@ impl Table {
                             if rule.unknown {
                                 Some(Outcome::Decided(Fate::Unknown))
                             } else {
-                                return Outcome::FellThrough;
+                                break;
                             }
                         }
                         Outcome::FellThrough => None,
@@ -521,6 +523,26 @@ COMMIT
         let t = &from_iptables_save(text, "ip")[0];
         assert_eq!(t.fate(true, 17, 53), Fate::Dropped);
         assert_eq!(t.fate(true, 6, 53), Fate::Accepted);
+    }
+
+    #[test]
+    fn a_return_in_a_base_chain_leaves_the_packet_to_the_policy() {
+        let text = "*filter\n:INPUT DROP [0:0]\n:skip - [0:0]\n-A INPUT -p tcp --dport 22 -j ACCEPT\n-A INPUT -p tcp -j RETURN\n-A INPUT -j ACCEPT\nCOMMIT\n";
+        let t = &from_iptables_save(text, "ip")[0];
+        assert_eq!(t.fate(true, 6, 22), Fate::Accepted);
+        assert_eq!(
+            t.fate(true, 6, 2222),
+            Fate::Dropped,
+            "RETURN from INPUT: the policy"
+        );
+        assert_eq!(t.fate(true, 17, 53), Fate::Accepted);
+        let text = "*filter\n:INPUT DROP [0:0]\n:empty - [0:0]\n-A INPUT -p tcp -g empty\n-A INPUT -j ACCEPT\nCOMMIT\n";
+        let t = &from_iptables_save(text, "ip")[0];
+        assert_eq!(
+            t.fate(true, 6, 2222),
+            Fate::Dropped,
+            "a goto that falls through: the policy"
+        );
     }
 
     /// `nft -j list ruleset` for NixOS's nftables firewall (abridged to what matters).
