@@ -129,11 +129,7 @@ impl Loaded {
 /// A table from a snapshot file (`portfwd show --json`).
 pub fn read_snapshot(path: &Path) -> Result<Table, Error> {
     let stdin = path.as_os_str() == config::STDIN_NAME;
-    let name = if stdin {
-        "<stdin>".to_string()
-    } else {
-        path.display().to_string()
-    };
+    let name = config::source_name(path);
     let text = if stdin {
         let mut text = Vec::new();
         std::io::Read::read_to_end(&mut std::io::stdin().lock(), &mut text).map(|_| text)

@@ -49,11 +49,7 @@ fn plan(args: &PlanArgs, out: Painter, err: Painter) -> Result<i32, Error> {
             let table = engine::read_snapshot(path)?;
             // A snapshot says nothing of the host or its sockets.
             let planned = Planned::compute(&loaded, table, None, || None);
-            let name = if path.as_os_str() == config::STDIN_NAME {
-                "<stdin>".to_string()
-            } else {
-                path.display().to_string()
-            };
+            let name = config::source_name(path);
             (
                 planned,
                 format!("snapshot {name}"),

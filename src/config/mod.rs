@@ -26,6 +26,15 @@ pub const MAX_CONFIG_BYTES: u64 = 32 * 1024 * 1024;
 /// Where the config comes from; `-` means standard input.
 pub const STDIN_NAME: &str = "-";
 
+/// How messages name an input: its path, or `<stdin>` for `-`.
+pub fn source_name(path: &Path) -> String {
+    if path.as_os_str() == STDIN_NAME {
+        "<stdin>".to_string()
+    } else {
+        path.display().to_string()
+    }
+}
+
 /// The outcome of reading a config.
 #[derive(Debug)]
 pub struct Loaded {
@@ -58,12 +67,11 @@ pub fn load(path: &Path) -> Loaded {
 
 /// Like [`load`], also returning the bytes read (for saved plans, which carry the config).
 pub fn load_with_text(path: &Path) -> (Loaded, Vec<u8>) {
-    let (source, bytes) = if path.as_os_str() == STDIN_NAME {
-        ("<stdin>".to_string(), read_bounded(std::io::stdin().lock()))
+    let source = source_name(path);
+    let bytes = if path.as_os_str() == STDIN_NAME {
+        read_bounded(std::io::stdin().lock())
     } else {
-        let source = path.display().to_string();
-        let bytes = std::fs::File::open(path).and_then(read_bounded);
-        (source, bytes)
+        std::fs::File::open(path).and_then(read_bounded)
     };
     match bytes {
         Ok(bytes) => (check(source, &bytes), bytes),
