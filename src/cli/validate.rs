@@ -2,7 +2,7 @@
 
 use super::args::ValidateArgs;
 use super::style::Painter;
-use crate::config::{self, Diagnostic, Loaded, Place, Severity, Summary};
+use crate::config::{self, Diagnostic, Loaded, Severity, Summary};
 use serde::Serialize;
 
 /// Version of the `validate --json` document; bumped only when a parser must change.
@@ -45,12 +45,11 @@ pub fn render(source: &str, d: &Diagnostic, painter: Painter) -> String {
         Severity::Error => painter.red("error:"),
         Severity::Warning => painter.yellow("warning:"),
     };
-    let place = match &d.place {
-        Place::Position { line, column } => format!("{source}:{line}:{column}:"),
-        Place::Path { path } => format!("{source}: {path}:"),
-        Place::Document => format!("{source}:"),
-    };
-    format!("{label} {} {}", painter.bold(&place), d.message)
+    format!(
+        "{label} {} {}",
+        painter.bold(&d.place_in(source)),
+        d.message
+    )
 }
 
 #[derive(Serialize)]

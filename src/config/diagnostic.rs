@@ -46,6 +46,15 @@ pub struct Diagnostic {
 }
 
 impl Diagnostic {
+    /// Where it is, as messages print it: `FILE:LINE:COLUMN:`, `FILE: PATH:` or `FILE:`.
+    pub fn place_in(&self, source: &str) -> String {
+        match &self.place {
+            Place::Position { line, column } => format!("{source}:{line}:{column}:"),
+            Place::Path { path } => format!("{source}: {path}:"),
+            Place::Document => format!("{source}:"),
+        }
+    }
+
     pub fn error(rule: &'static str, path: impl Into<String>, message: impl Into<String>) -> Self {
         Self::at(Severity::Error, rule, path, message)
     }

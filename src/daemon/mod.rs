@@ -74,8 +74,9 @@ fn load(path: &std::path::Path) -> Result<Loaded, String> {
             config::Severity::Warning => "warning",
         };
         say(format!(
-            "{level}: {}: {}: {}",
-            checked.source, d.place, d.message
+            "{level}: {} {}",
+            d.place_in(&checked.source),
+            d.message
         ));
     }
     Loaded::new(checked, text).map_err(|e| e.to_string())
