@@ -3,7 +3,9 @@
 # servers (TCP_CHECK, delay_loop 2, connect_timeout 1, retry 1, inhibit_on_failure), in the
 # same boot. Prints BENCH-CHECKS lines: CPU ms (utime+stime of every process of the tool over
 # the measured seconds), peak RSS, and the time from a backend refusing connections to its
-# weight 0. CPU ticks are USER_HZ (100 on x86).
+# weight 0. CPU ticks are USER_HZ (100 on x86). With SCALE (a list of backend counts, each
+# checked every 2 s), each tool runs again at each size and the backends count the checks that
+# arrive: a size is kept on schedule when at least 95 % of the asked checks a second arrive.
 . /etc/portfwd-test.sh
 public_host
 $IP link add br1 type bridge
@@ -17,33 +19,36 @@ for i in 2 3 4 5; do $IP -n pool addr add "10.0.0.$i/24" dev eth0; done
 $IP -n pool link set eth0 up
 $IP -n pool link set lo up
 $IP -n pool route add default via 10.0.0.1
-services=$((BACKENDS / 4))
-$IP netns exec pool listen-many 10001 "$services" &
-wait_for_listener pool "$((10000 + services))"
+most=$((BACKENDS / 4))
+for n in ${SCALE:-}; do [ $((n / 4)) -gt "$most" ] && most=$((n / 4)); done
+$IP netns exec pool listen-many 10001 "$most" /tmp/accepted &
+wait_for_listener pool "$((10000 + most))"
 
-# portfwd's config.
-{
-    printf '{"public":[{"address":"203.0.113.10"}],"forwards":['
-    for s in $(seq "$services"); do
-        [ "$s" = 1 ] || printf ','
-        printf '{"name":"s%d","listen":"203.0.113.10:%d","backends":["10.0.0.2:%d","10.0.0.3:%d","10.0.0.4:%d","10.0.0.5:%d"],' \
-            "$s" $((20000 + s)) $((10000 + s)) $((10000 + s)) $((10000 + s)) $((10000 + s))
-        printf '"health":{"check":"tcp","interval":2,"timeout":1,"fall":2,"rise":2}}'
-    done
-    printf ']}\n'
-} > /tmp/checks.json
-# keepalived's.
-mkdir -p /etc/keepalived
-{
-    printf 'global_defs {\n  router_id bench\n}\n'
-    for s in $(seq "$services"); do
-        printf 'virtual_server 203.0.113.10 %d {\n  delay_loop 2\n  lb_algo wlc\n  lb_kind NAT\n  protocol TCP\n' $((20000 + s))
-        for a in 2 3 4 5; do
-            printf '  real_server 10.0.0.%d %d {\n    weight 1\n    inhibit_on_failure\n    TCP_CHECK {\n      connect_timeout 1\n      retry 1\n    }\n  }\n' "$a" $((10000 + s))
+configs() {  # configs SERVICES: portfwd's /tmp/checks.json and keepalived's keepalived.conf
+    {
+        printf '{"public":[{"address":"203.0.113.10"}],"forwards":['
+        for s in $(seq "$1"); do
+            [ "$s" = 1 ] || printf ','
+            printf '{"name":"s%d","listen":"203.0.113.10:%d","backends":["10.0.0.2:%d","10.0.0.3:%d","10.0.0.4:%d","10.0.0.5:%d"],' \
+                "$s" $((20000 + s)) $((10000 + s)) $((10000 + s)) $((10000 + s)) $((10000 + s))
+            printf '"health":{"check":"tcp","interval":2,"timeout":1,"fall":2,"rise":2}}'
         done
-        printf '}\n'
-    done
-} > /etc/keepalived/keepalived.conf
+        printf ']}\n'
+    } > /tmp/checks.json
+    mkdir -p /etc/keepalived
+    {
+        printf 'global_defs {\n  router_id bench\n}\n'
+        for s in $(seq "$1"); do
+            printf 'virtual_server 203.0.113.10 %d {\n  delay_loop 2\n  lb_algo wlc\n  lb_kind NAT\n  protocol TCP\n' $((20000 + s))
+            for a in 2 3 4 5; do
+                printf '  real_server 10.0.0.%d %d {\n    weight 1\n    inhibit_on_failure\n    TCP_CHECK {\n      connect_timeout 1\n      retry 1\n    }\n  }\n' "$a" $((10000 + s))
+            done
+            printf '}\n'
+        done
+    } > /etc/keepalived/keepalived.conf
+}
+services=$((BACKENDS / 4))
+configs "$services"
 
 ticks() {  # "user system": the summed utime and stime of every process named $1
     user=0; system=0
@@ -91,17 +96,40 @@ measure() {  # measure TOOL
     echo "BENCH-CHECKS $1 rss_kb $(hwm_kb "$1")"
 }
 
-portfwd run -c /tmp/checks.json --resync 30 > /tmp/run.log 2>&1 &
-daemon=$!
-wait_until 30 "portfwd applied" weight_is "10.0.0.5:$((10000 + services))" 1
-measure portfwd
-kill -TERM "$daemon"
-wait "$daemon" || true
-ipvsadm -C
+start() {  # start TOOL, and wait until it has programmed the last backend
+    case "$1" in
+        portfwd) portfwd run -c /tmp/checks.json --resync 30 > /tmp/run.log 2>&1 & ;;
+        keepalived) keepalived -n -l -C -f /etc/keepalived/keepalived.conf -p /tmp/ka.pid \
+            -c /tmp/kac.pid -r /tmp/kav.pid > /tmp/ka.log 2>&1 & ;;
+    esac
+    pid=$!
+    wait_until 60 "$1 applied" weight_is "10.0.0.5:$((10000 + services))" 1
+}
+stop() {
+    kill -TERM "$pid"
+    wait "$pid" || true
+    ipvsadm -C
+}
+# scale TOOL BACKENDS: the checks a second that arrive at the backends over 10 s.
+scale() {
+    services=$(($2 / 4))
+    configs "$services"
+    start "$1"
+    sleep 6
+    before="$(cat /tmp/accepted)"; t0="$(uptime_ms)"
+    sleep 10
+    after="$(cat /tmp/accepted)"; t1="$(uptime_ms)"
+    stop
+    asked=$(($2 / 2)); got=$(( (after - before) * 1000 / (t1 - t0) ))
+    kept=no; [ $((got * 100)) -ge $((asked * 95)) ] && kept=yes
+    echo "BENCH-CHECKS $1 scale asked $asked got $got on_schedule $kept"
+}
 
-keepalived -n -l -C -f /etc/keepalived/keepalived.conf -p /tmp/ka.pid -c /tmp/kac.pid -r /tmp/kav.pid > /tmp/ka.log 2>&1 &
-ka=$!
-wait_until 30 "keepalived applied" weight_is "10.0.0.5:$((10000 + services))" 1
-measure keepalived
-kill -TERM "$ka"
-wait "$ka" || true
+for tool in portfwd keepalived; do
+    start "$tool"
+    measure "$tool"
+    stop
+done
+for size in ${SCALE:-}; do  # not $n: the helpers count with it
+    for tool in portfwd keepalived; do scale "$tool" "$size"; done
+done

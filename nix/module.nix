@@ -308,6 +308,19 @@ in
       '';
     };
 
+    metrics = {
+      enable = lib.mkEnableOption "Prometheus metrics of `portfwd run` (daemon mode) on `metrics.address`";
+      address = mkOption {
+        type = types.str;
+        default = "127.0.0.1:9432";
+        example = "[::]:9432";
+        description = ''
+          Where `portfwd run --metrics` serves `GET /metrics`. No firewall port is opened for
+          it: open one yourself (networking.firewall.allowedTCPPorts) to scrape from elsewhere.
+        '';
+      };
+    };
+
     drainSeconds = mkOption {
       type = types.nullOr types.ints.unsigned;
       default = null;
@@ -327,6 +340,10 @@ in
     services.portfwd.generatedConfig = builtins.toJSON configData;
 
     assertions = [
+      {
+        assertion = cfg.metrics.enable -> cfg.mode == "daemon";
+        message = "services.portfwd.metrics needs services.portfwd.mode = \"daemon\" (portfwd run serves the metrics).";
+      }
       {
         assertion = cfg.configFile == null || (cfg.settings.public == [ ] && cfg.settings.bridges == [ ] && cfg.settings.forwards == [ ]);
         message = "services.portfwd: set either settings or configFile, not both";
@@ -401,11 +418,15 @@ in
         ExecReload = applyCommand;
       } else {
         Type = "notify";
+        NotifyAccess = "main";
         ExecStart = "${lib.getExe cfg.package} run -c /etc/portfwd/portfwd.json"
-          + lib.optionalString (cfg.drainSeconds != null) " --drain ${toString cfg.drainSeconds}";
+          + lib.optionalString (cfg.drainSeconds != null) " --drain ${toString cfg.drainSeconds}"
+          + lib.optionalString cfg.metrics.enable " --metrics ${cfg.metrics.address}";
         ExecReload = "${pkgs.coreutils}/bin/kill -HUP $MAINPID";
         Restart = "on-failure";
         RestartSec = 5;
+        # portfwd run pings from its main loop; a loop stuck for 30 s is restarted.
+        WatchdogSec = "30s";
       }) // {
         CapabilityBoundingSet = [ "CAP_NET_ADMIN" "CAP_SYS_MODULE" ];
         NoNewPrivileges = true;

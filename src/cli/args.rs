@@ -43,6 +43,10 @@ pub enum Command {
     /// the config and the backends' health checks; SIGHUP reloads, SIGTERM stops (the table
     /// stays).
     Run(RunArgs),
+    /// Ask the running daemon (`portfwd run`) for each forward's backends: up or down and
+    /// why, since when, the kernel's weight and connections. Exits 0 when all are up, 3 when
+    /// some backend is down, 1 when the daemon is not running.
+    Status(StatusArgs),
     /// Check this host for the known pitfalls of forwarding to bridged guests (rp_filter,
     /// bridge-nf-call-iptables, backends' routes back, the bridges' gateway addresses, the
     /// IPVS connection table); exits 1 when it finds a problem.
@@ -142,6 +146,17 @@ pub struct RunArgs {
     /// On reload, drain removed backends for up to SECONDS (as `apply --drain`).
     #[arg(long, value_name = "SECONDS")]
     pub drain: Option<u64>,
+
+    /// Serve Prometheus metrics on http://ADDR:PORT/metrics (e.g. 127.0.0.1:9432).
+    #[arg(long, value_name = "ADDR:PORT")]
+    pub metrics: Option<std::net::SocketAddr>,
+}
+
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    /// Print the daemon's report as JSON (docs/status-json.md).
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]

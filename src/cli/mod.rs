@@ -9,6 +9,7 @@ pub mod doctor;
 pub mod gen_debian;
 pub mod plan;
 pub mod show;
+pub mod status;
 pub mod style;
 pub mod validate;
 
@@ -37,7 +38,9 @@ pub fn main() -> i32 {
             resync: std::time::Duration::from_secs(args.resync),
             force: args.force,
             drain: args.drain.map(std::time::Duration::from_secs),
+            metrics: args.metrics,
         }),
+        Command::Status(args) => status::run(args, out, err),
         Command::Show(args) => show::run(args, err),
         Command::DebugRestore { file } => debug_restore::run(file, err),
         Command::Gen {

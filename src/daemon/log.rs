@@ -7,15 +7,18 @@ pub fn say(line: String) {
     if std::env::var_os("JOURNAL_STREAM").is_some() {
         eprintln!("{line}");
     } else {
-        eprintln!("{} {line}", utc_now());
+        eprintln!("{} {line}", utc(unix_now()));
     }
 }
 
-/// `2026-12-05T12:00:00Z`.
-fn utc_now() -> String {
-    let secs = SystemTime::now()
+fn unix_now() -> u64 {
+    SystemTime::now()
         .duration_since(SystemTime::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs());
+        .map_or(0, |d| d.as_secs())
+}
+
+/// `2026-12-05T12:00:00Z` for Unix seconds.
+pub fn utc(secs: u64) -> String {
     let (days, rest) = (secs / 86_400, secs % 86_400);
     let (y, m, d) = civil_from_days(days as i64);
     format!(

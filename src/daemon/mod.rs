@@ -3,9 +3,13 @@
 //! every `--resync` seconds) and reloads (SIGHUP) all go through the same plan/apply
 //! pipeline against the live kernel, so a change is the minimal in-place edit and nothing
 //! is removed and re-added. One thread: probes are tokio tasks; the kernel work runs
-//! between their results.
+//! between their results, and so do the answers to `/metrics` scrapes and `portfwd status`
+//! (each reads the kernel's weights and connection counts first).
 
-mod log;
+pub mod control;
+pub mod log;
+mod metrics;
+mod notify;
 
 use crate::apply::{self, lock};
 use crate::config::{self, model::Named};
@@ -13,10 +17,13 @@ use crate::engine::{self, Kernel, Loaded, Planned};
 use crate::health::{self, Checks, Probe, Tracker, overlay, status};
 use crate::kernel::ipvs::Ipvs;
 use log::say;
+use metrics::{BackendLabels, Metrics};
 use std::collections::{BTreeMap, BTreeSet};
+use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
-use std::time::Duration;
-use tokio::sync::mpsc;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
 pub struct Options {
@@ -27,7 +34,30 @@ pub struct Options {
     pub force: bool,
     /// Drain removed backends on reload (as `apply --drain`).
     pub drain: Option<Duration>,
+    /// Serve Prometheus metrics here.
+    pub metrics: Option<SocketAddr>,
 }
+
+/// What the metrics endpoint and the control socket ask the daemon's loop.
+pub enum Query {
+    Metrics(oneshot::Sender<String>),
+    Status(oneshot::Sender<control::Report>),
+}
+
+/// A backend of the running config: forward, address, port.
+type BackendKey = (String, IpAddr, u16);
+
+/// A backend as the kernel has it now.
+struct KernelBackend {
+    key: BackendKey,
+    /// `None` when the kernel lacks the destination.
+    weight: Option<u32>,
+    active: u64,
+    inactive: u64,
+}
+
+/// One probe's result, with how long it took.
+type ProbeResult = (Arc<Probe>, Result<(), String>, Duration);
 
 /// Runs until SIGTERM or SIGINT (exit 0); exit 1 when it cannot start.
 pub fn run(options: Options) -> i32 {
@@ -59,10 +89,25 @@ struct Daemon {
     checks: Checks,
     trackers: BTreeMap<Probe, Tracker>,
     tasks: Vec<JoinHandle<()>>,
-    results: mpsc::UnboundedReceiver<(Probe, Result<(), String>)>,
-    sender: mpsc::UnboundedSender<(Probe, Result<(), String>)>,
+    results: mpsc::UnboundedReceiver<ProbeResult>,
+    sender: mpsc::UnboundedSender<ProbeResult>,
+    queries: mpsc::Receiver<Query>,
     fail_open: BTreeSet<String>,
+    metrics: Metrics,
+    started: u64,
+    last_sync: Option<control::Event>,
+    last_reload: Option<control::Event>,
+    /// READY=1 is sent once every probe has reported once.
+    ready: bool,
     _daemon_lock: lock::Lock,
+}
+
+fn event(result: &Result<(), String>) -> control::Event {
+    control::Event {
+        at: health::unix_now(),
+        ok: result.is_ok(),
+        error: result.as_ref().err().cloned(),
+    }
 }
 
 /// Loads and checks a config, its problems as one message.
@@ -99,6 +144,17 @@ impl Daemon {
         let checks = Checks::of(&loaded.config, &loaded.desired);
         let trackers = Self::initial_health(&mut kernel, &loaded, &checks)?;
         let (sender, results) = mpsc::unbounded_channel();
+        let (query_sender, queries) = mpsc::channel(16);
+        if let Some(addr) = options.metrics {
+            let listener = metrics::bind(addr).await?;
+            tokio::spawn(metrics::serve(listener, query_sender.clone()));
+        }
+        match control::bind(&control::path()) {
+            Ok(listener) => {
+                tokio::spawn(control::serve(listener, query_sender));
+            }
+            Err(e) => say(format!("warning: {e}: portfwd status will not answer")),
+        }
         let mut daemon = Daemon {
             options,
             kernel,
@@ -108,9 +164,16 @@ impl Daemon {
             tasks: Vec::new(),
             results,
             sender,
+            queries,
             fail_open: BTreeSet::new(),
+            metrics: Metrics::new(),
+            started: health::unix_now(),
+            last_sync: None,
+            last_reload: None,
+            ready: false,
             _daemon_lock: daemon_lock,
         };
+        daemon.count_config();
         say(format!(
             "starting: {} ({} forwards, {} health checks), pid {}",
             daemon.loaded.source,
@@ -118,7 +181,9 @@ impl Daemon {
             daemon.trackers.len(),
             std::process::id()
         ));
-        daemon.reconcile("start", true)?;
+        let first = daemon.reconcile("start", true);
+        daemon.last_sync = Some(event(&first));
+        first?;
         daemon.spawn_probes();
         daemon.write_status();
         Ok(daemon)
@@ -166,14 +231,17 @@ impl Daemon {
             task.abort();
         }
         for probe in self.checks.distinct() {
+            let probe = Arc::new(probe);
             let sender = self.sender.clone();
             self.tasks.push(tokio::spawn(async move {
                 let mut tick = tokio::time::interval(probe.interval);
                 tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
                 loop {
                     tick.tick().await;
+                    let started = Instant::now();
                     let result = health::probe::run(&probe).await;
-                    if sender.send((probe.clone(), result)).is_err() {
+                    let took = started.elapsed();
+                    if sender.send((Arc::clone(&probe), result, took)).is_err() {
                         break;
                     }
                 }
@@ -192,24 +260,33 @@ impl Daemon {
             say("error: cannot handle signals".to_string());
             return 1;
         };
-        let _ = sd_notify::notify(&[sd_notify::NotifyState::Ready]);
+        self.ready_when_checked();
         let mut resync = tokio::time::interval(self.options.resync);
         resync.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         resync.tick().await;
+        // Pings at half the watchdog's time, from this loop: a stuck loop stops them.
+        let mut watchdog = notify::watchdog().map(|every| tokio::time::interval(every / 2));
         loop {
             tokio::select! {
-                Some((probe, result)) = self.results.recv() => self.on_result(&probe, result),
+                Some((probe, result, took)) = self.results.recv() => self.on_result(&probe, result, took),
+                Some(query) = self.queries.recv() => self.answer(query),
                 _ = resync.tick() => {
-                    if let Err(e) = self.reconcile("resync", false) {
+                    let result = self.reconcile("resync", false);
+                    if let Err(e) = &result {
                         say(format!("resync failed: {e}"));
                     }
+                    self.last_sync = Some(event(&result));
                 }
+                _ = async { match watchdog.as_mut() {
+                    Some(tick) => tick.tick().await,
+                    None => std::future::pending().await,
+                } } => notify::alive(),
                 _ = hup.recv() => self.reload(),
                 _ = term.recv() => break,
                 _ = int.recv() => break,
             }
         }
-        let _ = sd_notify::notify(&[sd_notify::NotifyState::Stopping]);
+        notify::stopping();
         for task in &self.tasks {
             task.abort();
         }
@@ -217,13 +294,30 @@ impl Daemon {
         0
     }
 
-    fn on_result(&mut self, probe: &Probe, result: Result<(), String>) {
+    fn on_result(&mut self, probe: &Probe, result: Result<(), String>, took: Duration) {
+        let check = probe.check.name();
+        self.metrics
+            .check_duration
+            .get_or_create(&metrics::CheckLabels { check })
+            .observe(took.as_secs_f64());
+        self.metrics
+            .checks
+            .get_or_create(&metrics::CheckResultLabels {
+                check,
+                result: if result.is_ok() { "ok" } else { "failed" },
+            })
+            .inc();
         let Some(tracker) = self.trackers.get_mut(probe) else {
             return;
         };
-        let Some(up) = tracker.record(&result, probe) else {
+        let changed = tracker.record(&result, probe);
+        if !self.ready {
+            self.ready_when_checked();
+        }
+        let Some(up) = changed else {
             return;
         };
+        let tracker = &self.trackers[probe];
         let reason = if up {
             "passed".to_string()
         } else {
@@ -236,10 +330,82 @@ impl Daemon {
             self.forwards_of(probe).join(", "),
             if up { "up" } else { "down" }
         ));
-        if let Err(e) = self.reconcile("health", false) {
+        for (forward, addr, port) in self.backends_of(probe) {
+            self.metrics
+                .transitions
+                .get_or_create(&metrics::TransitionLabels {
+                    forward,
+                    backend: SocketAddr::new(addr, port).to_string(),
+                    to: if up { "up" } else { "down" },
+                })
+                .inc();
+        }
+        let result = self.reconcile("health", false);
+        if let Err(e) = &result {
             say(format!("could not apply the health change: {e}"));
         }
+        self.last_sync = Some(event(&result));
         self.write_status();
+        if self.ready {
+            notify::status(&self.summary());
+        }
+    }
+
+    /// READY=1 (with a STATUS= line) once every probe has a first result.
+    fn ready_when_checked(&mut self) {
+        if self.trackers.values().all(|t| t.last.is_some()) {
+            self.ready = true;
+            notify::ready(&self.summary());
+        }
+    }
+
+    /// "12 forwards, 31/32 backends up"
+    fn summary(&self) -> String {
+        let backends = self.backend_keys();
+        let up = backends
+            .iter()
+            .filter(|(f, a, p)| !self.is_down(f, *a, *p))
+            .count();
+        format!(
+            "{} forwards, {up}/{} backends up",
+            self.loaded.config.forwards.len(),
+            backends.len()
+        )
+    }
+
+    /// Every (forward, address, port) of the running config, in config order.
+    fn backend_keys(&self) -> Vec<BackendKey> {
+        let mut services: Vec<_> = self.loaded.desired.services.values().collect();
+        services.sort_by_key(|s| s.forward_index);
+        let mut seen = BTreeSet::new();
+        let mut keys = Vec::new();
+        for service in services {
+            for key in service.dests.keys() {
+                let entry = (service.forward.to_string(), key.addr, key.port);
+                if seen.insert(entry.clone()) {
+                    keys.push(entry);
+                }
+            }
+        }
+        keys
+    }
+
+    fn backends_of(&self, probe: &Probe) -> Vec<BackendKey> {
+        self.checks
+            .probes
+            .iter()
+            .filter(|(_, p)| *p == probe)
+            .map(|(key, _)| key.clone())
+            .collect()
+    }
+
+    fn count_config(&self) {
+        self.metrics
+            .forwards
+            .set(i64::try_from(self.loaded.config.forwards.len()).unwrap_or(i64::MAX));
+        self.metrics
+            .backends
+            .set(i64::try_from(self.backend_keys().len()).unwrap_or(i64::MAX));
     }
 
     /// The forwards a probe decides for.
@@ -266,6 +432,21 @@ impl Daemon {
     /// Plans the config with health applied against the kernel and applies what differs,
     /// under the apply lock. `guarded`: a plan that trips a guard is refused (start, reload).
     fn reconcile(&mut self, why: &str, guarded: bool) -> Result<(), String> {
+        let started = Instant::now();
+        let result = self.sync(why, guarded);
+        self.metrics
+            .sync_duration
+            .observe(started.elapsed().as_secs_f64());
+        if result.is_ok() {
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0.0, |d| d.as_secs_f64());
+            self.metrics.last_sync.set(now);
+        }
+        result
+    }
+
+    fn sync(&mut self, why: &str, guarded: bool) -> Result<(), String> {
         let mut effective = self.loaded.clone();
         let open = overlay::apply(&mut effective.desired, &self.loaded.config, &|f, a, p| {
             self.is_down(f, a, p)
@@ -307,6 +488,16 @@ impl Daemon {
         for step in &planned.plan.steps {
             say(format!("{why}: {}", step.op));
         }
+        if why == "resync" {
+            for change in &planned.plan.changes {
+                self.metrics
+                    .drift_repairs
+                    .get_or_create(&metrics::KindLabels {
+                        kind: change.reason.name(),
+                    })
+                    .inc();
+            }
+        }
         let options = apply::Options {
             drain: if why == "reload" {
                 self.options.drain
@@ -320,6 +511,12 @@ impl Daemon {
             .kernel
             .apply(&effective, &planned, options, &mut |line| say(line));
         if report.succeeded() {
+            for step in &planned.plan.steps {
+                self.metrics
+                    .kernel_operations
+                    .get_or_create(&metrics::OpLabels { op: step.op.name() })
+                    .inc();
+            }
             Ok(())
         } else {
             Err(format!("the change was not applied: {:?}", report.outcome))
@@ -329,7 +526,23 @@ impl Daemon {
     /// SIGHUP: a valid config whose plan passes the guards replaces the running one; any
     /// other is refused and the daemon goes on with the old one.
     fn reload(&mut self) {
-        let _ = sd_notify::notify(&[sd_notify::NotifyState::Reloading]);
+        notify::reloading();
+        let result = self.reload_config();
+        self.metrics
+            .reloads
+            .get_or_create(&metrics::ResultLabels {
+                result: if result.is_ok() { "applied" } else { "refused" },
+            })
+            .inc();
+        self.metrics.config_valid.set(i64::from(result.is_ok()));
+        self.last_reload = Some(event(&result));
+        self.count_config();
+        self.write_status();
+        notify::ready(&self.summary());
+    }
+
+    /// Replaces the running config by the file's, or keeps the running one and says why.
+    fn reload_config(&mut self) -> Result<(), String> {
         say(format!("reloading {}", self.options.config.display()));
         let loaded = match engine::check_trusted(&self.options.config)
             .map_err(|e| e.to_string())
@@ -338,8 +551,7 @@ impl Daemon {
             Ok(l) => l,
             Err(e) => {
                 say(format!("reload refused, keeping the running config: {e}"));
-                let _ = sd_notify::notify(&[sd_notify::NotifyState::Ready]);
-                return;
+                return Err(e);
             }
         };
         let checks = Checks::of(&loaded.config, &loaded.desired);
@@ -364,16 +576,159 @@ impl Daemon {
             Ok(()) => {
                 say("reloaded".to_string());
                 self.spawn_probes();
+                Ok(())
             }
             Err(e) => {
                 say(format!("reload refused, keeping the running config: {e}"));
                 self.loaded = old_loaded;
                 self.checks = old_checks;
                 self.trackers = old_trackers;
+                Err(e)
             }
         }
-        self.write_status();
-        let _ = sd_notify::notify(&[sd_notify::NotifyState::Ready]);
+    }
+
+    fn answer(&mut self, query: Query) {
+        match query {
+            Query::Metrics(reply) => {
+                self.refresh_metrics();
+                let _ = reply.send(self.metrics.encode());
+            }
+            Query::Status(reply) => {
+                let _ = reply.send(self.report());
+            }
+        }
+    }
+
+    /// Each backend of the running config with the kernel's weight and connection counts
+    /// (summed over the forward's services), in config order.
+    fn kernel_view(&mut self) -> Vec<KernelBackend> {
+        let table = match self.kernel.ipvs.read() {
+            Ok(t) => Some(t),
+            Err(e) => {
+                say(format!("warning: cannot read the IPVS table: {e}"));
+                None
+            }
+        };
+        let mut view: Vec<_> = self
+            .backend_keys()
+            .into_iter()
+            .map(|key| KernelBackend {
+                key,
+                weight: None,
+                active: 0,
+                inactive: 0,
+            })
+            .collect();
+        let index: BTreeMap<BackendKey, usize> = view
+            .iter()
+            .enumerate()
+            .map(|(i, b)| (b.key.clone(), i))
+            .collect();
+        let Some(table) = table else {
+            return view;
+        };
+        for (service_key, want) in &self.loaded.desired.services {
+            let Some(have) = table.services.get(service_key) else {
+                continue;
+            };
+            for dest_key in want.dests.keys() {
+                let (Some(dest), Some(&i)) = (
+                    have.dests.get(dest_key),
+                    index.get(&(want.forward.to_string(), dest_key.addr, dest_key.port)),
+                ) else {
+                    continue;
+                };
+                let entry = &mut view[i];
+                let weight = dest.dest.weight;
+                entry.weight = Some(entry.weight.map_or(weight, |w| w.min(weight)));
+                entry.active += u64::from(dest.counters.active_conns);
+                entry.inactive += u64::from(dest.counters.inactive_conns);
+            }
+        }
+        view
+    }
+
+    fn refresh_metrics(&mut self) {
+        let view = self.kernel_view();
+        let m = &self.metrics;
+        for family in [
+            &m.backend_up,
+            &m.backend_weight,
+            &m.connections_active,
+            &m.connections_inactive,
+        ] {
+            family.clear();
+        }
+        for b in view {
+            let (forward, addr, port) = b.key;
+            let up = !self.is_down(&forward, addr, port);
+            let labels = BackendLabels {
+                forward,
+                backend: SocketAddr::new(addr, port).to_string(),
+            };
+            let m = &self.metrics;
+            m.backend_up.get_or_create(&labels).set(i64::from(up));
+            if let Some(w) = b.weight {
+                m.backend_weight.get_or_create(&labels).set(i64::from(w));
+            }
+            m.connections_active
+                .get_or_create(&labels)
+                .set(i64::try_from(b.active).unwrap_or(i64::MAX));
+            m.connections_inactive
+                .get_or_create(&labels)
+                .set(i64::try_from(b.inactive).unwrap_or(i64::MAX));
+        }
+    }
+
+    fn report(&mut self) -> control::Report {
+        let view = self.kernel_view();
+        let mut forwards: Vec<control::ForwardStatus> = Vec::new();
+        for b in view {
+            let (forward, addr, port) = b.key;
+            let checked = health::checked_forward(&self.loaded.config, &forward);
+            let tracker = self
+                .checks
+                .probes
+                .get(&(forward.clone(), addr, port))
+                .and_then(|p| self.trackers.get(p));
+            let backend = control::BackendStatus {
+                backend: SocketAddr::new(addr, port).to_string(),
+                up: tracker.is_none_or(|t| t.up),
+                since: tracker.map(|t| t.since),
+                last_check: tracker.and_then(|t| {
+                    t.last.map(|(at, ok)| control::Event {
+                        at,
+                        ok,
+                        error: (!ok).then(|| t.reason.clone()),
+                    })
+                }),
+                weight: b.weight,
+                active_connections: b.active,
+                inactive_connections: b.inactive,
+            };
+            match forwards.last_mut() {
+                Some(f) if f.name == forward => f.backends.push(backend),
+                _ => forwards.push(control::ForwardStatus {
+                    fail_open: self
+                        .fail_open
+                        .iter()
+                        .any(|s| s.contains(&format!("\"{forward}\""))),
+                    check: checked.map_or("none", |(_, h)| h.check.name()).to_string(),
+                    name: forward,
+                    backends: vec![backend],
+                }),
+            }
+        }
+        control::Report {
+            format_version: control::FORMAT_VERSION.to_string(),
+            pid: std::process::id(),
+            config: self.loaded.source.clone(),
+            started: self.started,
+            last_sync: self.last_sync.clone(),
+            last_reload: self.last_reload.clone(),
+            forwards,
+        }
     }
 
     fn write_status(&self) {

@@ -101,9 +101,11 @@ pub struct Tracker {
     pub reason: String,
     /// When the state last changed (or the tracker was made), in Unix seconds.
     pub since: u64,
+    /// When the last check ran (Unix seconds) and whether it passed; `None` before the first.
+    pub last: Option<(u64, bool)>,
 }
 
-fn unix_now() -> u64 {
+pub fn unix_now() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs())
@@ -116,12 +118,14 @@ impl Tracker {
             streak: 0,
             reason: String::new(),
             since: unix_now(),
+            last: None,
         }
     }
 
     /// Counts a result; `Some(up)` when it changes the state.
     pub fn record(&mut self, result: &Result<(), String>, probe: &Probe) -> Option<bool> {
         let agrees = result.is_ok() == self.up;
+        self.last = Some((unix_now(), result.is_ok()));
         if let Err(reason) = result {
             self.reason.clone_from(reason);
         }

@@ -13,11 +13,13 @@ use tokio::net::TcpStream;
 
 /// Runs `probe` once, within its timeout.
 pub async fn run(probe: &Probe) -> Result<(), String> {
+    // The HTTP(S) and exec futures are large: boxed, the TCP check (the frequent one)
+    // does not copy their space around on every run.
     let work = async {
         match probe.check {
             CheckKind::Tcp => tcp(probe).await,
-            CheckKind::Http | CheckKind::Https => http(probe).await,
-            CheckKind::Exec => exec(probe).await,
+            CheckKind::Http | CheckKind::Https => Box::pin(http(probe)).await,
+            CheckKind::Exec => Box::pin(exec(probe)).await,
             CheckKind::None => Ok(()),
         }
     };

@@ -58,6 +58,26 @@ pub enum Operation {
 }
 
 impl Operation {
+    /// A short stable name for counting (`portfwd_kernel_operations_total{op}`).
+    pub fn name(&self) -> &'static str {
+        match self {
+            Operation::LoadModule(_) => "load_module",
+            Operation::Sysctl { .. } => "set_sysctl",
+            Operation::Link(LinkOp::CreateBridge { .. }) => "create_bridge",
+            Operation::Link(LinkOp::DeleteLink { .. }) => "delete_link",
+            Operation::Link(LinkOp::SetUp { .. }) => "set_link_up",
+            Operation::Link(LinkOp::SetMaster { .. }) => "set_link_master",
+            Operation::Link(LinkOp::AddAddress { .. }) => "add_address",
+            Operation::Link(LinkOp::DelAddress { .. }) => "delete_address",
+            Operation::Ipvs(Op::NewService(_)) => "new_service",
+            Operation::Ipvs(Op::SetService(_)) => "edit_service",
+            Operation::Ipvs(Op::DelService(_)) => "delete_service",
+            Operation::Ipvs(Op::NewDest(..)) => "new_destination",
+            Operation::Ipvs(Op::SetDest(..)) => "edit_destination",
+            Operation::Ipvs(Op::DelDest(..)) => "delete_destination",
+        }
+    }
+
     /// The IPVS service an operation acts on; `None` for host operations.
     pub fn ipvs_service(&self) -> Option<crate::state::ipvs::ServiceKey> {
         match self {

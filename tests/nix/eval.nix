@@ -118,6 +118,9 @@ let
   crossUnit = cross.systemd.services.portfwd;
   daemon = eval [ classic { services.portfwd.mode = "daemon"; } ];
   daemonUnit = daemon.systemd.services.portfwd;
+  metricsEval = eval [ classic { services.portfwd = { mode = "daemon"; metrics.enable = true; }; } ];
+  metricsUnit = metricsEval.systemd.services.portfwd;
+  metricsOneshot = eval [ classic { services.portfwd.metrics.enable = true; } ];
   typo = eval [ classic { services.portfwd.settings.forwards = [{ name = "x"; listen = "203.0.113.10:80"; shceduler = "rr"; }]; } ];
 
   checks = {
@@ -127,6 +130,12 @@ let
       && daemonUnit.serviceConfig.Restart == "on-failure" && lib.hasSuffix "kill -HUP $MAINPID" daemonUnit.serviceConfig.ExecReload;
     "daemon: a config change reloads, not restarts" = daemonUnit.restartTriggers == [ ] && builtins.length daemonUnit.reloadTriggers == 1;
     "daemon: hardened too" = daemonUnit.serviceConfig.ProtectSystem == "strict";
+    "daemon: watchdog of 30 s, notify from the main process" = daemonUnit.serviceConfig.WatchdogSec == "30s"
+      && daemonUnit.serviceConfig.NotifyAccess == "main";
+    "daemon: no metrics unless asked" = !(lib.hasInfix "--metrics" daemonUnit.serviceConfig.ExecStart);
+    "metrics: --metrics on the address, no firewall port opened" =
+      lib.hasSuffix "--metrics 127.0.0.1:9432" metricsUnit.serviceConfig.ExecStart
+      && !(builtins.elem 9432 metricsEval.networking.firewall.allowedTCPPorts);
     "firewall: TCP listen ports of every family" = fw.allowedTCPPorts == [ 2222 443 ];
     "firewall: UDP ports and ranges" = fw.allowedUDPPorts == [ 53 ] && fw.allowedUDPPortRanges == [{ from = 10000; to = 10099; }];
     "firewall: SCTP for iptables and nftables" =
@@ -174,6 +183,7 @@ let
     "rejected: weight out of range" = !(evaluates badWeight.services.portfwd.generatedConfig);
     "rejected: bridge name too long" = !(evaluates badBridgeName.services.portfwd.generatedConfig);
     "assertion: listen outside public" = lib.any (lib.hasInfix "x listens on 198.51.100.1:80") (failedAssertions strangerListen);
+    "assertion: metrics need the daemon" = lib.any (lib.hasInfix "services.portfwd.metrics needs") (failedAssertions metricsOneshot);
     "assertion: duplicate forward names" = lib.any (lib.hasInfix "forward names must be unique; repeated: x") (failedAssertions twice);
     "assertion: a port on two bridges" = lib.any (lib.hasInfix "repeated: eth1") (failedAssertions twice);
   };
