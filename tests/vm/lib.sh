@@ -150,3 +150,16 @@ banner_server() {
     $IP netns exec "$1" nc -ll -p "$2" -e /bin/echo "$3" >/dev/null 2>&1 &
     echo $!
 }
+
+# two_web_guests: the classic topology with a second guest domu2 (10.0.0.3), no daemon state
+# left from an earlier scenario, and banner servers on port 80 of both ("one", "two"), their
+# pids in $s1 and $s2.
+two_web_guests() {
+    classic_topology
+    rm -f /run/portfwd/health.json
+    guest domu2 10.0.0.3
+    s1="$(banner_server domu 80 one)"
+    s2="$(banner_server domu2 80 two)"
+    wait_for_listener domu 80
+    wait_for_listener domu2 80
+}

@@ -1,13 +1,7 @@
 #!/bin/sh
 # portfwd run: a dead backend goes to weight 0 within fall x interval + 1 s and new connections avoid it, it comes back after rise successes; plan agrees with the daemon; ipvsadm -C is repaired at the next resync; a second daemon is refused; a restarted daemon keeps a dead backend at 0; SIGTERM leaves the table
 . /etc/portfwd-test.sh
-classic_topology
-rm -f /run/portfwd/health.json
-guest domu2 10.0.0.3
-s1="$(banner_server domu 80 one)"
-s2="$(banner_server domu2 80 two)"
-wait_for_listener domu 80
-wait_for_listener domu2 80
+two_web_guests
 cat > /tmp/d.json <<'JSON'
 {"public": [{"address": "203.0.113.10"}],
  "bridges": [{"name": "br1", "address": "10.0.0.1/24"}],

@@ -1,13 +1,7 @@
 #!/bin/sh
 # portfwd run --metrics and portfwd status: scrapes (parsed by a real Prometheus parser) match the kernel and the checks, a killed backend shows up 0 and weight 0, connection counts equal ipvsadm's, drift repairs and kernel operations are counted, a refused reload shows portfwd_config_valid 0; status and status --json exit 0 (all up), 3 (one down), 1 (no daemon); the control socket is 0600; anything but GET /metrics is 404
 . /etc/portfwd-test.sh
-classic_topology
-rm -f /run/portfwd/health.json
-guest domu2 10.0.0.3
-s1="$(banner_server domu 80 one)"
-s2="$(banner_server domu2 80 two)"
-wait_for_listener domu 80
-wait_for_listener domu2 80
+two_web_guests
 cat > /tmp/o.json <<'JSON'
 {"public": [{"address": "203.0.113.10"}],
  "bridges": [{"name": "br1", "address": "10.0.0.1/24"}],
