@@ -1,7 +1,7 @@
 //! One line per event on standard error. Under systemd (`JOURNAL_STREAM` set) the journal
 //! stamps each line; elsewhere the line starts with the UTC time.
 
-use std::time::SystemTime;
+use crate::health::unix_now;
 
 pub fn say(line: String) {
     if std::env::var_os("JOURNAL_STREAM").is_some() {
@@ -9,12 +9,6 @@ pub fn say(line: String) {
     } else {
         eprintln!("{} {line}", utc(unix_now()));
     }
-}
-
-fn unix_now() -> u64 {
-    SystemTime::now()
-        .duration_since(SystemTime::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
 }
 
 /// `2026-12-05T12:00:00Z` for Unix seconds.

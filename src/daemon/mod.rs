@@ -181,9 +181,7 @@ impl Daemon {
             daemon.trackers.len(),
             std::process::id()
         ));
-        let first = daemon.reconcile("start", true);
-        daemon.last_sync = Some(event(&first));
-        first?;
+        daemon.reconcile("start", true)?;
         daemon.spawn_probes();
         daemon.write_status();
         Ok(daemon)
@@ -271,11 +269,9 @@ impl Daemon {
                 Some((probe, result, took)) = self.results.recv() => self.on_result(&probe, result, took),
                 Some(query) = self.queries.recv() => self.answer(query),
                 _ = resync.tick() => {
-                    let result = self.reconcile("resync", false);
-                    if let Err(e) = &result {
+                    if let Err(e) = self.reconcile("resync", false) {
                         say(format!("resync failed: {e}"));
                     }
-                    self.last_sync = Some(event(&result));
                 }
                 _ = async { match watchdog.as_mut() {
                     Some(tick) => tick.tick().await,
@@ -340,11 +336,9 @@ impl Daemon {
                 })
                 .inc();
         }
-        let result = self.reconcile("health", false);
-        if let Err(e) = &result {
+        if let Err(e) = self.reconcile("health", false) {
             say(format!("could not apply the health change: {e}"));
         }
-        self.last_sync = Some(event(&result));
         self.write_status();
         if self.ready {
             notify::status(&self.summary());
@@ -411,11 +405,9 @@ impl Daemon {
     /// The forwards a probe decides for.
     fn forwards_of(&self, probe: &Probe) -> Vec<String> {
         let mut names: Vec<String> = self
-            .checks
-            .probes
-            .iter()
-            .filter(|(_, p)| *p == probe)
-            .map(|((f, _, _), _)| format!("\"{f}\""))
+            .backends_of(probe)
+            .into_iter()
+            .map(|(f, _, _)| format!("\"{f}\""))
             .collect();
         names.dedup();
         names
@@ -442,6 +434,10 @@ impl Daemon {
                 .duration_since(std::time::UNIX_EPOCH)
                 .map_or(0.0, |d| d.as_secs_f64());
             self.metrics.last_sync.set(now);
+        }
+        // A refused reload leaves the kernel as the running config had it: not a failed sync.
+        if result.is_ok() || why != "reload" {
+            self.last_sync = Some(event(&result));
         }
         result
     }
