@@ -283,6 +283,7 @@ impl Kernel {
             &mut self.links,
             &mut self.sysctl,
             &mut self.modules,
+            &mut self.ipvs,
         )?;
         Ok((table, host))
     }

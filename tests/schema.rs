@@ -3,6 +3,7 @@
 
 use portfwd::config::decode::{
     BACKEND_FIELDS, BRIDGE_FIELDS, CONFIG_FIELDS, FORWARD_FIELDS, PUBLIC_FIELDS, SAFETY_FIELDS,
+    SYNC_FIELDS, VRRP_FIELDS,
 };
 use portfwd::config::schema::{SCHEMA_PATH, schema_json};
 use serde_json::Value;
@@ -51,6 +52,8 @@ fn decoder_accepts_exactly_the_schema_fields() {
     assert_eq!(property_names(&defs["Bridge"]), sorted(BRIDGE_FIELDS));
     assert_eq!(property_names(&defs["Forward"]), sorted(FORWARD_FIELDS));
     assert_eq!(property_names(&defs["Safety"]), sorted(SAFETY_FIELDS));
+    assert_eq!(property_names(&defs["Vrrp"]), sorted(VRRP_FIELDS));
+    assert_eq!(property_names(&defs["SyncDaemons"]), sorted(SYNC_FIELDS));
     assert_eq!(
         property_names(&defs["Backend"]["anyOf"][1]),
         sorted(BACKEND_FIELDS)
@@ -126,6 +129,9 @@ fn the_independent_validator_refuses_structural_mistakes() {
         r#"{"forwards": [{"name": "x", "listen": "203.0.113.10:22", "protocol": "icmp"}]}"#,
         r#"{"forwards": [{"name": "x", "listen": "203.0.113.10:22", "backends": [{"address": "10.0.0.2", "weight": 70000}]}]}"#,
         r#"{"public": [{"address": "203.0.113.10", "interface": null}]}"#,
+        r#"{"vrrp": {"interface": "br1", "router_id": 0, "priority": 100}}"#,
+        r#"{"vrrp": {"interface": "br1", "router_id": 51, "priority": 255}}"#,
+        r#"{"sync": {"interface": "br1"}}"#,
     ];
     for text in bad {
         let instance: Value = serde_json::from_str(text).expect("JSON");

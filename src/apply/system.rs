@@ -82,7 +82,7 @@ impl System<'_> {
     pub fn read_host(&mut self, want: &HostDesired) -> Option<Result<HostActual, KernelError>> {
         let h = self.host.as_mut()?;
         Some(crate::kernel::host::read_with(
-            want, h.links, h.sysctl, h.modules,
+            want, h.links, h.sysctl, h.modules, self.ipvs,
         ))
     }
 }

@@ -280,6 +280,14 @@ impl Ipvs for FailingWrites {
             })
             .collect()
     }
+
+    fn read_daemons(&mut self) -> Result<Vec<crate::state::sync::SyncDaemon>, KernelError> {
+        self.inner.read_daemons()
+    }
+
+    fn started_daemons(&mut self) -> Vec<crate::state::sync::SyncRole> {
+        self.inner.started_daemons()
+    }
 }
 
 /// Another writer that acts right after each of our batches: `meddle` changes the table.
@@ -297,6 +305,14 @@ impl Ipvs for Meddler {
         let results = self.inner.execute(ops);
         (self.meddle)(&mut self.inner.table);
         results
+    }
+
+    fn read_daemons(&mut self) -> Result<Vec<crate::state::sync::SyncDaemon>, KernelError> {
+        self.inner.read_daemons()
+    }
+
+    fn started_daemons(&mut self) -> Vec<crate::state::sync::SyncRole> {
+        self.inner.started_daemons()
     }
 }
 
@@ -492,18 +508,31 @@ mod host {
     }
 
     fn config() -> (Desired, HostDesired) {
-        let loaded = crate::config::check("t".into(), BARE_CONFIG.as_bytes());
+        config_of(BARE_CONFIG)
+    }
+
+    fn config_of(text: &str) -> (Desired, HostDesired) {
+        let loaded = crate::config::check("t".into(), text.as_bytes());
         let cfg = loaded.config.expect("valid");
         (from_config(&cfg), hoststate::from_config(&cfg))
     }
 
     /// Plans and applies against `h` (IPVS starts empty); returns the plan and report.
     fn run(h: &mut Host, links: Option<&mut dyn Links>) -> (Plan, Report) {
-        let (want, host_want) = config();
+        run_config(h, BARE_CONFIG, links)
+    }
+
+    fn run_config(h: &mut Host, text: &str, links: Option<&mut dyn Links>) -> (Plan, Report) {
+        let (want, host_want) = config_of(text);
         let table = h.ipvs.table.clone();
-        let have =
-            crate::kernel::host::read_with(&host_want, &mut h.links, &mut h.sysctl, &mut h.modules)
-                .expect("read");
+        let have = crate::kernel::host::read_with(
+            &host_want,
+            &mut h.links,
+            &mut h.sysctl,
+            &mut h.modules,
+            &mut h.ipvs,
+        )
+        .expect("read");
         let plan = crate::plan::build(&want, &table, Some((&host_want, &have)));
         let links: &mut dyn Links = match links {
             Some(l) => l,
@@ -523,6 +552,151 @@ mod host {
         };
         let report = apply(&mut system, &want, &before, &plan, OPTIONS, &mut |_| {});
         (plan, report)
+    }
+
+    /// BARE_CONFIG as one host of a pair: the public address floats, sync daemons on br1.
+    fn pair_config(sync: bool) -> String {
+        let sync = if sync {
+            r#","sync": {"interface": "br1", "sync_id": 51, "port": 8849}"#
+        } else {
+            ""
+        };
+        BARE_CONFIG
+            .replace(r#""prefix_len": 24}"#, r#""prefix_len": 24, "floating": true}"#)
+            .replace(
+                r#""ports": ["vif1.0"]}"#,
+                r#""ports": ["vif1.0"], "floating_address": "10.0.0.254/24"}"#,
+            )
+            .replace(
+                r#""forwards""#,
+                &format!(
+                    r#""vrrp": {{"interface": "br1", "router_id": 51, "priority": 150}}{sync}, "forwards""#
+                ),
+            )
+    }
+
+    #[test]
+    fn a_pair_host_leaves_floating_addresses_to_vrrp_and_starts_both_sync_daemons() {
+        let mut h = bare();
+        let (plan, report) = run_config(&mut h, &pair_config(true), None);
+        assert!(report.succeeded(), "{report:?}");
+        let ops: Vec<String> = plan.steps.iter().map(|s| s.op.to_string()).collect();
+        assert!(
+            !ops.iter()
+                .any(|o| o.contains("203.0.113.10/24") || o.contains("10.0.0.254")),
+            "floating addresses are VRRP's: {ops:?}"
+        );
+        assert!(
+            ops.contains(&"starting sync daemon master on br1, syncid 51, port 8849".to_string())
+        );
+        assert!(
+            ops.contains(&"starting sync daemon backup on br1, syncid 51, port 8849".to_string())
+        );
+        assert_eq!(h.ipvs.daemons.len(), 2);
+        assert!(
+            h.ipvs.table.services.len() == 1,
+            "the service is made on every host"
+        );
+
+        // Applied: nothing left to do, whatever the kernel filled in.
+        let (plan, _) = run_config(&mut h, &pair_config(true), None);
+        assert!(plan.is_empty(), "{:?}", plan.changes);
+
+        // Another port: the daemons are replaced (the kernel cannot edit one).
+        let (plan, report) = run_config(&mut h, &pair_config(true).replace("8849", "8850"), None);
+        assert!(report.succeeded(), "{report:?}");
+        assert_eq!(plan.changes.len(), 2);
+        assert!(
+            plan.changes
+                .iter()
+                .all(|c| c.action == crate::plan::change::Action::Replace)
+        );
+        assert!(h.ipvs.daemons.iter().all(|d| d.port == Some(8850)));
+
+        // `sync` removed: the daemons portfwd started go.
+        let (plan, report) = run_config(&mut h, &pair_config(false), None);
+        assert!(report.succeeded(), "{report:?}");
+        let ops: Vec<String> = plan.steps.iter().map(|s| s.op.to_string()).collect();
+        assert_eq!(
+            ops,
+            ["stopping sync daemon master", "stopping sync daemon backup"]
+        );
+        assert!(h.ipvs.daemons.is_empty());
+    }
+
+    #[test]
+    fn sync_daemons_someone_else_started_are_left_alone_without_sync() {
+        let mut h = bare();
+        h.ipvs.daemons.push(crate::state::sync::SyncDaemon {
+            role: crate::state::sync::SyncRole::Master,
+            interface: "eth0".into(),
+            sync_id: 1,
+            max_len: Some(1472),
+            group: Some("224.0.0.81".parse().expect("ip")),
+            port: Some(8848),
+            ttl: Some(1),
+        });
+        let (plan, report) = run_config(&mut h, &pair_config(false), None);
+        assert!(report.succeeded(), "{report:?}");
+        assert!(
+            plan.steps
+                .iter()
+                .all(|s| !s.op.to_string().contains("sync daemon"))
+        );
+        assert_eq!(h.ipvs.daemons.len(), 1);
+        // They are not even read: nothing of the config asks about them.
+        assert!(plan.notes.iter().all(|n| !n.contains("sync daemon")));
+        // With `sync`, the one running with other settings is replaced.
+        let (plan, report) = run_config(&mut h, &pair_config(true), None);
+        assert!(report.succeeded(), "{report:?}");
+        let ops: Vec<String> = plan.steps.iter().map(|s| s.op.to_string()).collect();
+        assert_eq!(
+            ops.iter().filter(|o| o.contains("sync daemon")).count(),
+            3,
+            "master replaced (2), backup started (1): {ops:?}"
+        );
+    }
+
+    #[test]
+    fn a_failed_sync_daemon_start_is_rolled_back() {
+        let mut h = bare();
+        let (want, host_want) = config_of(&pair_config(true));
+        let table = h.ipvs.table.clone();
+        let have = crate::kernel::host::read_with(
+            &host_want,
+            &mut h.links,
+            &mut h.sysctl,
+            &mut h.modules,
+            &mut h.ipvs,
+        )
+        .expect("read");
+        let plan = crate::plan::build(&want, &table, Some((&host_want, &have)));
+        // The backup start fails: the master started before it is stopped again.
+        let backup = plan
+            .steps
+            .iter()
+            .position(|s| s.op.to_string().starts_with("starting sync daemon backup"))
+            .expect("backup step");
+        let ipvs_before: usize = plan.steps[..backup]
+            .iter()
+            .filter(|s| matches!(s.op, crate::plan::Operation::Ipvs(_)))
+            .count();
+        h.ipvs.fail_write = Some(ipvs_before);
+        let mut system = System {
+            ipvs: &mut h.ipvs,
+            host: Some(HostKernel {
+                links: &mut h.links,
+                sysctl: &mut h.sysctl,
+                modules: &mut h.modules,
+            }),
+        };
+        let before = Before {
+            ipvs: &table,
+            host: Some((&host_want, &have)),
+        };
+        let report = apply(&mut system, &want, &before, &plan, OPTIONS, &mut |_| {});
+        assert!(!report.succeeded());
+        assert!(h.ipvs.daemons.is_empty(), "{:?}", h.ipvs.daemons);
     }
 
     #[test]
@@ -688,9 +862,14 @@ mod host {
             .states
             .insert("ip_vs_rr".into(), ModuleState::Missing);
         let (want, host_want) = config();
-        let have =
-            crate::kernel::host::read_with(&host_want, &mut h.links, &mut h.sysctl, &mut h.modules)
-                .expect("read");
+        let have = crate::kernel::host::read_with(
+            &host_want,
+            &mut h.links,
+            &mut h.sysctl,
+            &mut h.modules,
+            &mut h.ipvs,
+        )
+        .expect("read");
         let plan = crate::plan::build(&want, &Table::default(), Some((&host_want, &have)));
         assert_eq!(
             plan.errors,

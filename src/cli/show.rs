@@ -5,6 +5,7 @@ use super::style::Painter;
 use crate::config;
 use crate::kernel::ipvs::{Ipvs, NetlinkIpvs};
 use crate::state::ipvs::ServiceKey;
+use crate::state::sync::SyncDaemon;
 use crate::state::{render, snapshot};
 use std::collections::HashMap;
 
@@ -39,12 +40,15 @@ pub fn run(args: &ShowArgs, err: Painter) -> i32 {
                         i.conn_table_size
                     )
                 });
-                render::human(&table, header, &names)
+                let mut text = render::human(&table, header, &names);
+                text.push_str(&daemons_text(&ipvs.read_daemons()?));
+                text
             }
             ShowFormat::Ipvsadm => render::ipvsadm_save(&table),
             ShowFormat::Json => {
                 let mut snap = snapshot::to_snapshot(&table);
                 snap.timeouts = Some(ipvs.timeouts()?);
+                snap.sync_daemons = ipvs.read_daemons()?;
                 let mut text = serde_json::to_string_pretty(&snap).map_err(|e| {
                     crate::kernel::KernelError::protocol("writing the snapshot", e.to_string())
                 })?;
@@ -63,6 +67,33 @@ pub fn run(args: &ShowArgs, err: Painter) -> i32 {
             1
         }
     }
+}
+
+/// The running sync daemons as `ipvsadm -L --daemon` lists them; nothing when none runs.
+fn daemons_text(daemons: &[SyncDaemon]) -> String {
+    let mut out = String::new();
+    for d in daemons {
+        out.push_str(&format!(
+            "{} sync daemon (mcast={}, syncid={}",
+            d.role.name(),
+            d.interface,
+            d.sync_id
+        ));
+        if let Some(len) = d.max_len {
+            out.push_str(&format!(", maxlen={len}"));
+        }
+        if let Some(group) = d.group {
+            out.push_str(&format!(", group={group}"));
+        }
+        if let Some(port) = d.port {
+            out.push_str(&format!(", port={port}"));
+        }
+        if let Some(ttl) = d.ttl {
+            out.push_str(&format!(", ttl={ttl}"));
+        }
+        out.push_str(")\n");
+    }
+    out
 }
 
 /// Maps each IPVS service a valid config declares to its forward's name.

@@ -14,20 +14,22 @@ use super::model::{
 use super::path::{JsonPath, ROOT};
 use std::borrow::Cow;
 
+mod ha;
 mod health;
+pub use ha::{SYNC_FIELDS, VRRP_FIELDS};
 pub use health::HEALTH_FIELDS;
 use std::net::IpAddr;
 use std::rc::Rc;
 
 pub const CONFIG_FIELDS: &[&str] = &[
-    "$schema", "public", "bridges", "forwards", "safety", "sysctl",
+    "$schema", "public", "bridges", "forwards", "safety", "sysctl", "vrrp", "sync",
 ];
 pub const SAFETY_FIELDS: &[&str] = &["max_remove_percent", "min_services"];
-pub const PUBLIC_FIELDS: &[&str] = &["address", "interface", "prefix_len"];
+pub const PUBLIC_FIELDS: &[&str] = &["address", "interface", "prefix_len", "floating"];
 
 /// The sysctl subtrees a config may set: networking only.
 pub const SYSCTL_PREFIXES: &[&str] = &["net.ipv4.", "net.ipv6.", "net.core.", "net.bridge."];
-pub const BRIDGE_FIELDS: &[&str] = &["name", "address", "ports"];
+pub const BRIDGE_FIELDS: &[&str] = &["name", "address", "ports", "floating_address"];
 pub const FORWARD_FIELDS: &[&str] = &[
     "name",
     "protocol",
@@ -57,6 +59,8 @@ pub fn decode(root: &Json, diags: &mut Vec<Diagnostic>) -> Config {
         forwards: Vec::new(),
         safety: Safety::default(),
         sysctl: Vec::new(),
+        vrrp: None,
+        sync: None,
     };
     let Some(fields) = d.object(root, &ROOT, CONFIG_FIELDS) else {
         return config;
@@ -81,6 +85,12 @@ pub fn decode(root: &Json, diags: &mut Vec<Diagnostic>) -> Config {
     }
     if let Some(v) = fields.get("sysctl") {
         config.sysctl = d.sysctls(v, &ROOT.key("sysctl"));
+    }
+    if let Some(v) = fields.get("vrrp") {
+        config.vrrp = d.vrrp(v, &ROOT.key("vrrp"));
+    }
+    if let Some(v) = fields.get("sync") {
+        config.sync = d.sync(v, &ROOT.key("sync"));
     }
     config
 }
@@ -416,6 +426,17 @@ impl Decoder<'_> {
             }
             Some(n)
         });
+        let floating = match fields.get("floating") {
+            None => false,
+            Some(v) => self.boolean(v, &path.key("floating")).unwrap_or(false),
+        };
+        if floating && interface.is_none() && !self.errors_since(mark) {
+            self.error(
+                "floating-needs-interface",
+                &path.key("floating"),
+                "a floating address needs \"interface\": VRRP adds it there on the active host",
+            );
+        }
         if self.errors_since(mark) {
             return None;
         }
@@ -424,6 +445,7 @@ impl Decoder<'_> {
             address: address?,
             interface,
             prefix_len,
+            floating,
         })
     }
 
@@ -433,22 +455,12 @@ impl Decoder<'_> {
         let name = self
             .required(&fields, path, "name")
             .and_then(|v| self.interface_name(v, &path.key("name")));
-        let address = self.required(&fields, path, "address").and_then(|v| {
-            let p = path.key("address");
-            let text = self.string(v, &p)?;
-            let cidr = parse_cidr(text);
-            if cidr.is_none() {
-                self.error(
-                    "cidr",
-                    &p,
-                    format!(
-                        "{} is not an address with prefix length (e.g. \"10.0.0.1/24\")",
-                        quote(text)
-                    ),
-                );
-            }
-            cidr
-        });
+        let address = self
+            .required(&fields, path, "address")
+            .and_then(|v| self.cidr(v, &path.key("address")));
+        let floating_address = fields
+            .get("floating_address")
+            .and_then(|v| self.cidr(v, &path.key("floating_address")));
         let ports = match fields.get("ports") {
             Some(v) => self.list(v, &path.key("ports"), Decoder::interface_name),
             None => Vec::new(),
@@ -461,7 +473,34 @@ impl Decoder<'_> {
             name: name?,
             address: address?,
             ports,
+            floating_address,
         })
+    }
+
+    fn cidr(&mut self, value: &Json, path: &JsonPath) -> Option<crate::config::endpoint::Cidr> {
+        let text = self.string(value, path)?;
+        let cidr = parse_cidr(text);
+        if cidr.is_none() {
+            self.error(
+                "cidr",
+                path,
+                format!(
+                    "{} is not an address with prefix length (e.g. \"10.0.0.1/24\")",
+                    quote(text)
+                ),
+            );
+        }
+        cidr
+    }
+
+    fn boolean(&mut self, value: &Json, path: &JsonPath) -> Option<bool> {
+        match value {
+            Json::Bool(b) => Some(*b),
+            other => {
+                self.wrong_type(path, "true or false", other);
+                None
+            }
+        }
     }
 
     fn forward(&mut self, value: &Json, path: &JsonPath) -> Option<Forward> {

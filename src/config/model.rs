@@ -45,6 +45,66 @@ pub struct Config {
         extend("propertyNames" = { "pattern": r"^net\.(ipv4|ipv6|core|bridge)\.[A-Za-z0-9_./-]+$" })
     )]
     pub sysctl: Vec<Sysctl>,
+    /// An active/backup pair: the VRRP instance (run by keepalived, from `portfwd gen
+    /// keepalived`) that moves the `floating` public addresses and the bridges'
+    /// `floating_address` between the two hosts.
+    pub vrrp: Option<Vrrp>,
+    /// The kernel's IPVS connection sync daemons, a master and a backup on each host, so that
+    /// established connections survive a failover. Without `sync`, daemons portfwd did not
+    /// start are left alone.
+    pub sync: Option<SyncDaemons>,
+}
+
+/// The VRRP instance of an active/backup pair. The two hosts' configs differ only in
+/// `priority` (and their own bridge address).
+#[derive(Debug, Clone, PartialEq, Eq, JsonSchema)]
+#[schemars(deny_unknown_fields)]
+pub struct Vrrp {
+    /// The interface VRRP advertisements go out on, e.g. `br1`.
+    #[schemars(regex(pattern = IFNAME_PATTERN))]
+    pub interface: String,
+    /// The virtual router id, the same on both hosts and unique on the segment.
+    #[schemars(range(min = 1, max = 255))]
+    pub router_id: u8,
+    /// This host's priority; the higher one holds the addresses. Give the two hosts
+    /// different priorities.
+    #[schemars(range(min = 1, max = 254))]
+    pub priority: u8,
+    /// Seconds between advertisements (default 1).
+    #[schemars(range(min = 1, max = 255), extend("default" = 1))]
+    pub advert_interval: u8,
+    /// The peer's address for unicast advertisements; multicast (224.0.0.18) without it.
+    #[schemars(default, extend("default" = []), with = "Vec<String>")]
+    pub unicast_peers: Vec<IpAddr>,
+    /// Take the addresses back from a lower-priority peer when this host returns (default
+    /// false: a rebooted host would take them before its sync daemon has the connections).
+    #[schemars(extend("default" = false))]
+    pub preempt: bool,
+}
+
+/// The IPVS connection sync daemons: each host runs a master (sends its connections) and a
+/// backup (receives the peer's) on `interface`.
+#[derive(Debug, Clone, PartialEq, Eq, JsonSchema)]
+#[schemars(deny_unknown_fields)]
+pub struct SyncDaemons {
+    /// The interface the sync messages go out and come in on, e.g. `br1`.
+    #[schemars(regex(pattern = IFNAME_PATTERN))]
+    pub interface: String,
+    /// The sync id, the same on both hosts; messages with another id are ignored.
+    #[schemars(range(min = 0, max = 255))]
+    pub sync_id: u8,
+    /// Largest sync message payload in bytes (default: from the interface's MTU).
+    #[schemars(range(min = 1, max = 65507))]
+    pub max_len: Option<u16>,
+    /// Multicast group (default 224.0.0.81), IPv4 or IPv6.
+    #[schemars(with = "Option<String>")]
+    pub group: Option<IpAddr>,
+    /// UDP port (default 8848).
+    #[schemars(range(min = 1, max = 65535))]
+    pub port: Option<u16>,
+    /// Multicast TTL (default 1).
+    #[schemars(range(min = 1, max = 255))]
+    pub ttl: Option<u8>,
 }
 
 /// One kernel setting from the `sysctl` object.
@@ -106,6 +166,10 @@ pub struct Public {
     /// IPv6). Needs `interface`.
     #[schemars(range(min = 1, max = 128))]
     pub prefix_len: Option<u8>,
+    /// Moved between the two hosts of a pair by VRRP (needs `vrrp` and `interface`):
+    /// portfwd never adds or removes it, but keeps its services on both hosts.
+    #[schemars(default, extend("default" = false))]
+    pub floating: bool,
 }
 
 /// A bridge for the guests; the host's address on it is the guests' gateway.
@@ -129,6 +193,11 @@ pub struct Bridge {
         inner(regex(pattern = IFNAME_PATTERN))
     )]
     pub ports: Vec<String>,
+    /// The guests' gateway address of an active/backup pair, with prefix length, moved by
+    /// VRRP with the floating public addresses (needs `vrrp`). portfwd never adds or removes
+    /// it; `address` stays this host's own.
+    #[schemars(with = "Option<String>", regex(pattern = CIDR_PATTERN))]
+    pub floating_address: Option<Cidr>,
 }
 
 /// A port forward: traffic to `listen` is spread over `backends`.

@@ -12,9 +12,12 @@ use std::net::IpAddr;
 /// The most IPVS services (listen ports after range expansion) one config may declare.
 pub const MAX_SERVICES: u64 = 200_000;
 
+mod ha;
+
 pub fn validate(config: &Config, diags: &mut Vec<Diagnostic>) {
     check_public(config, diags);
     check_bridges(config, diags);
+    ha::check_ha(config, diags);
     check_forward_names(config, diags);
     let total: u64 = config.forwards.iter().map(Forward::service_count).sum();
     if total > MAX_SERVICES {

@@ -247,11 +247,12 @@ mod tests {
             run(&probe(CheckKind::Http, sick)).await,
             Err("HTTP 503".into())
         );
-        // A port nothing listens on: bind one, note it, close it.
-        let closed = std::net::TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .expect("port")
-            .port();
+        // A port nothing listens on: bound but not listening, so no other test gets it.
+        let holder = tokio::net::TcpSocket::new_v4().expect("socket");
+        holder
+            .bind("127.0.0.1:0".parse().expect("addr"))
+            .expect("bind");
+        let closed = holder.local_addr().expect("port").port();
         assert_eq!(
             run(&probe(CheckKind::Tcp, closed)).await,
             Err("connect: connection refused".into())

@@ -2,9 +2,10 @@
 //! sysctls, the modules' states.
 
 use super::KernelError;
-use super::links::{Links, RtnlLinks};
-use super::modules::{Modules, SystemModules};
-use super::sysctl::{ProcSysctl, Sysctl};
+use super::ipvs::Ipvs;
+use super::links::Links;
+use super::modules::Modules;
+use super::sysctl::Sysctl;
 use crate::state::host::{HostActual, HostDesired, ModuleState};
 
 /// Reads what `want` needs to know from the kernel.
@@ -13,6 +14,7 @@ pub fn read_with(
     links: &mut dyn Links,
     sysctl: &mut dyn Sysctl,
     modules: &mut dyn Modules,
+    ipvs: &mut dyn Ipvs,
 ) -> Result<HostActual, KernelError> {
     let mut actual = HostActual {
         links: links.read()?,
@@ -28,11 +30,13 @@ pub fn read_with(
     for s in &want.sysctls {
         actual.sysctls.insert(s.key.clone(), sysctl.read(&s.key)?);
     }
+    let started = ipvs.started_daemons();
+    if want.sync.is_some() || !started.is_empty() {
+        actual.sync = ipvs.read_daemons()?;
+        actual.sync_started = started
+            .into_iter()
+            .filter(|r| actual.sync.iter().any(|d| d.role == *r))
+            .collect();
+    }
     Ok(actual)
-}
-
-/// [`read_with`] from the live kernel.
-pub fn read(want: &HostDesired) -> Result<HostActual, KernelError> {
-    let mut links = RtnlLinks::connect()?;
-    read_with(want, &mut links, &mut ProcSysctl, &mut SystemModules::new())
 }

@@ -15,6 +15,7 @@ pub enum Kind {
     Bridge,
     BridgePort,
     Address,
+    SyncDaemon,
     IpvsService,
     IpvsDestination,
 }
@@ -27,6 +28,7 @@ impl Kind {
             Kind::Bridge => "bridge",
             Kind::BridgePort => "bridge_port",
             Kind::Address => "address",
+            Kind::SyncDaemon => "ipvs_sync_daemon",
             Kind::IpvsService => "ipvs_service",
             Kind::IpvsDestination => "ipvs_destination",
         }
@@ -40,6 +42,7 @@ impl Kind {
             Kind::Bridge => "bridge",
             Kind::BridgePort => "port",
             Kind::Address => "address",
+            Kind::SyncDaemon => "sync daemon",
             Kind::IpvsService => "service",
             Kind::IpvsDestination => "destination",
         }

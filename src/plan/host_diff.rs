@@ -21,7 +21,7 @@ pub struct HostPlan {
 }
 
 impl HostPlan {
-    fn change(&mut self, change: Change, ops: Vec<(Operation, Option<Operation>)>) {
+    pub(super) fn change(&mut self, change: Change, ops: Vec<(Operation, Option<Operation>)>) {
         self.changes.push(change);
         let index = self.changes.len() - 1;
         for (op, undo) in ops {
@@ -49,9 +49,10 @@ pub fn diff_host(want: &HostDesired, have: &HostActual) -> HostPlan {
     for b in &want.bridges {
         bridge(b, have, &mut plan);
     }
-    for p in &want.public {
+    for p in want.public.iter().filter(|p| !p.floating) {
         public(p, have, &mut plan);
     }
+    super::sync_diff::sync_daemons(want, have, &mut plan);
     plan
 }
 

@@ -106,6 +106,7 @@ fn groups<'a>(plan: &'a Plan, forwards: &[&str]) -> Vec<(String, Vec<&'a Change>
                 (Kind::Sysctl, _) => "# sysctls".to_string(),
                 (Kind::Bridge, _) => format!("# bridge {}", c.id),
                 (Kind::BridgePort | Kind::Address, Some(bridge)) => format!("# bridge {bridge}"),
+                (Kind::SyncDaemon, _) => "# sync daemons".to_string(),
                 _ => "# public addresses".to_string(),
             };
             match host.iter_mut().find(|(t, _)| *t == title) {
@@ -288,7 +289,7 @@ fn write_brief(out: &mut String, kind: Kind, attrs: &Option<Attrs>) {
         out.push_str(if first { " (" } else { ", " });
         first = false;
         match (kind, *name) {
-            (Kind::Address, "interface") => out.push_str("on "),
+            (Kind::Address | Kind::SyncDaemon, "interface") => out.push_str("on "),
             (Kind::IpvsService, "persistence") => out.push_str("persistence "),
             (Kind::IpvsDestination, "method") => {}
             (_, name) => {

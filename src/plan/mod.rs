@@ -11,6 +11,7 @@ pub mod human;
 pub mod json;
 pub mod planfile;
 pub mod style;
+pub mod sync_diff;
 
 use crate::state::desired::Desired;
 use crate::state::host::{HostActual, HostDesired};
@@ -75,6 +76,8 @@ impl Operation {
             Operation::Ipvs(Op::NewDest(..)) => "new_destination",
             Operation::Ipvs(Op::SetDest(..)) => "edit_destination",
             Operation::Ipvs(Op::DelDest(..)) => "delete_destination",
+            Operation::Ipvs(Op::NewDaemon(_)) => "start_sync_daemon",
+            Operation::Ipvs(Op::DelDaemon(_)) => "stop_sync_daemon",
         }
     }
 
@@ -124,7 +127,7 @@ pub fn build(desired: &Desired, actual: &Table, host: Option<HostPair<'_>>) -> P
             plan.prepend(host_diff::diff_host(want, have));
         }
         None => plan.notes.push(
-            "a snapshot holds only the IPVS table: kernel modules, sysctls, bridges and addresses were not planned"
+            "a snapshot holds only the IPVS table: kernel modules, sysctls, bridges, addresses and sync daemons were not planned"
                 .to_string(),
         ),
     }

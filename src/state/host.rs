@@ -4,6 +4,7 @@
 //! addresses are reported and left alone.
 
 use super::links::LinkTable;
+use super::sync::{SyncDaemon, SyncRole};
 use crate::config::endpoint::Cidr;
 use crate::config::model::{CheckKind, Config, Method, Named};
 use std::collections::BTreeMap;
@@ -38,6 +39,8 @@ pub struct PublicWant {
     /// Where to add it when missing; without it a missing address is an error.
     pub interface: Option<String>,
     pub prefix_len: u8,
+    /// Moved by VRRP: never added or removed by portfwd.
+    pub floating: bool,
 }
 
 /// What the config asks of the host, in the order apply creates it.
@@ -48,6 +51,9 @@ pub struct HostDesired {
     pub sysctls: Vec<SysctlWant>,
     pub bridges: Vec<BridgeWant>,
     pub public: Vec<PublicWant>,
+    /// The sync daemons to run; `None` (no `sync` in the config) leaves alone those that
+    /// portfwd did not start.
+    pub sync: Option<Vec<SyncDaemon>>,
 }
 
 pub const IP_FORWARD: &str = "net.ipv4.ip_forward";
@@ -56,7 +62,7 @@ pub const EXPIRE_QUIESCENT_TEMPLATE: &str = "net.ipv4.vs.expire_quiescent_templa
 
 pub fn from_config(config: &Config) -> HostDesired {
     let mut modules = Vec::new();
-    if !config.forwards.is_empty() {
+    if !config.forwards.is_empty() || config.sync.is_some() {
         modules.push("ip_vs".to_string());
     }
     for f in &config.forwards {
@@ -158,8 +164,10 @@ pub fn from_config(config: &Config) -> HostDesired {
                 prefix_len: p
                     .prefix_len
                     .unwrap_or(if p.address.is_ipv4() { 32 } else { 128 }),
+                floating: p.floating,
             })
             .collect(),
+        sync: config.sync.as_ref().map(SyncDaemon::wanted),
     }
 }
 
@@ -172,6 +180,10 @@ pub struct HostActual {
     pub links: LinkTable,
     /// The running kernel's release, for the error about a missing module (read only then).
     pub release: String,
+    /// The running sync daemons (read when the config has `sync` or portfwd started some).
+    pub sync: Vec<SyncDaemon>,
+    /// The roles of the running daemons that portfwd started.
+    pub sync_started: Vec<SyncRole>,
 }
 
 /// The facts about the declared resources, one per line, for checking that an undo put the
@@ -183,6 +195,9 @@ pub fn observe(want: &HostDesired, actual: &HostActual) -> Vec<String> {
             "sysctl {key} = {}",
             value.as_deref().unwrap_or("(absent)")
         ));
+    }
+    for d in &actual.sync {
+        lines.push(format!("sync daemon {d}"));
     }
     let mut names: Vec<&str> = Vec::new();
     for b in &want.bridges {

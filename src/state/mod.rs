@@ -11,3 +11,4 @@ pub mod links;
 pub mod ops;
 pub mod render;
 pub mod snapshot;
+pub mod sync;

@@ -2,6 +2,7 @@
 //! table ([`Op`]) or to links and addresses ([`LinkOp`]).
 
 use super::ipvs::{Dest, DestKey, Service, ServiceKey};
+use super::sync::{SyncDaemon, SyncRole};
 use std::fmt;
 use std::net::IpAddr;
 
@@ -14,6 +15,10 @@ pub enum Op {
     NewDest(ServiceKey, Dest),
     SetDest(ServiceKey, Dest),
     DelDest(ServiceKey, DestKey),
+    /// Starts a connection sync daemon.
+    NewDaemon(SyncDaemon),
+    /// Stops the sync daemon of that role.
+    DelDaemon(SyncRole),
 }
 
 impl fmt::Display for Op {
@@ -36,6 +41,8 @@ impl fmt::Display for Op {
             Op::DelDest(k, d) => {
                 write!(f, "removing destination {} from service {k}", dest_text(d))
             }
+            Op::NewDaemon(d) => write!(f, "starting sync daemon {d}"),
+            Op::DelDaemon(role) => write!(f, "stopping sync daemon {}", role.name()),
         }
     }
 }

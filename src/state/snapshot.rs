@@ -20,6 +20,10 @@ pub struct Snapshot {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub timeouts: Option<Timeouts>,
     pub services: Vec<SnapshotService>,
+    /// The running connection sync daemons, when they were read (a plan against a snapshot
+    /// does not use them).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub sync_daemons: Vec<crate::state::sync::SyncDaemon>,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -147,6 +151,7 @@ pub fn to_snapshot(table: &Table) -> Snapshot {
         format_version: FORMAT_VERSION.to_string(),
         timeouts: None,
         services,
+        sync_daemons: Vec::new(),
     }
 }
 

@@ -67,11 +67,7 @@ impl Decoder<'_> {
         };
         let verify_tls = match fields.get("verify_tls") {
             None => Some(false),
-            Some(Json::Bool(b)) => Some(*b),
-            Some(other) => {
-                self.wrong_type(&path.key("verify_tls"), "true or false", other);
-                None
-            }
+            Some(v) => self.boolean(v, &path.key("verify_tls")),
         };
         // The rules between fields run on whatever decoded: every problem at once.
         self.health_rules(check, interval.zip(timeout), &command, &fields, path);

@@ -12,6 +12,9 @@ pub const IPVS_CMD_NEW_DEST: u8 = 5;
 pub const IPVS_CMD_SET_DEST: u8 = 6;
 pub const IPVS_CMD_DEL_DEST: u8 = 7;
 pub const IPVS_CMD_GET_DEST: u8 = 8;
+pub const IPVS_CMD_NEW_DAEMON: u8 = 9;
+pub const IPVS_CMD_DEL_DAEMON: u8 = 10;
+pub const IPVS_CMD_GET_DAEMON: u8 = 11;
 pub const IPVS_CMD_SET_CONFIG: u8 = 12;
 pub const IPVS_CMD_GET_CONFIG: u8 = 13;
 pub const IPVS_CMD_SET_INFO: u8 = 14;
@@ -21,6 +24,7 @@ pub const IPVS_CMD_FLUSH: u8 = 17;
 
 pub const IPVS_CMD_ATTR_SERVICE: u16 = 1;
 pub const IPVS_CMD_ATTR_DEST: u16 = 2;
+pub const IPVS_CMD_ATTR_DAEMON: u16 = 3;
 pub const IPVS_CMD_ATTR_TIMEOUT_TCP: u16 = 4;
 pub const IPVS_CMD_ATTR_TIMEOUT_TCP_FIN: u16 = 5;
 pub const IPVS_CMD_ATTR_TIMEOUT_UDP: u16 = 6;
@@ -53,6 +57,15 @@ pub const IPVS_DEST_ATTR_STATS64: u16 = 12;
 pub const IPVS_DEST_ATTR_TUN_TYPE: u16 = 13;
 pub const IPVS_DEST_ATTR_TUN_PORT: u16 = 14;
 pub const IPVS_DEST_ATTR_TUN_FLAGS: u16 = 15;
+
+pub const IPVS_DAEMON_ATTR_STATE: u16 = 1;
+pub const IPVS_DAEMON_ATTR_MCAST_IFN: u16 = 2;
+pub const IPVS_DAEMON_ATTR_SYNC_ID: u16 = 3;
+pub const IPVS_DAEMON_ATTR_SYNC_MAXLEN: u16 = 4;
+pub const IPVS_DAEMON_ATTR_MCAST_GROUP: u16 = 5;
+pub const IPVS_DAEMON_ATTR_MCAST_GROUP6: u16 = 6;
+pub const IPVS_DAEMON_ATTR_MCAST_PORT: u16 = 7;
+pub const IPVS_DAEMON_ATTR_MCAST_TTL: u16 = 8;
 
 pub const IPVS_STATS_ATTR_CONNS: u16 = 1;
 pub const IPVS_STATS_ATTR_INPKTS: u16 = 2;

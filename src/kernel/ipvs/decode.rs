@@ -7,6 +7,7 @@ use crate::state::ipvs::{
     Dest, DestCounters, DestEntry, DestKey, Family, Method, Service, ServiceEntry, ServiceKey,
     Stats, Tunnel, TunnelType, flags,
 };
+use crate::state::sync::{SyncDaemon, SyncRole};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 /// The attributes of one record (or nested attribute), by type; the last one wins. IPVS
@@ -260,6 +261,57 @@ pub fn info(record: &[u8]) -> Result<(u32, u32), String> {
     ))
 }
 
+/// A record of a GET_DAEMON dump: one running sync daemon.
+pub fn daemon(record: &[u8]) -> Result<SyncDaemon, String> {
+    let outer = Attrs::parse(record)?;
+    let d = Attrs::parse(outer.required(IPVS_CMD_ATTR_DAEMON, "IPVS_CMD_ATTR_DAEMON")?)?;
+    let state = u32_of(
+        d.required(IPVS_DAEMON_ATTR_STATE, "IPVS_DAEMON_ATTR_STATE")?,
+        "IPVS_DAEMON_ATTR_STATE",
+    )?;
+    let role =
+        SyncRole::from_kernel(state).ok_or_else(|| format!("unknown sync daemon state {state}"))?;
+    let group = match (
+        d.get(IPVS_DAEMON_ATTR_MCAST_GROUP),
+        d.get(IPVS_DAEMON_ATTR_MCAST_GROUP6),
+    ) {
+        (_, Some(p)) => Some(IpAddr::V6(Ipv6Addr::from(bytes::<16>(
+            p,
+            "IPVS_DAEMON_ATTR_MCAST_GROUP6",
+        )?))),
+        (Some(p), None) => Some(IpAddr::V4(Ipv4Addr::from(bytes::<4>(
+            p,
+            "IPVS_DAEMON_ATTR_MCAST_GROUP",
+        )?))),
+        (None, None) => None,
+    };
+    Ok(SyncDaemon {
+        role,
+        interface: attr_string(
+            d.required(IPVS_DAEMON_ATTR_MCAST_IFN, "IPVS_DAEMON_ATTR_MCAST_IFN")?,
+        )
+        .into_owned(),
+        sync_id: u32_of(
+            d.required(IPVS_DAEMON_ATTR_SYNC_ID, "IPVS_DAEMON_ATTR_SYNC_ID")?,
+            "IPVS_DAEMON_ATTR_SYNC_ID",
+        )?,
+        // Kernels before 4.3 report only the three above.
+        max_len: d
+            .get(IPVS_DAEMON_ATTR_SYNC_MAXLEN)
+            .map(|p| u16_of(p, "IPVS_DAEMON_ATTR_SYNC_MAXLEN"))
+            .transpose()?,
+        group,
+        port: d
+            .get(IPVS_DAEMON_ATTR_MCAST_PORT)
+            .map(|p| u16_of(p, "IPVS_DAEMON_ATTR_MCAST_PORT"))
+            .transpose()?,
+        ttl: d
+            .get(IPVS_DAEMON_ATTR_MCAST_TTL)
+            .map(|p| bytes::<1>(p, "IPVS_DAEMON_ATTR_MCAST_TTL").map(|b| b[0]))
+            .transpose()?,
+    })
+}
+
 /// GET_CONFIG's reply: (tcp, tcp_fin, udp) timeouts in seconds.
 pub fn config(record: &[u8]) -> Result<(u32, u32, u32), String> {
     let top = Attrs::parse(record)?;
@@ -278,6 +330,40 @@ pub fn config(record: &[u8]) -> Result<(u32, u32, u32), String> {
 mod tests {
     use super::*;
     use crate::state::ipvs::IPPROTO_TCP;
+
+    /// NEW_DAEMON's nested attributes are laid out as GET_DAEMON's replies are.
+    #[test]
+    fn a_sync_daemon_round_trips_through_the_wire_format() {
+        for group in ["224.0.0.81", "ff02::8:81"] {
+            let d = SyncDaemon {
+                role: SyncRole::Backup,
+                interface: "br1".into(),
+                sync_id: 51,
+                max_len: Some(1400),
+                group: Some(group.parse().expect("ip")),
+                port: Some(8849),
+                ttl: Some(3),
+            };
+            let request = super::super::encode::new_daemon(7, &d).expect("encode");
+            // netlink header (16) + genl header (4)
+            assert_eq!(daemon(&request[20..]), Ok(d));
+        }
+        let bare = SyncDaemon {
+            role: SyncRole::Master,
+            interface: "eth0".into(),
+            sync_id: 0,
+            max_len: None,
+            group: None,
+            port: None,
+            ttl: None,
+        };
+        let request = super::super::encode::new_daemon(7, &bare).expect("encode");
+        assert_eq!(daemon(&request[20..]), Ok(bare));
+        assert!(
+            daemon(&[]).is_err(),
+            "a record without the nest is an error"
+        );
+    }
 
     /// A service request as we encode it is also what the kernel's replies look like (the
     /// uapi layout is the same both ways), so encode → decode must round-trip.

@@ -3,6 +3,7 @@
 use super::consts::*;
 use crate::kernel::netlink::{GenlWriter, NLM_F_ACK, NLM_F_DUMP};
 use crate::state::ipvs::{Dest, DestKey, Family, Service, ServiceKey, flags};
+use crate::state::sync::{SyncDaemon, SyncRole};
 use std::net::IpAddr;
 
 fn af(family: Family) -> u16 {
@@ -165,6 +166,49 @@ pub fn del_dest(family: u16, service: &ServiceKey, dest: &DestKey) -> Result<Vec
         service_key_attr(w, service);
         let at = w.begin_nested(IPVS_CMD_ATTR_DEST);
         dest_key_attrs(w, dest);
+        w.end_nested(at);
+    })
+}
+
+pub fn dump_daemons(family: u16) -> Result<Vec<u8>, String> {
+    request(family, NLM_F_DUMP, IPVS_CMD_GET_DAEMON, |_| {})
+}
+
+/// NEW_DAEMON: state, interface and sync id always; the rest only when given, so that the
+/// kernel fills in its defaults.
+pub fn new_daemon(family: u16, d: &SyncDaemon) -> Result<Vec<u8>, String> {
+    request(family, NLM_F_ACK, IPVS_CMD_NEW_DAEMON, |w| {
+        let at = w.begin_nested(IPVS_CMD_ATTR_DAEMON);
+        w.put_u32(IPVS_DAEMON_ATTR_STATE, d.role.to_kernel())
+            .put_str(IPVS_DAEMON_ATTR_MCAST_IFN, &d.interface)
+            .put_u32(IPVS_DAEMON_ATTR_SYNC_ID, d.sync_id);
+        if let Some(len) = d.max_len {
+            w.put_u16(IPVS_DAEMON_ATTR_SYNC_MAXLEN, len);
+        }
+        match d.group {
+            Some(IpAddr::V4(g)) => {
+                w.put(IPVS_DAEMON_ATTR_MCAST_GROUP, &g.octets());
+            }
+            Some(IpAddr::V6(g)) => {
+                w.put(IPVS_DAEMON_ATTR_MCAST_GROUP6, &g.octets());
+            }
+            None => {}
+        }
+        // The kernel reads the port as a plain u16 (host order), unlike service ports.
+        if let Some(port) = d.port {
+            w.put_u16(IPVS_DAEMON_ATTR_MCAST_PORT, port);
+        }
+        if let Some(ttl) = d.ttl {
+            w.put(IPVS_DAEMON_ATTR_MCAST_TTL, &[ttl]);
+        }
+        w.end_nested(at);
+    })
+}
+
+pub fn del_daemon(family: u16, role: SyncRole) -> Result<Vec<u8>, String> {
+    request(family, NLM_F_ACK, IPVS_CMD_DEL_DAEMON, |w| {
+        let at = w.begin_nested(IPVS_CMD_ATTR_DAEMON);
+        w.put_u32(IPVS_DAEMON_ATTR_STATE, role.to_kernel());
         w.end_nested(at);
     })
 }

@@ -6,6 +6,7 @@ use super::Ipvs;
 use crate::kernel::error::KernelError;
 use crate::state::ipvs::{DestCounters, DestEntry, ServiceEntry, Table};
 use crate::state::ops::Op;
+use crate::state::sync::{SyncDaemon, SyncRole};
 
 /// The schedulers a stock kernel can load (Debian's 6.1 cloud kernel lacks `twos`).
 pub const KERNEL_SCHEDULERS: &[&str] = &[
@@ -23,6 +24,10 @@ pub struct MemoryIpvs {
     /// with EIO, to test undo.
     pub fail_write: Option<usize>,
     pub schedulers: Vec<String>,
+    /// Running sync daemons, with every setting filled in as the kernel reports it.
+    pub daemons: Vec<SyncDaemon>,
+    /// The roles started through this object and not stopped since.
+    pub started: Vec<SyncRole>,
 }
 
 impl MemoryIpvs {
@@ -33,6 +38,8 @@ impl MemoryIpvs {
             reads: 0,
             fail_write: None,
             schedulers: KERNEL_SCHEDULERS.iter().map(|s| s.to_string()).collect(),
+            daemons: Vec::new(),
+            started: Vec::new(),
         }
     }
 
@@ -84,6 +91,32 @@ impl MemoryIpvs {
                 let entry = t.get_mut(k).ok_or(libc::ESRCH)?;
                 entry.dests.remove(d).ok_or(libc::ENOENT)?;
             }
+            Op::NewDaemon(d) => {
+                if self.daemons.iter().any(|r| r.role == d.role) {
+                    return Err(libc::EEXIST);
+                }
+                // The kernel's defaults, for an interface with a 1500-byte MTU.
+                self.daemons.push(SyncDaemon {
+                    max_len: d.max_len.or(Some(1472)),
+                    group: d
+                        .group
+                        .or(Some("224.0.0.81".parse().map_err(|_| libc::EINVAL)?)),
+                    port: d.port.or(Some(8848)),
+                    ttl: d.ttl.or(Some(1)),
+                    ..d.clone()
+                });
+                self.started.retain(|r| *r != d.role);
+                self.started.push(d.role);
+            }
+            Op::DelDaemon(role) => {
+                let at = self
+                    .daemons
+                    .iter()
+                    .position(|r| r.role == *role)
+                    .ok_or(libc::ESRCH)?;
+                self.daemons.remove(at);
+                self.started.retain(|r| r != role);
+            }
         }
         Ok(())
     }
@@ -108,5 +141,13 @@ impl Ipvs for MemoryIpvs {
                 result.map_err(|errno| KernelError::errno(op.to_string(), errno))
             })
             .collect()
+    }
+
+    fn read_daemons(&mut self) -> Result<Vec<SyncDaemon>, KernelError> {
+        Ok(self.daemons.clone())
+    }
+
+    fn started_daemons(&mut self) -> Vec<SyncRole> {
+        self.started.clone()
     }
 }

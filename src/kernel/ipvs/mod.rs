@@ -2,6 +2,7 @@
 //! requests. [`Ipvs`] is the seam the engine uses; [`NetlinkIpvs`] is the real kernel.
 
 mod consts;
+mod daemons;
 pub mod decode;
 pub mod encode;
 pub mod memory;
@@ -10,6 +11,7 @@ use super::error::KernelError;
 use super::netlink::{NetlinkSocket, Record, genl_attrs};
 use crate::state::ipvs::{ServiceKey, Table, Timeouts};
 use crate::state::ops::Op;
+use crate::state::sync::{SyncDaemon, SyncRole};
 use std::fmt;
 
 /// What IPVS reports about itself.
@@ -27,6 +29,11 @@ pub trait Ipvs {
     /// Runs `ops` in order; one result per op. A failed op does not stop later ones (the
     /// caller decides what to undo).
     fn execute(&mut self, ops: &[Op]) -> Vec<Result<(), KernelError>>;
+    /// The running connection sync daemons.
+    fn read_daemons(&mut self) -> Result<Vec<SyncDaemon>, KernelError>;
+    /// The roles of the sync daemons portfwd started here (and has not stopped since): the
+    /// ones it may stop when the config no longer has `sync`.
+    fn started_daemons(&mut self) -> Vec<SyncRole>;
 
     /// Every service without its destinations: one dump, where the whole table needs one
     /// more per service.
@@ -196,6 +203,22 @@ impl Ipvs for NetlinkIpvs {
         Ok(table)
     }
 
+    fn read_daemons(&mut self) -> Result<Vec<SyncDaemon>, KernelError> {
+        let action = "listing IPVS sync daemons";
+        let mut request = Self::encode(&action, encode::dump_daemons(self.family))?;
+        self.socket
+            .exchange(&mut request, &action)?
+            .iter()
+            .map(|r| {
+                decode::daemon(genl_attrs(&r.payload)).map_err(|e| KernelError::protocol(action, e))
+            })
+            .collect()
+    }
+
+    fn started_daemons(&mut self) -> Vec<SyncRole> {
+        daemons::started()
+    }
+
     fn read_service_list(&mut self) -> Result<Table, KernelError> {
         let action = "listing IPVS services";
         let mut request = Self::encode(&action, encode::dump_services(self.family))?;
@@ -217,18 +240,30 @@ impl Ipvs for NetlinkIpvs {
                     Op::NewDest(k, d) => encode::new_dest(family, k, d),
                     Op::SetDest(k, d) => encode::set_dest(family, k, d),
                     Op::DelDest(k, d) => encode::del_dest(family, k, d),
+                    Op::NewDaemon(d) => encode::new_daemon(family, d),
+                    Op::DelDaemon(role) => encode::del_daemon(family, *role),
                 };
                 bytes.map_err(|e| KernelError::protocol(op.to_string(), e))
             })
             .collect();
         match built {
-            Ok(mut requests) => self
-                .socket
-                .pipeline(&mut requests, &|i| ops[i].to_string())
-                .into_iter()
-                .zip(ops)
-                .map(|(result, op)| result.map_err(|e| missing_module_hint(e, op)))
-                .collect(),
+            Ok(mut requests) => {
+                let results: Vec<Result<(), KernelError>> = self
+                    .socket
+                    .pipeline(&mut requests, &|i| ops[i].to_string())
+                    .into_iter()
+                    .zip(ops)
+                    .map(|(result, op)| result.map_err(|e| missing_module_hint(e, op)))
+                    .collect();
+                for (op, result) in ops.iter().zip(&results) {
+                    match (op, result) {
+                        (Op::NewDaemon(d), Ok(())) => daemons::record(d.role, true),
+                        (Op::DelDaemon(role), Ok(())) => daemons::record(*role, false),
+                        _ => {}
+                    }
+                }
+                results
+            }
             // Nothing was sent: refuse the whole batch rather than run part of it.
             Err(e) => ops.iter().map(|_| Err(e.clone())).collect(),
         }
