@@ -490,6 +490,7 @@ mod host {
         let sysctl = MemorySysctl::with(&[
             ("net.ipv4.ip_forward", "0"),
             ("net.ipv4.vs.expire_nodest_conn", "0"),
+            ("net.ipv4.vs.sync_version", "1"),
         ]);
         Host {
             ipvs: MemoryIpvs::new(Table::default()),

@@ -104,12 +104,17 @@ pub struct ValidateArgs {
 pub enum GenTarget {
     /// Debian without portfwd at boot: etc/ipvsadm.rules, etc/default/ipvsadm,
     /// etc/sysctl.d/60-portfwd.conf, etc/modules-load.d/portfwd.conf and one
-    /// etc/network/interfaces.d/portfwd-BRIDGE per bridge, under DIR.
-    Debian(GenDebianArgs),
+    /// etc/network/interfaces.d/portfwd-BRIDGE per bridge, under DIR (and
+    /// etc/keepalived/keepalived.conf when the config has `vrrp`).
+    Debian(GenArgs),
+    /// keepalived for an active/backup pair: etc/keepalived/keepalived.conf with the VRRP
+    /// instance that moves the floating addresses (no virtual_server: portfwd keeps the IPVS
+    /// table), under DIR. Needs `vrrp` in the config.
+    Keepalived(GenArgs),
 }
 
 #[derive(Debug, Args)]
-pub struct GenDebianArgs {
+pub struct GenArgs {
     #[command(flatten)]
     pub config: ConfigArg,
 
@@ -123,8 +128,9 @@ pub struct GenDebianArgs {
     pub check: bool,
 
     /// Replace files that portfwd did not generate (an `/etc/ipvsadm.rules` written by
-    /// hand or by `ipvsadm -S`). `etc/default/ipvsadm` is never replaced: only its `AUTO`
-    /// line is set.
+    /// hand or by `ipvsadm -S`, a keepalived.conf of your own). `etc/default/ipvsadm` is
+    /// never replaced: only its `AUTO` line (and with `sync` its `DAEMON`, `IFACE` and
+    /// `SYNCID` lines) is set.
     #[arg(long, conflicts_with = "check")]
     pub force: bool,
 }

@@ -6,7 +6,7 @@ pub mod apply;
 pub mod args;
 pub mod debug_restore;
 pub mod doctor;
-pub mod gen_debian;
+pub mod generate;
 pub mod plan;
 pub mod show;
 pub mod status;
@@ -43,9 +43,7 @@ pub fn main() -> i32 {
         Command::Status(args) => status::run(args, out, err),
         Command::Show(args) => show::run(args, err),
         Command::DebugRestore { file } => debug_restore::run(file, err),
-        Command::Gen {
-            target: args::GenTarget::Debian(args),
-        } => gen_debian::run(args, out, err),
+        Command::Gen { target } => generate::run(target, out, err),
         Command::Manpage => {
             let man = clap_mangen::Man::new(Cli::command());
             match man.render(&mut std::io::stdout()) {

@@ -9,7 +9,7 @@
 
 use super::File;
 use crate::config::diagnostic::quote;
-use crate::config::model::Config;
+use crate::config::model::{Config, SyncDaemons};
 use crate::state::desired;
 use crate::state::host;
 use crate::state::render::ipvsadm_restore_rules;
@@ -50,7 +50,7 @@ pub fn files(config: &Config, source: &str, existing_defaults: Option<&str>) -> 
 
     out.push(File {
         path: DEFAULTS.into(),
-        content: defaults(existing_defaults),
+        content: defaults(existing_defaults, config.sync.as_ref()),
     });
 
     let mut sysctl = header(source, "kernel settings, applied at boot by systemd-sysctl");
@@ -100,60 +100,56 @@ pub fn files(config: &Config, source: &str, existing_defaults: Option<&str>) -> 
             content: text,
         });
     }
+    out.extend(super::keepalived::file(config, source));
     out
 }
 
-/// `etc/default/ipvsadm` with `AUTO="true"` (load /etc/ipvsadm.rules at boot). It is the
-/// ipvsadm package's conffile: every other line (the sync daemon's `DAEMON`, `IFACE`,
-/// `SYNCID`, comments) stays as the admin or debconf left it.
-pub fn defaults(existing: Option<&str>) -> String {
-    const AUTO: &str = "AUTO=\"true\"";
-    let Some(text) = existing else {
-        return format!(
-            "# Debian's ipvsadm init script: portfwd gen debian sets AUTO (load /etc/ipvsadm.rules at boot).\n{AUTO}\n"
-        );
+/// `etc/default/ipvsadm` with `AUTO="true"` (load /etc/ipvsadm.rules at boot) and, with
+/// `sync`, `DAEMON="both"`, `IFACE` and `SYNCID` (the init script starts a master and a
+/// backup sync daemon). It is the ipvsadm package's conffile: every other line (comments,
+/// and the daemon's settings when the config has no `sync`) stays as it was.
+pub fn defaults(existing: Option<&str>, sync: Option<&SyncDaemons>) -> String {
+    let mut set = vec![("AUTO", "true".to_string())];
+    if let Some(s) = sync {
+        set.push(("DAEMON", "both".to_string()));
+        set.push(("IFACE", s.interface.clone()));
+        set.push(("SYNCID", s.sync_id.to_string()));
+    }
+    let mut out = match existing {
+        Some(_) => String::new(),
+        None => "# Debian's ipvsadm init script: portfwd gen debian sets AUTO (load /etc/ipvsadm.rules at boot).\n".to_string(),
     };
-    let mut found = false;
-    let mut out = String::with_capacity(text.len() + AUTO.len() + 1);
-    for line in text.lines() {
-        if line.trim_start().starts_with("AUTO=") {
-            if !found {
-                out.push_str(AUTO);
+    let mut found = vec![false; set.len()];
+    for line in existing.unwrap_or("").lines() {
+        let key = line.trim_start().split_once('=').map(|(k, _)| k.trim_end());
+        match set.iter().position(|(k, _)| Some(*k) == key) {
+            Some(i) => {
+                if !found[i] {
+                    out.push_str(&format!("{}=\"{}\"\n", set[i].0, set[i].1));
+                }
+                found[i] = true;
+            }
+            None => {
+                out.push_str(line);
                 out.push('\n');
             }
-            found = true;
-        } else {
-            out.push_str(line);
-            out.push('\n');
         }
     }
-    if !found {
-        out.push_str(AUTO);
-        out.push('\n');
+    for (i, (key, value)) in set.iter().enumerate() {
+        if !found[i] {
+            out.push_str(&format!("{key}=\"{value}\"\n"));
+        }
     }
     out
 }
 
-/// Files under `root` that `files` would replace but portfwd did not write: not empty and
-/// without its header. `etc/default/ipvsadm` is merged, never replaced, so it is not one.
-pub fn foreign(root: &Path, files: &[File]) -> Vec<PathBuf> {
-    files
-        .iter()
-        .filter(|f| f.path != Path::new(DEFAULTS))
-        .filter(|f| {
-            std::fs::read_to_string(root.join(&f.path))
-                .is_ok_and(|text| !text.trim().is_empty() && !text.starts_with(super::HEADER_START))
-        })
-        .map(|f| root.join(&f.path))
-        .collect()
-}
-
-/// Bridge files under `root` from an earlier run whose bridge is no longer in the config.
+/// Files under `root` from an earlier run that the config no longer asks for: bridge files
+/// of removed bridges, and keepalived.conf once `vrrp` is gone.
 pub fn stale(root: &Path, files: &[File]) -> Vec<PathBuf> {
-    let Ok(entries) = std::fs::read_dir(root.join(INTERFACES_DIR)) else {
-        return Vec::new();
-    };
+    let entries = std::fs::read_dir(root.join(INTERFACES_DIR));
     let mut stale: Vec<PathBuf> = entries
+        .into_iter()
+        .flatten()
         .filter_map(Result::ok)
         .filter_map(|e| e.file_name().to_str().map(str::to_string))
         .filter(|name| name.starts_with(INTERFACE_PREFIX))
@@ -161,6 +157,13 @@ pub fn stale(root: &Path, files: &[File]) -> Vec<PathBuf> {
         .filter(|path| !files.iter().any(|f| f.path == *path))
         .collect();
     stale.sort();
+    // keepalived.conf from a config that had `vrrp` and has it no more.
+    let conf = Path::new(super::keepalived::CONF);
+    let generated = std::fs::read_to_string(root.join(conf))
+        .is_ok_and(|text| text.starts_with(super::HEADER_START));
+    if generated && !files.iter().any(|f| f.path == conf) {
+        stale.push(conf.to_path_buf());
+    }
     stale
 }
 
@@ -203,34 +206,56 @@ mod tests {
     #[test]
     fn the_defaults_file_keeps_every_setting_but_auto() {
         let debian = "# ipvsadm\n\n# if you want to start ipvsadm on boot set this to true\nAUTO=\"false\"\n\n# daemon method (none|master|backup)\nDAEMON=\"master\"\n\n# use interface (eth0,eth1...)\nIFACE=\"eth1\"\n\n# syncid to use\nSYNCID=\"7\"\n";
-        let merged = defaults(Some(debian));
+        let merged = defaults(Some(debian), None);
         assert_eq!(merged, debian.replace("AUTO=\"false\"", "AUTO=\"true\""));
         assert_eq!(
-            defaults(Some(&merged)),
+            defaults(Some(&merged), None),
             merged,
             "a second run changes nothing"
         );
         assert_eq!(
-            defaults(Some("DAEMON=\"backup\"")),
+            defaults(Some("DAEMON=\"backup\""), None),
             "DAEMON=\"backup\"\nAUTO=\"true\"\n"
         );
-        assert!(defaults(None).ends_with("\nAUTO=\"true\"\n"));
+        assert!(defaults(None, None).ends_with("\nAUTO=\"true\"\n"));
+    }
+
+    #[test]
+    fn with_sync_the_defaults_file_starts_both_sync_daemons() {
+        let debian = "# ipvsadm\nAUTO=\"false\"\n# daemon method (none|master|backup)\nDAEMON=\"none\"\nIFACE=\"eth0\"\t\n# SYNCID=\"0\"\n";
+        let sync = SyncDaemons {
+            interface: "br1".into(),
+            sync_id: 51,
+            max_len: None,
+            group: None,
+            port: None,
+            ttl: None,
+        };
+        let merged = defaults(Some(debian), Some(&sync));
+        assert_eq!(
+            merged,
+            "# ipvsadm\nAUTO=\"true\"\n# daemon method (none|master|backup)\nDAEMON=\"both\"\nIFACE=\"br1\"\n# SYNCID=\"0\"\nSYNCID=\"51\"\n"
+        );
+        assert_eq!(defaults(Some(&merged), Some(&sync)), merged);
     }
 
     #[test]
     fn files_portfwd_did_not_write_are_foreign() {
         let root = tempfile::tempdir().expect("tempdir");
         let files = files(&config(r#"{"forwards":[]}"#), "portfwd.json", None);
-        assert!(foreign(root.path(), &files).is_empty());
+        assert!(super::super::foreign(root.path(), &files).is_empty());
         let etc = root.path().join("etc/default");
         std::fs::create_dir_all(&etc).expect("mkdir");
         std::fs::write(root.path().join(RULES), "-A -t 192.0.2.1:80 -s rr\n").expect("write");
         std::fs::write(root.path().join(DEFAULTS), "AUTO=\"false\"\n").expect("write");
         std::fs::create_dir_all(root.path().join("etc/sysctl.d")).expect("mkdir");
         std::fs::write(root.path().join(SYSCTL), "\n").expect("an empty file is no one's");
-        assert_eq!(foreign(root.path(), &files), [root.path().join(RULES)]);
+        assert_eq!(
+            super::super::foreign(root.path(), &files),
+            [root.path().join(RULES)]
+        );
         std::fs::write(root.path().join(RULES), &files[0].content).expect("write");
-        assert!(foreign(root.path(), &files).is_empty());
+        assert!(super::super::foreign(root.path(), &files).is_empty());
     }
 
     #[test]

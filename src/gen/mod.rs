@@ -2,6 +2,7 @@
 //! with what is on disk.
 
 pub mod debian;
+pub mod keepalived;
 
 use similar::TextDiff;
 use std::path::{Path, PathBuf};
@@ -35,6 +36,20 @@ pub struct Drift {
     /// A unified diff from the disk (`a/...`, `/dev/null` when missing) to the generated
     /// file (`b/...`, `/dev/null` when the file should not exist).
     pub diff: String,
+}
+
+/// Files under `root` that `files` would replace but portfwd did not write: not empty and
+/// without its header. `etc/default/ipvsadm` is merged, never replaced, so it is not one.
+pub fn foreign(root: &Path, files: &[File]) -> Vec<PathBuf> {
+    files
+        .iter()
+        .filter(|f| f.path != Path::new(debian::DEFAULTS))
+        .filter(|f| {
+            std::fs::read_to_string(root.join(&f.path))
+                .is_ok_and(|text| !text.trim().is_empty() && !text.starts_with(HEADER_START))
+        })
+        .map(|f| root.join(&f.path))
+        .collect()
 }
 
 /// Writes `files` under `root`, creating directories, replacing each file atomically

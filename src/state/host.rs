@@ -59,6 +59,7 @@ pub struct HostDesired {
 pub const IP_FORWARD: &str = "net.ipv4.ip_forward";
 pub const IPV6_FORWARDING: &str = "net.ipv6.conf.all.forwarding";
 pub const EXPIRE_QUIESCENT_TEMPLATE: &str = "net.ipv4.vs.expire_quiescent_template";
+pub const SYNC_VERSION: &str = "net.ipv4.vs.sync_version";
 
 pub fn from_config(config: &Config) -> HostDesired {
     let mut modules = Vec::new();
@@ -128,6 +129,15 @@ pub fn from_config(config: &Config) -> HostDesired {
             value: "1".into(),
             origin: SysctlOrigin::Derived(
                 "persistent clients must leave a backend health checks hold at weight 0",
+            ),
+        });
+    }
+    if config.sync.is_some() {
+        sysctls.push(SysctlWant {
+            key: SYNC_VERSION.into(),
+            value: "1".into(),
+            origin: SysctlOrigin::Derived(
+                "the sync daemons of both hosts must speak the same (current) protocol version",
             ),
         });
     }
