@@ -226,7 +226,9 @@ fn bridge_address(b: &BridgeWant, have: &HostActual, plan: &mut HostPlan) {
     }
     let extra: Vec<String> = addrs
         .iter()
+        // The floating address comes and goes with VRRP: not worth a note.
         .filter(|a| a.addr != want_addr && !is_link_local(a.addr))
+        .filter(|a| b.floating_address.map(|f| f.addr) != Some(a.addr))
         .map(|a| format!("{}/{}", a.addr, a.prefix_len))
         .collect();
     if !extra.is_empty() {

@@ -31,6 +31,8 @@ pub struct BridgeWant {
     pub name: String,
     pub address: Cidr,
     pub ports: Vec<String>,
+    /// Moved by VRRP: never added or removed by portfwd.
+    pub floating_address: Option<Cidr>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -163,6 +165,7 @@ pub fn from_config(config: &Config) -> HostDesired {
                 name: b.name.clone(),
                 address: b.address,
                 ports: b.ports.clone(),
+                floating_address: b.floating_address,
             })
             .collect(),
         public: config
