@@ -2,6 +2,10 @@
 //! `portfwd doctor` lists every finding, `plan` shows the warnings. The checks are pure
 //! functions of [`Facts`], which [`Facts::read`] gathers.
 
+mod ha;
+
+pub use ha::HaFacts;
+
 use crate::config::model::{Config, Method};
 use crate::kernel::sysctl::Sysctl;
 use crate::state::firewall::Fate;
@@ -53,6 +57,8 @@ pub struct Facts {
     pub boot: BootPaths,
     /// The packet filter's tables hooked at input.
     pub firewall: Vec<crate::state::firewall::Table>,
+    /// The active/backup pair's facts.
+    pub ha: HaFacts,
 }
 
 /// The two ways a Debian host can build its table at boot. Debian's ipvsadm init script
@@ -155,8 +161,30 @@ impl Facts {
             } else {
                 crate::kernel::firewall::read()
             },
+            ha: HaFacts {
+                sync_daemons: None,
+                sync_rp_filter: config.sync.as_ref().map(|s| {
+                    let key = format!("net.ipv4.conf.{}.rp_filter", s.interface.replace('.', "/"));
+                    number(sysctl, "net.ipv4.conf.all.rp_filter")
+                        .unwrap_or(0)
+                        .max(number(sysctl, &key).unwrap_or(0))
+                }),
+                keepalived_current: keepalived_current(config),
+                no_carrier: ha::no_carrier(config),
+            },
         }
     }
+}
+
+/// Whether the host's keepalived.conf is what `gen keepalived` writes (`None` without the
+/// file, or without `vrrp`).
+fn keepalived_current(config: &Config) -> Option<bool> {
+    let file = crate::generate::keepalived::file(config, "")?;
+    let root = std::path::Path::new("/");
+    if !root.join(&file.path).exists() {
+        return None;
+    }
+    Some(crate::generate::check(root, &[file], &[]).is_ok_and(|d| d.is_empty()))
 }
 
 /// The IPVS default (`conn_tab_bits` 12).
@@ -330,6 +358,7 @@ fn check_from(config: &Config, facts: &Facts, min: Level) -> Vec<Finding> {
     }
 
     firewall(config, facts, &mut findings);
+    ha::check(config, facts, &mut findings);
 
     if facts.boot.ipvsadm_restores && facts.boot.portfwd_enabled {
         findings.add(Level::Warn, "boot-paths", || {
@@ -521,6 +550,7 @@ mod tests {
             conn_table_size: Some(4096),
             boot: BootPaths::default(),
             firewall: Vec::new(),
+            ha: HaFacts::default(),
         };
         let found: Vec<String> = check(&config, &facts)
             .iter()
@@ -626,6 +656,7 @@ mod tests {
             conn_table_size: None,
             boot: BootPaths::default(),
             firewall: Vec::new(),
+            ha: HaFacts::default(),
         };
         find(config, &facts)
             .into_iter()

@@ -3,7 +3,7 @@
 use super::args::DoctorArgs;
 use super::style::Painter;
 use crate::doctor::{self, Facts, Level};
-use crate::kernel::ipvs::NetlinkIpvs;
+use crate::kernel::ipvs::{Ipvs, NetlinkIpvs};
 use crate::kernel::links::{Links, RtnlLinks};
 use crate::kernel::sysctl::ProcSysctl;
 
@@ -23,7 +23,14 @@ pub fn run(args: &DoctorArgs, out: Painter, err: Painter) -> i32 {
         }
     };
     let mut findings = Vec::new();
-    let conn_table_size = match NetlinkIpvs::connect().and_then(|mut i| i.info()) {
+    let mut ipvs = NetlinkIpvs::connect();
+    let mut sync_daemons = None;
+    if loaded.config.sync.is_some()
+        && let Ok(i) = &mut ipvs
+    {
+        sync_daemons = i.read_daemons().ok();
+    }
+    let conn_table_size = match ipvs.and_then(|mut i| i.info()) {
         Ok(info) => Some(info.conn_table_size),
         Err(e) => {
             findings.push(doctor::Finding {
@@ -34,7 +41,8 @@ pub fn run(args: &DoctorArgs, out: Painter, err: Painter) -> i32 {
             None
         }
     };
-    let facts = Facts::read(&loaded.config, links, &mut ProcSysctl, conn_table_size);
+    let mut facts = Facts::read(&loaded.config, links, &mut ProcSysctl, conn_table_size);
+    facts.ha.sync_daemons = sync_daemons;
     findings.extend(doctor::check(&loaded.config, &facts));
     findings.sort_by_key(|f| std::cmp::Reverse(f.level));
     for f in &findings {

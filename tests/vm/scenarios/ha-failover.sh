@@ -108,12 +108,22 @@ wait_until 10 "the same session echoes through lb2" has "after failover"
 expect_eq "new connections go through lb2" "fresh" \
     "$(echo fresh | $IP netns exec client nc -w 3 203.0.113.10 2222)"
 
+doctor="$($IP netns exec lb2 portfwd doctor -c /tmp/lb2.json || true)"
+printf '%s\n' "$doctor"
+expect_in "doctor: lb2 is active" "$doctor" "holds the floating addresses now (active): 203.0.113.10, 10.0.0.1"
+expect_in "doctor: lb2's daemons" "$doctor" "the sync daemon master on br1, syncid 51"
+doctor="$($IP netns exec lb1 portfwd doctor -c /tmp/lb1.json || true)"
+printf '%s\n' "$doctor"
+expect_in "doctor: lb1's bridge lost its link" "$doctor" "br1, used by VRRP, is up but has no carrier"
+
 echo "== lb1 comes back: it does not take the addresses (nopreempt)"
 $IP -n lb1 link set eth0 up
 $IP -n lb1 link set eth1 up
 sleep 5
 holds lb2 || fail "lb2 lost the addresses when lb1 came back"
 holds lb1 && fail "lb1 took the addresses back"
+expect_in "doctor: lb1 is standby" "$($IP netns exec lb1 portfwd doctor -c /tmp/lb1.json || true)" \
+    "holds none of the floating addresses now (standby)"
 echo "still here" >&3
 wait_until 10 "the session still echoes" has "still here"
 for h in lb1 lb2; do

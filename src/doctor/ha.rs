@@ -1,0 +1,295 @@
+//! The pair's pitfalls: which floating addresses this host holds, the sync daemons, the
+//! interfaces VRRP and sync use, and keepalived.conf against what `gen keepalived` writes.
+
+use super::{Facts, Findings, Level};
+use crate::config::model::Config;
+use crate::state::sync::SyncDaemon;
+use std::net::IpAddr;
+
+/// What the pair's checks look at (read only when the config has `vrrp` or `sync`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct HaFacts {
+    /// The running sync daemons, when IPVS answered.
+    pub sync_daemons: Option<Vec<SyncDaemon>>,
+    /// The effective rp_filter (the larger of `all` and the interface's) on the sync
+    /// interface.
+    pub sync_rp_filter: Option<u32>,
+    /// Whether /etc/keepalived/keepalived.conf says what `gen keepalived` writes; `None`
+    /// when there is no such file.
+    pub keepalived_current: Option<bool>,
+    /// The VRRP and sync interfaces that are up but have no carrier (a bridge without a
+    /// working port, a cable out).
+    pub no_carrier: Vec<String>,
+}
+
+/// The interfaces of `config`'s VRRP and sync daemons whose carrier is off, from sysfs.
+pub fn no_carrier(config: &Config) -> Vec<String> {
+    let names = config
+        .vrrp
+        .iter()
+        .map(|v| &v.interface)
+        .chain(config.sync.iter().map(|s| &s.interface));
+    let mut out: Vec<String> = names
+        .filter(|n| {
+            std::fs::read_to_string(format!("/sys/class/net/{n}/carrier"))
+                .is_ok_and(|c| c.trim() == "0")
+        })
+        .cloned()
+        .collect();
+    out.dedup();
+    out
+}
+
+fn floating(config: &Config) -> Vec<IpAddr> {
+    let public = config
+        .public
+        .iter()
+        .filter(|p| p.floating)
+        .map(|p| p.address);
+    let bridges = config
+        .bridges
+        .iter()
+        .filter_map(|b| b.floating_address.map(|f| f.addr));
+    public.chain(bridges).collect()
+}
+
+pub(super) fn check(config: &Config, facts: &Facts, findings: &mut Findings) {
+    if let Some(vrrp) = &config.vrrp {
+        held(config, facts, findings);
+        interface(
+            facts,
+            findings,
+            "vrrp-interface",
+            "VRRP",
+            &vrrp.interface,
+            config,
+        );
+        match facts.ha.keepalived_current {
+            Some(true) => findings.add(Level::Ok, "keepalived-conf", || {
+                "/etc/keepalived/keepalived.conf is what `portfwd gen keepalived` writes".to_string()
+            }),
+            Some(false) => findings.add(Level::Warn, "keepalived-conf", || {
+                "/etc/keepalived/keepalived.conf differs from the config's VRRP instance: see `portfwd gen keepalived -o / --check`, write it with `portfwd gen keepalived -o /` and reload keepalived".to_string()
+            }),
+            // NixOS's keepalived reads its config from the store: no file is no finding there.
+            None => findings.add(Level::Info, "keepalived-conf", || {
+                "there is no /etc/keepalived/keepalived.conf: unless keepalived reads its config elsewhere (NixOS), write it with `portfwd gen keepalived -o /` and start keepalived".to_string()
+            }),
+        }
+    }
+    if let Some(sync) = &config.sync {
+        interface(
+            facts,
+            findings,
+            "sync-interface",
+            "the sync daemons",
+            &sync.interface,
+            config,
+        );
+        if let Some(running) = &facts.ha.sync_daemons {
+            for want in SyncDaemon::wanted(sync) {
+                match running.iter().find(|d| d.role == want.role) {
+                    Some(d) if d.satisfies(&want) => {
+                        findings.add(Level::Ok, "sync-daemons", || {
+                            format!("the sync daemon {d} runs")
+                        })
+                    }
+                    Some(d) => findings.add(Level::Warn, "sync-daemons", || {
+                        format!(
+                            "the sync daemon {d} runs with other settings than the config's ({want}): apply replaces it"
+                        )
+                    }),
+                    None => findings.add(Level::Warn, "sync-daemons", || {
+                        format!(
+                            "no {} sync daemon runs: connections are not {} (apply starts it)",
+                            want.role.name(),
+                            match want.role {
+                                crate::state::sync::SyncRole::Master => "sent to the peer",
+                                crate::state::sync::SyncRole::Backup => "received from the peer",
+                            }
+                        )
+                    }),
+                }
+            }
+        }
+        if facts.ha.sync_rp_filter == Some(1) {
+            findings.add(Level::Warn, "sync-rp-filter", || {
+                format!(
+                    "strict reverse-path filtering (rp_filter=1) on {}: sync messages from a peer whose address does not route back via {} are dropped; use 2 (loose)",
+                    sync.interface, sync.interface
+                )
+            });
+        }
+    }
+}
+
+/// Which floating addresses this host holds: all (active), none (standby), or some (an
+/// address VRRP did not move, or a split).
+fn held(config: &Config, facts: &Facts, findings: &mut Findings) {
+    let all = floating(config);
+    let (held, free): (Vec<IpAddr>, Vec<IpAddr>) = all
+        .iter()
+        .partition(|a| facts.links.holder_of(**a).is_some());
+    let list = |v: &[IpAddr]| {
+        v.iter()
+            .map(IpAddr::to_string)
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    if free.is_empty() && !held.is_empty() {
+        findings.add(Level::Info, "vrrp-holds", || {
+            format!(
+                "this host holds the floating addresses now (active): {}",
+                list(&held)
+            )
+        });
+    } else if held.is_empty() {
+        findings.add(Level::Info, "vrrp-holds", || {
+            format!(
+                "this host holds none of the floating addresses now (standby): {}",
+                list(&free)
+            )
+        });
+    } else {
+        findings.add(Level::Warn, "vrrp-holds", || {
+            format!(
+                "this host holds {} but not {}: VRRP moves them together, so something else added or removed one (clients and guests then reach different hosts)",
+                list(&held),
+                list(&free)
+            )
+        });
+    }
+}
+
+/// An interface VRRP or the sync daemons use must exist and be up (a declared bridge that
+/// does not exist yet is apply's to create).
+fn interface(
+    facts: &Facts,
+    findings: &mut Findings,
+    check: &'static str,
+    who: &'static str,
+    name: &str,
+    config: &Config,
+) {
+    match facts.links.by_name(name) {
+        Some(l) if l.up && facts.ha.no_carrier.iter().any(|n| n == name) => {
+            findings.add(Level::Warn, check, || {
+                format!("{name}, used by {who}, is up but has no carrier (no working link)")
+            })
+        }
+        Some(l) if l.up => {
+            findings.add(Level::Ok, check, || format!("{name}, used by {who}, is up"))
+        }
+        Some(_) => findings.add(Level::Warn, check, || {
+            format!("{name}, used by {who}, is down")
+        }),
+        None if config.bridges.iter().any(|b| b.name == name) => {
+            findings.add(Level::Info, check, || {
+                format!("{name}, used by {who}, does not exist yet (apply creates it)")
+            })
+        }
+        None => findings.add(Level::Warn, check, || {
+            format!("{name}, used by {who}, does not exist on this host")
+        }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::state::links::{Address, Link, LinkTable};
+
+    fn pair() -> Config {
+        let text = std::fs::read_to_string(
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/ha-lb1.json"),
+        )
+        .expect("example");
+        crate::config::check("t".into(), text.as_bytes())
+            .config
+            .expect("valid")
+    }
+
+    fn host(addresses: &[&str], br1_up: bool) -> LinkTable {
+        let link = |index, name: &str, up| Link {
+            index,
+            name: name.into(),
+            kind: None,
+            master: None,
+            up,
+        };
+        LinkTable {
+            links: vec![link(2, "eth0", true), link(3, "br1", br1_up)],
+            addresses: addresses
+                .iter()
+                .map(|a| Address {
+                    index: if a.starts_with("10.") { 3 } else { 2 },
+                    addr: a.parse().expect("ip"),
+                    prefix_len: 24,
+                })
+                .collect(),
+            default_routes: Vec::new(),
+        }
+    }
+
+    fn found(facts: &Facts) -> Vec<String> {
+        super::super::check(&pair(), facts)
+            .iter()
+            .filter(|f| {
+                f.check.starts_with("vrrp")
+                    || f.check.starts_with("sync")
+                    || f.check.starts_with("keepalived")
+            })
+            .map(|f| format!("{} {}: {}", f.level.name(), f.check, f.message))
+            .collect()
+    }
+
+    #[test]
+    fn an_active_host_with_everything_in_place_is_fine() {
+        let running = SyncDaemon::wanted(pair().sync.as_ref().expect("sync"));
+        let facts = Facts {
+            links: host(&["10.0.0.2", "203.0.113.10", "10.0.0.1"], true),
+            ha: HaFacts {
+                sync_daemons: Some(running),
+                sync_rp_filter: Some(0),
+                keepalived_current: Some(true),
+                no_carrier: Vec::new(),
+            },
+            ..Facts::default()
+        };
+        let found = found(&facts);
+        assert!(found.iter().all(|f| !f.starts_with("warn")), "{found:?}");
+        assert!(found.contains(
+            &"info vrrp-holds: this host holds the floating addresses now (active): 203.0.113.10, 10.0.0.1".to_string()
+        ));
+    }
+
+    #[test]
+    fn a_split_a_down_interface_strict_rp_filter_and_missing_pieces_are_warnings() {
+        let facts = Facts {
+            links: host(&["10.0.0.2", "203.0.113.10"], false),
+            ha: HaFacts {
+                sync_daemons: Some(Vec::new()),
+                sync_rp_filter: Some(1),
+                keepalived_current: None,
+                no_carrier: vec!["eth0".into()],
+            },
+            ..Facts::default()
+        };
+        let warned: Vec<String> = found(&facts)
+            .into_iter()
+            .filter(|f| f.starts_with("warn"))
+            .map(|f| f.split(':').next().unwrap_or_default().to_string())
+            .collect();
+        assert_eq!(
+            warned,
+            [
+                "warn vrrp-holds",
+                "warn vrrp-interface",
+                "warn sync-interface",
+                "warn sync-daemons",
+                "warn sync-daemons",
+                "warn sync-rp-filter"
+            ]
+        );
+    }
+}
