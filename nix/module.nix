@@ -28,6 +28,11 @@ let
         default = null;
         description = "Prefix length used when portfwd adds the address (32 or 128 when null). Needs `interface`.";
       };
+      floating = mkOption {
+        type = types.bool;
+        default = false;
+        description = "Moved between the two hosts of a pair by VRRP (keepalived, from `vrrp`); portfwd never adds or removes it. Needs `interface`.";
+      };
     };
   };
 
@@ -49,6 +54,63 @@ let
         example = [ "eth1" ];
         description = "Interfaces to enslave to the bridge.";
       };
+      floating_address = mkOption {
+        type = types.nullOr (types.strMatching "[0-9A-Fa-f:.]+/[0-9]{1,3}");
+        default = null;
+        example = "10.0.0.1/24";
+        description = "The guests' gateway of an active/backup pair, moved by VRRP with the floating public addresses; `address` stays this host's own.";
+      };
+    };
+  };
+
+  vrrpType = types.submodule {
+    options = {
+      interface = mkOption {
+        type = types.str;
+        example = "br1";
+        description = "The interface VRRP advertisements go out on.";
+      };
+      router_id = mkOption {
+        type = types.ints.between 1 255;
+        description = "The virtual router id, the same on both hosts.";
+      };
+      priority = mkOption {
+        type = types.ints.between 1 254;
+        description = "This host's priority; give the two hosts different ones.";
+      };
+      advert_interval = mkOption {
+        type = types.ints.between 1 255;
+        default = 1;
+        description = "Seconds between advertisements.";
+      };
+      unicast_peers = mkOption {
+        type = types.listOf types.str;
+        default = [ ];
+        description = "The peer's address for unicast advertisements (multicast when empty).";
+      };
+      preempt = mkOption {
+        type = types.bool;
+        default = false;
+        description = "Take the addresses back from a lower-priority peer on return (keepalived's nopreempt when false).";
+      };
+    };
+  };
+
+  syncType = types.submodule {
+    options = {
+      interface = mkOption {
+        type = types.str;
+        example = "br1";
+        description = "The interface the IPVS sync daemons use.";
+      };
+      sync_id = mkOption {
+        type = types.ints.between 0 255;
+        description = "The sync id, the same on both hosts.";
+      };
+      max_len = mkOption { type = types.nullOr (types.ints.between 1 65507); default = null; description = "Largest sync message payload (from the MTU when null)."; };
+      group = mkOption { type = types.nullOr types.str; default = null; description = "Multicast group (224.0.0.81 when null)."; };
+      port = mkOption { type = types.nullOr types.port; default = null; description = "UDP port (8848 when null)."; };
+      ttl = mkOption { type = types.nullOr (types.ints.between 1 255); default = null; description = "Multicast TTL (1 when null)."; };
     };
   };
 
@@ -215,6 +277,22 @@ let
     let parts = lib.splitString "/" b.address;
     in { address = builtins.head parts; prefixLength = lib.toInt (lib.last parts); };
   duplicates = names: lib.unique (lib.filter (n: lib.count (x: x == n) names > 1) names);
+
+  # The pair: keepalived moves the floating addresses, as `portfwd gen keepalived` writes them.
+  vrrp = effective.vrrp or null;
+  vips = map (p: { addr = "${p.address}/${toString (p.prefix_len or (if isIPv6 p.address then 128 else 32))}"; dev = p.interface; })
+    (lib.filter (p: p.floating or false) publics)
+  ++ map (b: { addr = b.floating_address; dev = b.name; })
+    (lib.filter (b: (b.floating_address or null) != null) bridges);
+  # VRRPv2 carries IPv4 only: IPv6 addresses go as "excluded" ones beside IPv4 ones.
+  anyV4 = lib.any (v: !isIPv6 v.addr) vips;
+  mainVips = lib.filter (v: isIPv6 v.addr != anyV4) vips;
+  excludedVips = lib.filter (v: isIPv6 v.addr == anyV4) vips;
+  vrrpExtra = lib.concatStringsSep "\n" ([ "advert_int ${toString (vrrp.advert_interval or 1)}" ]
+    ++ lib.optional (!anyV4 && vips != [ ]) "version 3"
+    ++ lib.optional (excludedVips != [ ])
+    "virtual_ipaddress_excluded {\n${lib.concatMapStrings (v: "  ${v.addr} dev ${v.dev}\n") excludedVips}}"
+    ++ [ "garp_master_delay 1" "garp_master_repeat 3" ]);
 in
 {
   options.services.portfwd = {
@@ -244,6 +322,16 @@ in
             type = safetyType;
             default = { };
             description = "Limits that make apply refuse a plan that removes too much.";
+          };
+          vrrp = mkOption {
+            type = types.nullOr vrrpType;
+            default = null;
+            description = "An active/backup pair: the VRRP instance, run by services.keepalived, that moves the floating addresses.";
+          };
+          sync = mkOption {
+            type = types.nullOr syncType;
+            default = null;
+            description = "The kernel's IPVS connection sync daemons (a master and a backup on each host), kept by portfwd.";
           };
           sysctl = mkOption {
             type = types.attrsOf (types.either types.int types.str);
@@ -341,6 +429,10 @@ in
 
     assertions = [
       {
+        assertion = vips != [ ] -> vrrp != null;
+        message = "services.portfwd: floating addresses need settings.vrrp (keepalived moves them)";
+      }
+      {
         assertion = cfg.metrics.enable -> cfg.mode == "daemon";
         message = "services.portfwd.metrics needs services.portfwd.mode = \"daemon\" (portfwd run serves the metrics).";
       }
@@ -385,6 +477,22 @@ in
         (r: "ip46tables -A nixos-fw -p sctp --dport ${sctpMatch r} -j nixos-fw-accept\n")
         sctpPorts;
       extraInputRules = lib.concatMapStrings (r: "sctp dport ${sctpRange r} accept\n") sctpPorts;
+    };
+
+    services.keepalived = mkIf (vrrp != null) {
+      enable = mkDefault true;
+      openFirewall = mkDefault true;
+      vrrpInstances."portfwd_${toString vrrp.router_id}" = {
+        inherit (vrrp) interface;
+        state = "BACKUP";
+        virtualRouterId = vrrp.router_id;
+        inherit (vrrp) priority;
+        noPreempt = !(vrrp.preempt or false);
+        unicastPeers = vrrp.unicast_peers or [ ];
+        virtualIps = mainVips;
+        trackInterfaces = lib.filter (i: i != vrrp.interface) (lib.unique (map (v: v.dev) vips));
+        extraConfig = vrrpExtra;
+      };
     };
 
     environment.systemPackages = [ cfg.package ];

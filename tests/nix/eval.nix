@@ -121,9 +121,39 @@ let
   metricsEval = eval [ classic { services.portfwd = { mode = "daemon"; metrics.enable = true; }; } ];
   metricsUnit = metricsEval.systemd.services.portfwd;
   metricsOneshot = eval [ classic { services.portfwd.metrics.enable = true; } ];
+  pairSettings = priority: {
+    public = [{ address = "203.0.113.10"; interface = "eth0"; prefix_len = 24; floating = true; }];
+    bridges = [{ name = "br1"; address = "10.0.0.2/24"; floating_address = "10.0.0.1/24"; ports = [ "eth1" ]; }];
+    vrrp = { interface = "br1"; router_id = 51; inherit priority; unicast_peers = [ "10.0.0.3" ]; };
+    sync = { interface = "br1"; sync_id = 51; };
+    forwards = [{ name = "ssh"; listen = "203.0.113.10:2222"; backends = [ "10.0.0.10:22" ]; }];
+  };
+  pair = withSettings (pairSettings 150);
+  instance = pair.services.keepalived.vrrpInstances.portfwd_51;
+  pairV6 = withSettings ((pairSettings 150) // {
+    public = [{ address = "2001:db8::10"; interface = "eth0"; floating = true; }];
+    forwards = [ ];
+  });
+  floatingAlone = withSettings { public = [{ address = "203.0.113.10"; interface = "eth0"; floating = true; }]; };
   typo = eval [ classic { services.portfwd.settings.forwards = [{ name = "x"; listen = "203.0.113.10:80"; shceduler = "rr"; }]; } ];
 
   checks = {
+    "pair: keepalived runs the VRRP instance, firewall open for VRRP" = pair.services.keepalived.enable && pair.services.keepalived.openFirewall;
+    "pair: BACKUP on both, nopreempt, priority and router id" = instance.state == "BACKUP" && instance.noPreempt
+      && instance.priority == 150 && instance.virtualRouterId == 51 && instance.interface == "br1";
+    "pair: the floating public and bridge addresses on their interfaces" = instance.virtualIps == [
+      { addr = "203.0.113.10/24"; dev = "eth0"; brd = null; scope = null; label = null; }
+      { addr = "10.0.0.1/24"; dev = "br1"; brd = null; scope = null; label = null; }
+    ];
+    "pair: the public link tracked, unicast peer, advert and GARP" = instance.trackInterfaces == [ "eth0" ]
+      && instance.unicastPeers == [ "10.0.0.3" ] && lib.hasInfix "advert_int 1" instance.extraConfig
+      && lib.hasInfix "garp_master_delay 1" instance.extraConfig;
+    "pair: IPv6 beside IPv4 as an excluded address" = lib.hasInfix "virtual_ipaddress_excluded {\n  2001:db8::10/128 dev eth0" pairV6.services.keepalived.vrrpInstances.portfwd_51.extraConfig;
+    "pair: the bridge's own address only, the floating one is keepalived's" =
+      pair.networking.interfaces.br1.ipv4.addresses == [{ address = "10.0.0.2"; prefixLength = 24; }];
+    "pair: no keepalived without vrrp" = !c.services.keepalived.enable;
+    "pair: the config keeps vrrp and sync for portfwd" = (builtins.fromJSON pair.services.portfwd.generatedConfig).sync.sync_id == 51;
+    "assertion: floating without vrrp" = lib.any (lib.hasInfix "floating addresses need settings.vrrp") (failedAssertions floatingAlone);
     "daemon: portfwd run on /etc/portfwd/portfwd.json" =
       lib.hasSuffix "/bin/portfwd run -c /etc/portfwd/portfwd.json" daemonUnit.serviceConfig.ExecStart;
     "daemon: notify, restarted on failure, reloaded with SIGHUP" = daemonUnit.serviceConfig.Type == "notify"
@@ -195,6 +225,7 @@ in
     configs = {
       classic = c.services.portfwd.generatedConfig;
       ipv6 = ipv6.services.portfwd.generatedConfig;
+      pair = pair.services.portfwd.generatedConfig;
     };
   };
   # Each must fail evaluation with its message (tests/nix/run checks the text).

@@ -98,6 +98,40 @@ let
             extraCommands = mkOption { type = types.lines; default = ""; };
             extraInputRules = mkOption { type = types.lines; default = ""; };
           };
+        # services.keepalived as nixpkgs declares it (nixos/modules/services/networking/
+        # keepalived/vrrp-instance-options.nix and virtual-ip-options.nix): the lib snapshot
+        # lacks that module, so its names and types are repeated here, strictly (a name the
+        # real module lacks fails evaluation as it would there).
+        services.keepalived = {
+          enable = mkOption { type = types.bool; default = false; };
+          openFirewall = mkOption { type = types.bool; default = false; };
+          vrrpInstances = mkOption {
+            type = types.attrsOf (types.submodule {
+              options = {
+                interface = mkOption { type = types.str; };
+                state = mkOption { type = types.enum [ "MASTER" "BACKUP" ]; default = "BACKUP"; };
+                virtualRouterId = mkOption { type = types.ints.between 1 255; };
+                priority = mkOption { type = types.int; default = 100; };
+                noPreempt = mkOption { type = types.bool; default = false; };
+                unicastPeers = mkOption { type = types.listOf types.str; default = [ ]; };
+                virtualIps = mkOption {
+                  type = types.listOf (types.submodule {
+                    options.addr = mkOption { type = types.str; };
+                    options.dev = mkOption { type = types.nullOr types.str; default = null; };
+                    options.brd = mkOption { type = types.nullOr types.str; default = null; };
+                    options.scope = mkOption { type = types.nullOr types.str; default = null; };
+                    options.label = mkOption { type = types.nullOr types.str; default = null; };
+                  });
+                  default = [ ];
+                };
+                trackScripts = mkOption { type = types.listOf types.str; default = [ ]; };
+                trackInterfaces = mkOption { type = types.listOf types.str; default = [ ]; };
+                extraConfig = mkOption { type = types.lines; default = ""; };
+              };
+            });
+            default = { };
+          };
+        };
         systemd.package = mkOption { type = types.package; default = fakeDrv "systemd-stub" { }; };
         # The real service type, from the snapshot's nixos/lib.
         systemd.services = mkOption { type = utils.systemdUtils.types.services; default = { }; };
