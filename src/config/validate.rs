@@ -481,6 +481,12 @@ fn host_itself(
                 quote(&bridge.name)
             ));
         }
+        if bridge.floating_address.is_some_and(|f| f.addr == addr) {
+            return Some(format!(
+                "{addr} is the floating address of bridge {} (the pair's gateway), not a guest",
+                quote(&bridge.name)
+            ));
+        }
         if let Some(edge) = bridge.address.edge_name(addr) {
             return Some(format!(
                 "{addr} is the {edge} of bridge {}'s subnet {}, not a guest",

@@ -145,3 +145,19 @@ $IP netns exec lb1 ipvsadm --start-daemon master --mcast-interface br1 --syncid 
 expect_rc "plan leaves them" 0 $IP netns exec lb1 portfwd plan --detailed-exitcode -c /tmp/lb1-nosync.json
 expect_rc "apply leaves them" 0 $IP netns exec lb1 portfwd apply --auto-approve -c /tmp/lb1-nosync.json
 expect_in "the master still runs" "$($IP netns exec lb1 ipvsadm -L --daemon)" "syncid=9"
+
+echo "== portfwd run keeps the daemons: a stopped one comes back at the next resync"
+$IP netns exec lb1 portfwd run -c /tmp/lb1.json --resync 1 > /tmp/lb1-run.log 2>&1 &
+runner=$!
+both() {
+    d="$($IP netns exec lb1 ipvsadm -L --daemon)"
+    case "$d" in *"master sync daemon (mcast=br1, syncid=51"*"backup sync daemon (mcast=br1, syncid=51"*) return 0 ;; esac
+    return 1
+}
+wait_until 20 "the daemon replaces the hand-started master and starts the backup" both
+$IP netns exec lb1 ipvsadm --stop-daemon backup
+wait_until 10 "the stopped backup is started again" both
+kill -TERM "$runner"
+wait "$runner" || true
+cat /tmp/lb1-run.log
+expect_in "the daemon logs the drift it repaired" "$(cat /tmp/lb1-run.log)" "sync daemon backup"
