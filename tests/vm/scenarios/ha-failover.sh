@@ -161,3 +161,10 @@ kill -TERM "$runner"
 wait "$runner" || true
 cat /tmp/lb1-run.log
 expect_in "the daemon logs the drift it repaired" "$(cat /tmp/lb1-run.log)" "sync daemon backup"
+
+# Leave no daemon behind for later scenarios (the namespaces go, asynchronously).
+for h in lb1 lb2; do
+    $IP netns exec "$h" ipvsadm --stop-daemon master 2>/dev/null || true
+    $IP netns exec "$h" ipvsadm --stop-daemon backup 2>/dev/null || true
+    $IP netns exec "$h" ipvsadm -C
+done
