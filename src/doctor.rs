@@ -2,9 +2,9 @@
 //! `portfwd doctor` lists every finding, `plan` shows the warnings. The checks are pure
 //! functions of [`Facts`], which [`Facts::read`] gathers.
 
-mod ha;
+pub mod ha;
 
-pub use ha::HaFacts;
+pub use ha::{HaFacts, Heard};
 
 use crate::config::model::{Config, Method};
 use crate::kernel::sysctl::Sysctl;
@@ -171,6 +171,7 @@ impl Facts {
                 }),
                 keepalived_current: keepalived_current(config),
                 no_carrier: ha::no_carrier(config),
+                advert: None,
             },
         }
     }

@@ -43,6 +43,7 @@ pub fn run(args: &DoctorArgs, out: Painter, err: Painter) -> i32 {
     };
     let mut facts = Facts::read(&loaded.config, links, &mut ProcSysctl, conn_table_size);
     facts.ha.sync_daemons = sync_daemons;
+    facts.ha.advert = listen_for_the_active_host(&loaded.config, &facts, &mut findings);
     findings.extend(doctor::check(&loaded.config, &facts));
     findings.sort_by_key(|f| std::cmp::Reverse(f.level));
     for f in &findings {
@@ -63,5 +64,41 @@ pub fn run(args: &DoctorArgs, out: Painter, err: Painter) -> i32 {
             if warnings == 1 { "" } else { "s" }
         );
         1
+    }
+}
+
+/// On a standby host, the active one's advertisement (up to three intervals and a second).
+fn listen_for_the_active_host(
+    config: &crate::config::model::Config,
+    facts: &Facts,
+    findings: &mut Vec<doctor::Finding>,
+) -> Option<doctor::Heard> {
+    let vrrp = config.vrrp.as_ref()?;
+    if !doctor::ha::standby(config, &facts.links) {
+        return None;
+    }
+    let index = facts.links.by_name(&vrrp.interface)?.index;
+    let secs = 3 * u64::from(vrrp.advert_interval) + 1;
+    let own = |a| facts.links.holder_of(a).is_some();
+    match crate::kernel::vrrp::listen(
+        &vrrp.interface,
+        index,
+        vrrp.router_id,
+        std::time::Duration::from_secs(secs),
+        &own,
+    ) {
+        Ok(Some(advert)) => Some(doctor::Heard::Advert(advert)),
+        Ok(None) => Some(doctor::Heard::Nothing(secs)),
+        Err(e) => {
+            findings.push(doctor::Finding {
+                level: Level::Info,
+                check: "vrrp-priority",
+                message: format!(
+                    "cannot listen for VRRP advertisements on {}: {e}",
+                    vrrp.interface
+                ),
+            });
+            None
+        }
     }
 }

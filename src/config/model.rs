@@ -71,15 +71,19 @@ pub struct Vrrp {
     #[schemars(range(min = 1, max = 254))]
     pub priority: u8,
     /// Seconds between advertisements (default 1).
-    #[schemars(range(min = 1, max = 255), extend("default" = 1))]
+    #[schemars(range(min = 1, max = 255), default = "one_second")]
     pub advert_interval: u8,
     /// The peer's address for unicast advertisements; multicast (224.0.0.18) without it.
     #[schemars(default, extend("default" = []), with = "Vec<String>")]
     pub unicast_peers: Vec<IpAddr>,
     /// Take the addresses back from a lower-priority peer when this host returns (default
     /// false: a rebooted host would take them before its sync daemon has the connections).
-    #[schemars(extend("default" = false))]
+    #[schemars(default)]
     pub preempt: bool,
+}
+
+fn one_second() -> u8 {
+    1
 }
 
 /// The IPVS connection sync daemons: each host runs a master (sends its connections) and a

@@ -20,6 +20,24 @@ pub struct HaFacts {
     /// The VRRP and sync interfaces that are up but have no carrier (a bridge without a
     /// working port, a cable out).
     pub no_carrier: Vec<String>,
+    /// What a standby host heard from the active one (`portfwd doctor` listens; a plan
+    /// does not).
+    pub advert: Option<Heard>,
+}
+
+/// The outcome of listening for the active host's VRRP advertisements.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Heard {
+    Advert(crate::kernel::vrrp::Advert),
+    /// Nothing within this many seconds.
+    Nothing(u64),
+}
+
+/// Whether this host holds none of the floating addresses (a standby, or nobody is active).
+pub fn standby(config: &Config, links: &crate::state::links::LinkTable) -> bool {
+    floating(config)
+        .iter()
+        .all(|a| links.holder_of(*a).is_none())
 }
 
 /// The interfaces of `config`'s VRRP and sync daemons whose carrier is off, from sysfs.
@@ -56,6 +74,29 @@ fn floating(config: &Config) -> Vec<IpAddr> {
 pub(super) fn check(config: &Config, facts: &Facts, findings: &mut Findings) {
     if let Some(vrrp) = &config.vrrp {
         held(config, facts, findings);
+        match facts.ha.advert {
+            Some(Heard::Advert(a)) if a.priority == vrrp.priority => {
+                findings.add(Level::Warn, "vrrp-priority", || {
+                    format!(
+                        "the active host {} advertises priority {}, the same as this host's: the election falls to the higher address and a returning host may take over unexpectedly; give the hosts different priorities",
+                        a.from, a.priority
+                    )
+                })
+            }
+            Some(Heard::Advert(a)) => findings.add(Level::Ok, "vrrp-priority", || {
+                format!(
+                    "the active host {} advertises priority {} (this host: {})",
+                    a.from, a.priority, vrrp.priority
+                )
+            }),
+            Some(Heard::Nothing(secs)) => findings.add(Level::Warn, "vrrp-priority", || {
+                format!(
+                    "no VRRP advertisement for router id {} on {} within {secs} s while this host holds no floating address: no host is active, or advertisements do not arrive (a firewall dropping protocol 112, a switch without multicast: see unicast_peers)",
+                    vrrp.router_id, vrrp.interface
+                )
+            }),
+            None => {}
+        }
         interface(
             facts,
             findings,
@@ -253,6 +294,7 @@ mod tests {
                 sync_rp_filter: Some(0),
                 keepalived_current: Some(true),
                 no_carrier: Vec::new(),
+                advert: None,
             },
             ..Facts::default()
         };
@@ -260,6 +302,40 @@ mod tests {
         assert!(found.iter().all(|f| !f.starts_with("warn")), "{found:?}");
         assert!(found.contains(
             &"info vrrp-holds: this host holds the floating addresses now (active): 203.0.113.10, 10.0.0.1".to_string()
+        ));
+    }
+
+    #[test]
+    fn a_standby_compares_the_active_hosts_priority_with_its_own() {
+        let said = |heard| {
+            let facts = Facts {
+                links: host(&["10.0.0.2"], true),
+                ha: HaFacts {
+                    advert: Some(heard),
+                    ..HaFacts::default()
+                },
+                ..Facts::default()
+            };
+            found(&facts)
+                .into_iter()
+                .find(|f| f.contains("vrrp-priority"))
+                .unwrap_or_default()
+        };
+        let advert = |priority| {
+            Heard::Advert(crate::kernel::vrrp::Advert {
+                from: "10.0.0.3".parse().expect("ip"),
+                priority,
+            })
+        };
+        assert!(said(advert(150)).starts_with(
+            "warn vrrp-priority: the active host 10.0.0.3 advertises priority 150, the same"
+        ));
+        assert_eq!(
+            said(advert(100)),
+            "ok vrrp-priority: the active host 10.0.0.3 advertises priority 100 (this host: 150)"
+        );
+        assert!(said(Heard::Nothing(4)).starts_with(
+            "warn vrrp-priority: no VRRP advertisement for router id 51 on br1 within 4 s"
         ));
     }
 
@@ -272,6 +348,7 @@ mod tests {
                 sync_rp_filter: Some(1),
                 keepalived_current: None,
                 no_carrier: vec!["eth0".into()],
+                advert: None,
             },
             ..Facts::default()
         };

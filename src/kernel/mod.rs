@@ -10,5 +10,6 @@ pub mod listeners;
 pub mod modules;
 pub mod netlink;
 pub mod sysctl;
+pub mod vrrp;
 
 pub use error::KernelError;

@@ -122,8 +122,9 @@ $IP -n lb1 link set eth1 up
 sleep 5
 holds lb2 || fail "lb2 lost the addresses when lb1 came back"
 holds lb1 && fail "lb1 took the addresses back"
-expect_in "doctor: lb1 is standby" "$($IP netns exec lb1 portfwd doctor -c /tmp/lb1.json || true)" \
-    "holds none of the floating addresses now (standby)"
+doctor="$($IP netns exec lb1 portfwd doctor -c /tmp/lb1.json || true)"
+expect_in "doctor: lb1 is standby" "$doctor" "holds none of the floating addresses now (standby)"
+expect_in "doctor: lb1 hears lb2's priority" "$doctor" "the active host 10.0.0.3 advertises priority 100 (this host: 150)"
 echo "still here" >&3
 wait_until 10 "the session still echoes" has "still here"
 for h in lb1 lb2; do
