@@ -12,6 +12,7 @@ pub mod engine;
 #[path = "gen/mod.rs"]
 pub mod generate;
 pub mod health;
+pub mod import;
 pub mod kernel;
 pub mod plan;
 pub mod state;

@@ -47,6 +47,9 @@ pub enum Command {
     /// why, since when, the kernel's weight and connections. Exits 0 when all are up, 3 when
     /// some backend is down, 1 when the daemon is not running.
     Status(StatusArgs),
+    /// Write a config describing what this host runs today (IPVS services, keepalived's
+    /// virtual servers), so that the first `portfwd plan` of it says "no changes".
+    Import(ImportArgs),
     /// Check this host for the known pitfalls of forwarding to bridged guests (rp_filter,
     /// bridge-nf-call-iptables, backends' routes back, the bridges' gateway addresses, the
     /// IPVS connection table); exits 1 when it finds a problem.
@@ -156,6 +159,29 @@ pub struct RunArgs {
     /// Serve Prometheus metrics on http://ADDR:PORT/metrics (e.g. 127.0.0.1:9432).
     #[arg(long, value_name = "ADDR:PORT")]
     pub metrics: Option<std::net::SocketAddr>,
+}
+
+#[derive(Debug, Args)]
+#[command(group(clap::ArgGroup::new("source").required(true).multiple(false)))]
+pub struct ImportArgs {
+    /// From the live IPVS table (root); the bridges holding backends' subnets come along.
+    #[arg(long, group = "source")]
+    pub from_kernel: bool,
+    /// From a snapshot (`portfwd show --json`); `-` reads standard input.
+    #[arg(long, value_name = "SNAPSHOT", group = "source")]
+    pub from: Option<PathBuf>,
+    /// From `ipvsadm -S [-n]` output or a shell script of `ipvsadm -A`/`-a` lines.
+    #[arg(long, value_name = "RULES", group = "source")]
+    pub ipvsadm: Option<PathBuf>,
+    /// From keepalived.conf (its includes followed) with its virtual servers and checkers.
+    #[arg(long, value_name = "CONF", group = "source")]
+    pub keepalived: Option<PathBuf>,
+    /// Write the config here instead of standard output.
+    #[arg(short = 'o', long = "out", value_name = "FILE")]
+    pub out: Option<PathBuf>,
+    /// Replace FILE when it exists.
+    #[arg(long, requires = "out")]
+    pub force: bool,
 }
 
 #[derive(Debug, Args)]

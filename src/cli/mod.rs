@@ -7,6 +7,7 @@ pub mod args;
 pub mod debug_restore;
 pub mod doctor;
 pub mod generate;
+pub mod import;
 pub mod plan;
 pub mod show;
 pub mod status;
@@ -41,6 +42,7 @@ pub fn main() -> i32 {
             metrics: args.metrics,
         }),
         Command::Status(args) => status::run(args, out, err),
+        Command::Import(args) => import::run(args, err),
         Command::Show(args) => show::run(args, err),
         Command::DebugRestore { file } => debug_restore::run(file, err),
         Command::Gen { target } => generate::run(target, out, err),
