@@ -1,0 +1,125 @@
+#!/bin/sh
+# portfwd import from the kernel, ipvsadm rules, a snapshot and keepalived.conf: plans of the imports say "no changes"; keepalived programs what portfwd applies
+. /etc/portfwd-test.sh
+
+public_host
+$IP addr add 203.0.113.11/24 dev dummy0
+$IP link add br1 type bridge
+$IP addr add 10.0.0.1/24 dev br1
+$IP link set br1 up
+$IP link add vif9.0 type dummy
+$IP link set vif9.0 master br1
+
+echo "== a table made by hand with ipvsadm"
+ipvsadm -A -t 203.0.113.10:22 -s rr
+ipvsadm -a -t 203.0.113.10:22 -r 10.0.0.2:22 -m
+ipvsadm -A -t 203.0.113.10:443 -s sh -b sh-port -p 600 -M 255.255.255.0
+ipvsadm -a -t 203.0.113.10:443 -r 10.0.0.3:443 -m -w 3 -x 100 -y 10
+ipvsadm -a -t 203.0.113.10:443 -r 10.0.0.4:443 -m -w 0
+ipvsadm -A -t 203.0.113.11:443 -s wlc
+ipvsadm -a -t 203.0.113.11:443 -r 10.0.0.5:443 -m
+ipvsadm -A -u 203.0.113.10:53 -s wrr
+ipvsadm -a -u 203.0.113.10:53 -r 10.0.0.6:53 -g
+ipvsadm -A -f 7 -s rr
+before="$(ipvsadm -S -n)"
+
+echo "== --from-kernel"
+expect_rc "import from the kernel" 0 portfwd import --from-kernel -o /tmp/imp-kernel.json
+expect_in "the fwmark service is reported" "$out" "fwmark 7"
+cat /tmp/imp-kernel.json
+expect_in "the bridge comes along" "$(cat /tmp/imp-kernel.json)" '"name": "br1"'
+case "$(cat /tmp/imp-kernel.json)" in *vif9.0*) fail "a hypervisor port was pinned in the config" ;; esac
+expect_in "the public address has its interface" "$(cat /tmp/imp-kernel.json)" '"interface": "dummy0"'
+expect_rc "plan of the kernel import" 0 portfwd plan --detailed-exitcode -c /tmp/imp-kernel.json
+expect_in "no changes" "$out" "No changes."
+expect_rc "an existing file is not replaced" 1 portfwd import --from-kernel -o /tmp/imp-kernel.json
+expect_in "says how" "$out" "--force"
+expect_rc "--force replaces it" 0 portfwd import --from-kernel -o /tmp/imp-kernel.json --force
+
+echo "== --ipvsadm (saved rules and a script) and --from (a snapshot)"
+ipvsadm -S -n > /tmp/rules
+expect_rc "import of saved rules" 0 portfwd import --ipvsadm /tmp/rules -o /tmp/imp-rules.json
+# ipvsadm -S leaves thresholds out: the rules, not the kernel, are this import's source.
+expect_rc "plan of the rules import against the rules" 0 portfwd plan --detailed-exitcode -c /tmp/imp-rules.json --from /tmp/rules
+{
+    echo '#!/bin/sh'
+    echo 'ipvsadm -C'
+    ipvsadm -S -n | sed 's/^/\/sbin\/ipvsadm /; s/ -A / --add-service /; s/ -a / --add-server /'
+} > /tmp/script.sh
+cat /tmp/script.sh
+expect_rc "import of a script" 0 portfwd import --ipvsadm /tmp/script.sh -o /tmp/imp-script.json
+expect_rc "plan of the script import against the rules" 0 portfwd plan --detailed-exitcode -c /tmp/imp-script.json --from /tmp/rules
+portfwd show --json > /tmp/snap.json
+expect_rc "import of a snapshot" 0 portfwd import --from /tmp/snap.json -o /tmp/imp-snap.json
+expect_rc "plan of the snapshot import" 0 portfwd plan --detailed-exitcode -c /tmp/imp-snap.json
+expect_eq "nothing of this changed the table" "$before" "$(ipvsadm -S -n)"
+
+echo "== keepalived: the table keepalived programs equals what portfwd applies from the import"
+# Real servers on this host's own addresses, listening, so keepalived's checkers see them up.
+$IP addr add 10.0.0.21/24 dev br1
+$IP addr add 10.0.0.22/24 dev br1
+for p in 8080 8081; do nc -ll -p "$p" -e /bin/echo ok >/dev/null 2>&1 & done
+wait_for_listener pf-host 8081 2>/dev/null || sleep 1
+cat > /tmp/ka.conf <<'EOF'
+! a web farm as keepalived users write it
+virtual_server 203.0.113.10 80 {
+    delay_loop 1
+    lb_algo wrr
+    lb_kind NAT
+    persistence_timeout 120
+    protocol TCP
+    real_server 10.0.0.21 8080 {
+        weight 2
+        inhibit_on_failure
+        TCP_CHECK { connect_timeout 1 }
+    }
+    real_server 10.0.0.22 8081 {
+        weight 1
+        TCP_CHECK { connect_timeout 1 }
+    }
+}
+virtual_server_group DNS { 203.0.113.11 53 }
+virtual_server group DNS {
+    lb_algo rr
+    lb_kind DR
+    protocol UDP
+    real_server 10.0.0.6 53 { weight 1 }
+}
+EOF
+expect_rc "import of keepalived.conf" 0 portfwd import --keepalived /tmp/ka.conf -o /tmp/imp-ka.json
+cat /tmp/imp-ka.json
+ipvsadm -C
+keepalived -C -n -l -f /tmp/ka.conf -p /tmp/ka-main.pid -c /tmp/ka-check.pid > /tmp/ka.log 2>&1 &
+ka=$!
+has_both() { ipvsadm -S -n | grep -q -- "-r 10.0.0.22:8081"; }
+wait_until 20 "keepalived programs its real servers" has_both
+sleep 2
+keepalived_table="$(ipvsadm -S -n)"
+kill -TERM "$ka"; wait "$ka" || true
+printf '%s\n' "$keepalived_table"
+ipvsadm -C
+expect_rc "apply of the import" 0 portfwd apply --auto-approve -c /tmp/imp-ka.json
+expect_eq "the same table as keepalived's" "$keepalived_table" "$(ipvsadm -S -n)"
+ipvsadm -C
+
+echo "== keepalived's own samples: every one imports, validates and applies"
+for f in /keepalived-samples/keepalived.conf.*; do
+    name="$(basename "$f")"
+    portfwd import --keepalived "$f" -o "/tmp/$name.json" 2>"/tmp/$name.notes" || fail "$name: import failed: $(cat "/tmp/$name.notes")"
+    portfwd validate -c "/tmp/$name.json" >/dev/null || fail "$name: the import does not validate"
+    # Each in a namespace of its own: the samples share addresses.
+    $IP netns add sample
+    $IP -n sample link set lo up
+    $IP -n sample link add dummy0 type dummy
+    $IP -n sample link set dummy0 up
+    # The public addresses (bare addresses; backends carry a port).
+    for a in $(grep -o '"address": "[^"]*"' "/tmp/$name.json" | cut -d'"' -f4 | grep -v -e '\[' -e '^[0-9.]*:'); do
+        $IP -n sample addr add "$a" dev dummy0 nodad 2>/dev/null || $IP -n sample addr add "$a" dev dummy0
+    done
+    $IP netns exec sample portfwd apply --auto-approve --force -c "/tmp/$name.json" >/dev/null 2>&1 \
+        || { $IP netns exec sample portfwd plan -c "/tmp/$name.json" || true; fail "$name: apply of the import failed"; }
+    $IP netns exec sample portfwd plan --detailed-exitcode -c "/tmp/$name.json" >/dev/null \
+        || fail "$name: the plan after applying the import is not empty"
+    echo "ok $name: $(grep -c '"listen"' "/tmp/$name.json") forwards, $(wc -l < "/tmp/$name.notes") notes"
+    $IP netns delete sample
+done
