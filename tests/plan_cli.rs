@@ -47,6 +47,66 @@ fn the_readme_plan_shows_changes_removals_and_unmanaged_services() {
 }
 
 #[test]
+fn the_markdown_plan_is_a_review_comment_without_ansi_codes() {
+    let mut args = README.to_vec();
+    args.extend(["--format", "markdown", "--color", "always"]);
+    let out = portfwd(&args);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let md = text(&out.stdout);
+    assert!(
+        !md.contains('\x1b'),
+        "no ANSI codes even with --color always"
+    );
+    golden("xen-dom0.plan.md", &md);
+
+    // Nothing to change: one line says so.
+    let matching =
+        "-A -t 203.0.113.10:2222 -s rr\n-a -t 203.0.113.10:2222 -r 10.0.0.2:22 -m -w 1\n";
+    let out = run(
+        &[
+            "plan",
+            "-c",
+            "examples/xen-dom0.json",
+            "--from",
+            "-",
+            "--format",
+            "markdown",
+        ],
+        Some(matching),
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).starts_with(
+            "### portfwd plan: no changes\n\nSnapshot <stdin> matches `examples/xen-dom0.json`.\n"
+        ),
+        "{}",
+        text(&out.stdout)
+    );
+    let json = portfwd(&[
+        "plan",
+        "-c",
+        "examples/xen-dom0.json",
+        "--from",
+        "examples/xen-dom0.snapshot.json",
+        "--format",
+        "json",
+    ]);
+    let alias = portfwd(&[
+        "plan",
+        "-c",
+        "examples/xen-dom0.json",
+        "--from",
+        "examples/xen-dom0.snapshot.json",
+        "--json",
+    ]);
+    assert_eq!(
+        text(&json.stdout),
+        text(&alias.stdout),
+        "--json is --format json"
+    );
+}
+
+#[test]
 fn the_json_plan_is_one_documented_document() {
     let mut args = README.to_vec();
     args.push("--json");

@@ -207,8 +207,13 @@ pub struct PlanArgs {
     #[arg(long, value_name = "SNAPSHOT")]
     pub from: Option<PathBuf>,
 
-    /// Print the plan as one JSON document (docs/plan-json.md).
-    #[arg(long)]
+    /// Output format: `human`, `json` (one document, docs/plan-json.md) or `markdown` (a
+    /// merge-request comment: summary, a table of changes per forward, removals folded).
+    #[arg(long, value_enum, default_value_t = PlanFormat::Human, value_name = "FORMAT")]
+    pub format: PlanFormat,
+
+    /// Same as `--format json`.
+    #[arg(long, conflicts_with = "format")]
     pub json: bool,
 
     /// Exit 0 when there is nothing to change, 2 when there are changes, 1 on errors.
@@ -219,6 +224,13 @@ pub struct PlanArgs {
     /// when the kernel has changed since.
     #[arg(long, value_name = "PLANFILE")]
     pub out: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum PlanFormat {
+    Human,
+    Json,
+    Markdown,
 }
 
 #[derive(Debug, Args)]

@@ -1,12 +1,12 @@
 //! `portfwd plan`: what apply would change, for people (`+`/`~`/`-`) or pipelines (`--json`,
 //! `--detailed-exitcode`, `--out`).
 
-use super::args::PlanArgs;
+use super::args::{PlanArgs, PlanFormat};
 use super::style::Painter;
 use crate::config;
 use crate::engine::{self, Error, Kernel, Loaded, Planned};
 use crate::plan::planfile::{self, PlanFile};
-use crate::plan::{Plan, human, json};
+use crate::plan::{Plan, human, json, markdown};
 use crate::state::host::Listener;
 use std::path::Path;
 
@@ -33,7 +33,8 @@ fn plan(args: &PlanArgs, out: Painter, err: Painter) -> Result<i32, Error> {
                 .into(),
         ));
     }
-    let mut loaded = if args.json {
+    let json_out = args.json || args.format == PlanFormat::Json;
+    let mut loaded = if json_out {
         // A pipeline parses standard output: an invalid config is a document there too.
         warn_untrusted(&args.config.path, err);
         let (checked, text) = config::load_with_text(&args.config.path);
@@ -65,7 +66,7 @@ fn plan(args: &PlanArgs, out: Painter, err: Painter) -> Result<i32, Error> {
         }
     };
     // Only a pipeline's document and a plan file record the state's fingerprint.
-    let state = if args.json || args.out.is_some() {
+    let state = if json_out || args.out.is_some() {
         planned.fingerprint(&loaded)
     } else {
         String::new()
@@ -77,20 +78,22 @@ fn plan(args: &PlanArgs, out: Painter, err: Painter) -> Result<i32, Error> {
         &against_id,
         &state,
     );
-    if args.json {
-        print!("{}", json::to_text(&doc));
-    } else {
-        let forwards = loaded.forward_names();
-        let cx = human::Context {
-            config: &loaded.source,
-            against: &against,
-            forwards: &forwards,
-            drain: None,
-        };
-        print!(
+    let forwards = loaded.forward_names();
+    let cx = human::Context {
+        config: &loaded.source,
+        against: &against,
+        forwards: &forwards,
+        drain: None,
+    };
+    match (json_out, args.format) {
+        (true, _) => print!("{}", json::to_text(&doc)),
+        (false, PlanFormat::Markdown) => {
+            print!("{}", markdown::render(&planned.plan, &planned.guards, &cx))
+        }
+        (false, _) => print!(
             "{}",
             human::render(&planned.plan, &planned.guards, &cx, out)
-        );
+        ),
     }
     if let Some(path) = &args.out {
         let mut file = PlanFile {
@@ -104,7 +107,7 @@ fn plan(args: &PlanArgs, out: Painter, err: Painter) -> Result<i32, Error> {
             checksum: String::new(),
         };
         file.save(path).map_err(Error::PlanFile)?;
-        if !args.json {
+        if !json_out {
             println!(
                 "Saved the plan to {}; `portfwd apply {}` applies exactly it.",
                 path.display(),

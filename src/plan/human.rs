@@ -93,7 +93,7 @@ pub fn render(plan: &Plan, guards: &[Guard], cx: &Context, p: Painter) -> String
 
 /// Host resources first (modules, sysctls, each bridge, public addresses), then changes
 /// per forward in config order, then what no forward declares.
-fn groups<'a>(plan: &'a Plan, forwards: &[&str]) -> Vec<(String, Vec<&'a Change>)> {
+pub(super) fn groups<'a>(plan: &'a Plan, forwards: &[&str]) -> Vec<(String, Vec<&'a Change>)> {
     let mut host: Vec<(String, Vec<&Change>)> = Vec::new();
     // Each forward's changes, and where its list is.
     let mut lists: Vec<(&str, Vec<&Change>)> = Vec::new();
@@ -265,7 +265,7 @@ fn render_change(
 
 /// ` (scheduler rr, persistence 300 s)`: the attributes worth a glance, on one line; nothing
 /// when none is.
-fn write_brief(out: &mut String, kind: Kind, attrs: &Option<Attrs>) {
+pub(super) fn write_brief(out: &mut String, kind: Kind, attrs: &Option<Attrs>) {
     let Some(attrs) = attrs else {
         return;
     };
@@ -308,7 +308,7 @@ fn write_brief(out: &mut String, kind: Kind, attrs: &Option<Attrs>) {
 }
 
 /// A value as people read it: strings bare, lists comma-separated, null as `none`.
-fn text(value: &Value) -> String {
+pub(super) fn text(value: &Value) -> String {
     let mut out = String::new();
     write_text(&mut out, value);
     out

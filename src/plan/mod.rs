@@ -9,6 +9,7 @@ pub mod guard;
 pub mod host_diff;
 pub mod human;
 pub mod json;
+pub mod markdown;
 pub mod planfile;
 pub mod style;
 pub mod sync_diff;
