@@ -123,3 +123,13 @@ for f in /keepalived-samples/keepalived.conf.*; do
     echo "ok $name: $(grep -c '"listen"' "/tmp/$name.json") forwards, $(wc -l < "/tmp/$name.notes") notes"
     $IP netns delete sample
 done
+
+echo "== a plan reviewed from a snapshot is applied from standard input (what the GitOps example's hosts run)"
+ipvsadm -C
+portfwd show --json > /tmp/empty-snap.json
+portfwd plan -c /tmp/imp-kernel.json --from /tmp/empty-snap.json --out /tmp/reviewed.plan >/dev/null
+expect_rc "apply - < plan" 0 sh -c 'portfwd apply - < /tmp/reviewed.plan'
+expect_rc "the host matches the config" 0 portfwd plan --detailed-exitcode -c /tmp/imp-kernel.json
+ipvsadm -A -t 203.0.113.10:9 -s rr
+expect_rc "a stale plan is refused" 1 sh -c 'portfwd apply - < /tmp/reviewed.plan'
+expect_in "as stale" "$out" "stale"
