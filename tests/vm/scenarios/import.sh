@@ -102,28 +102,6 @@ expect_rc "apply of the import" 0 portfwd apply --auto-approve -c /tmp/imp-ka.js
 expect_eq "the same table as keepalived's" "$keepalived_table" "$(ipvsadm -S -n)"
 ipvsadm -C
 
-echo "== keepalived's own samples: every one imports, validates and applies"
-for f in /keepalived-samples/keepalived.conf.*; do
-    name="$(basename "$f")"
-    portfwd import --keepalived "$f" -o "/tmp/$name.json" 2>"/tmp/$name.notes" || fail "$name: import failed: $(cat "/tmp/$name.notes")"
-    portfwd validate -c "/tmp/$name.json" >/dev/null || fail "$name: the import does not validate"
-    # Each in a namespace of its own: the samples share addresses.
-    $IP netns add sample
-    $IP -n sample link set lo up
-    $IP -n sample link add dummy0 type dummy
-    $IP -n sample link set dummy0 up
-    # The public addresses (bare addresses; backends carry a port).
-    for a in $(grep -o '"address": "[^"]*"' "/tmp/$name.json" | cut -d'"' -f4 | grep -v -e '\[' -e '^[0-9.]*:'); do
-        $IP -n sample addr add "$a" dev dummy0 nodad 2>/dev/null || $IP -n sample addr add "$a" dev dummy0
-    done
-    $IP netns exec sample portfwd apply --auto-approve --force -c "/tmp/$name.json" >/dev/null 2>&1 \
-        || { $IP netns exec sample portfwd plan -c "/tmp/$name.json" || true; fail "$name: apply of the import failed"; }
-    $IP netns exec sample portfwd plan --detailed-exitcode -c "/tmp/$name.json" >/dev/null \
-        || fail "$name: the plan after applying the import is not empty"
-    echo "ok $name: $(grep -c '"listen"' "/tmp/$name.json") forwards, $(wc -l < "/tmp/$name.notes") notes"
-    $IP netns delete sample
-done
-
 echo "== a plan reviewed from a snapshot is applied from standard input (what the GitOps example's hosts run)"
 ipvsadm -C
 portfwd show --json > /tmp/empty-snap.json
