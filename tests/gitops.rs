@@ -30,7 +30,20 @@ fn strings(y: &Yaml, out: &mut Vec<String>) {
     }
 }
 
-/// The `ci/NAME` scripts the text calls.
+/// The `ci/NAME` scripts a pipeline file calls, and all its strings.
+fn calls(y: &Yaml) -> (Vec<String>, Vec<String>) {
+    let mut texts = Vec::new();
+    strings(y, &mut texts);
+    (scripts_called(&texts), texts)
+}
+
+const SCRIPTS: [&str; 4] = [
+    "ci/apply-host",
+    "ci/drift-check",
+    "ci/plan-all",
+    "ci/validate-all",
+];
+
 fn scripts_called(texts: &[String]) -> Vec<String> {
     let mut found: Vec<String> = texts
         .iter()
@@ -56,18 +69,8 @@ fn the_github_workflow_plans_on_pull_requests_applies_on_merge_and_checks_drift(
             && !on["push"].is_badvalue()
             && !on["schedule"].is_badvalue()
     );
-    let mut texts = Vec::new();
-    strings(&wf, &mut texts);
-    let called = scripts_called(&texts);
-    assert_eq!(
-        called,
-        [
-            "ci/apply-host",
-            "ci/drift-check",
-            "ci/plan-all",
-            "ci/validate-all"
-        ]
-    );
+    let (called, texts) = calls(&wf);
+    assert_eq!(called, SCRIPTS);
     assert!(
         texts
             .iter()
@@ -82,18 +85,8 @@ fn the_gitlab_pipeline_has_the_same_four_jobs() {
         assert!(!ci[job]["script"].is_badvalue(), "job {job} missing");
         assert_eq!(ci[job]["stage"].as_str(), Some(job));
     }
-    let mut texts = Vec::new();
-    strings(&ci, &mut texts);
-    let called = scripts_called(&texts);
-    assert_eq!(
-        called,
-        [
-            "ci/apply-host",
-            "ci/drift-check",
-            "ci/plan-all",
-            "ci/validate-all"
-        ]
-    );
+    let (called, texts) = calls(&ci);
+    assert_eq!(called, SCRIPTS);
     assert!(
         texts
             .iter()

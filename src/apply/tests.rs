@@ -518,6 +518,18 @@ mod host {
         (from_config(&cfg), hoststate::from_config(&cfg))
     }
 
+    /// What `h` has of what `want` asks for.
+    fn read_host(h: &mut Host, want: &HostDesired) -> crate::state::host::HostActual {
+        crate::kernel::host::read_with(
+            want,
+            &mut h.links,
+            &mut h.sysctl,
+            &mut h.modules,
+            &mut h.ipvs,
+        )
+        .expect("read")
+    }
+
     /// Plans and applies against `h` (IPVS starts empty); returns the plan and report.
     fn run(h: &mut Host, links: Option<&mut dyn Links>) -> (Plan, Report) {
         run_config(h, BARE_CONFIG, links)
@@ -526,14 +538,7 @@ mod host {
     fn run_config(h: &mut Host, text: &str, links: Option<&mut dyn Links>) -> (Plan, Report) {
         let (want, host_want) = config_of(text);
         let table = h.ipvs.table.clone();
-        let have = crate::kernel::host::read_with(
-            &host_want,
-            &mut h.links,
-            &mut h.sysctl,
-            &mut h.modules,
-            &mut h.ipvs,
-        )
-        .expect("read");
+        let have = read_host(h, &host_want);
         let plan = crate::plan::build(&want, &table, Some((&host_want, &have)));
         let links: &mut dyn Links = match links {
             Some(l) => l,
@@ -662,16 +667,8 @@ mod host {
     fn a_failed_sync_daemon_start_is_rolled_back() {
         let mut h = bare();
         let (want, host_want) = config_of(&pair_config(true));
-        let table = h.ipvs.table.clone();
-        let have = crate::kernel::host::read_with(
-            &host_want,
-            &mut h.links,
-            &mut h.sysctl,
-            &mut h.modules,
-            &mut h.ipvs,
-        )
-        .expect("read");
-        let plan = crate::plan::build(&want, &table, Some((&host_want, &have)));
+        let have = read_host(&mut h, &host_want);
+        let plan = crate::plan::build(&want, &h.ipvs.table, Some((&host_want, &have)));
         // The backup start fails: the master started before it is stopped again.
         let backup = plan
             .steps
@@ -683,19 +680,7 @@ mod host {
             .filter(|s| matches!(s.op, crate::plan::Operation::Ipvs(_)))
             .count();
         h.ipvs.fail_write = Some(ipvs_before);
-        let mut system = System {
-            ipvs: &mut h.ipvs,
-            host: Some(HostKernel {
-                links: &mut h.links,
-                sysctl: &mut h.sysctl,
-                modules: &mut h.modules,
-            }),
-        };
-        let before = Before {
-            ipvs: &table,
-            host: Some((&host_want, &have)),
-        };
-        let report = apply(&mut system, &want, &before, &plan, OPTIONS, &mut |_| {});
+        let (_, report) = run_config(&mut h, &pair_config(true), None);
         assert!(!report.succeeded());
         assert!(h.ipvs.daemons.is_empty(), "{:?}", h.ipvs.daemons);
     }
@@ -863,14 +848,7 @@ mod host {
             .states
             .insert("ip_vs_rr".into(), ModuleState::Missing);
         let (want, host_want) = config();
-        let have = crate::kernel::host::read_with(
-            &host_want,
-            &mut h.links,
-            &mut h.sysctl,
-            &mut h.modules,
-            &mut h.ipvs,
-        )
-        .expect("read");
+        let have = read_host(&mut h, &host_want);
         let plan = crate::plan::build(&want, &Table::default(), Some((&host_want, &have)));
         assert_eq!(
             plan.errors,

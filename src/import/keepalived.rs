@@ -351,31 +351,27 @@ fn virtual_server(node: &Node, groups: &[&Node], names: &mut BTreeSet<String>, o
         .value("lb_algo")
         .or_else(|| node.value("lvs_sched"))
         .unwrap_or("wlc");
+    let skip =
+        |out: &mut Imported, why: String| out.notes.push(format!("{}: {why}; skipped", node.at));
     let Some(scheduler) = Scheduler::from_name(scheduler_word) else {
-        out.notes.push(format!(
-            "{}: scheduler {scheduler_word} is not one portfwd knows; skipped",
-            node.at
-        ));
-        return;
+        return skip(
+            out,
+            format!("scheduler {scheduler_word} is not one portfwd knows"),
+        );
     };
     let kind = node
         .value("lb_kind")
         .or_else(|| node.value("lvs_method"))
         .unwrap_or("NAT");
     let Some(method) = method(kind) else {
-        out.notes.push(format!(
-            "{}: forwarding method {kind} is not NAT, DR or TUN; skipped",
-            node.at
-        ));
-        return;
+        return skip(
+            out,
+            format!("forwarding method {kind} is not NAT, DR or TUN"),
+        );
     };
     let protocol = node.value("protocol").unwrap_or("TCP").to_ascii_lowercase();
     if !matches!(protocol.as_str(), "tcp" | "udp" | "sctp") {
-        out.notes.push(format!(
-            "{}: protocol {protocol} is not tcp, udp or sctp; skipped",
-            node.at
-        ));
-        return;
+        return skip(out, format!("protocol {protocol} is not tcp, udp or sctp"));
     }
     // keepalived's default persistence, when the keyword has no value, is 6 minutes.
     let persistence = node

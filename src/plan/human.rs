@@ -21,7 +21,7 @@ pub struct Context<'a> {
     pub drain: Option<u64>,
 }
 
-fn capitalized(text: &str) -> String {
+pub(super) fn capitalized(text: &str) -> String {
     let mut chars = text.chars();
     chars
         .next()

@@ -5,7 +5,7 @@
 use super::Plan;
 use super::change::{Action, Change, Kind};
 use super::guard::Guard;
-use super::human::{Context, groups, text, write_brief};
+use super::human::{Context, capitalized, groups, text, write_brief};
 use std::fmt::Write;
 
 pub fn render(plan: &Plan, guards: &[Guard], cx: &Context) -> String {
@@ -77,14 +77,6 @@ pub fn render(plan: &Plan, guards: &[Guard], cx: &Context) -> String {
         }
     }
     out
-}
-
-fn capitalized(text: &str) -> String {
-    let mut chars = text.chars();
-    chars
-        .next()
-        .map(|c| c.to_uppercase().chain(chars).collect())
-        .unwrap_or_default()
 }
 
 /// `# forward "web"` → `web`; host groups keep their words (`kernel modules`).
