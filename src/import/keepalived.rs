@@ -206,7 +206,31 @@ pub fn import(path: &Path) -> Result<Imported, String> {
     let mut out = Imported::default();
     let mut tokens = Vec::new();
     tokenize(path, 0, &mut tokens, &mut out.notes)?;
-    let nodes = statements(&tokens, &mut 0);
+    let mut nodes = Vec::new();
+    let mut at = 0;
+    // A `}` that closes no block ends `statements` early: read on at the top level.
+    while at < tokens.len() {
+        nodes.extend(statements(&tokens, &mut at));
+    }
+    let mut depth = 0i64;
+    for t in &tokens {
+        depth += match t {
+            Token::Open => 1,
+            Token::Close => -1,
+            _ => 0,
+        };
+        if depth < 0 {
+            out.notes
+                .push(format!("{}: a \"}}\" closes no block", path.display()));
+            break;
+        }
+    }
+    if depth > 0 {
+        out.notes.push(format!(
+            "{}: {depth} block(s) are not closed",
+            path.display()
+        ));
+    }
     let groups: Vec<&Node> = nodes
         .iter()
         .filter(|n| n.key == "virtual_server_group")

@@ -199,3 +199,30 @@ fn what_does_not_validate_is_left_out_with_a_note() {
         "{notes:?}"
     );
 }
+
+#[test]
+fn odd_files_give_notes_not_panics() {
+    for text in [
+        "",
+        "}}} virtual_server 203.0.113.10 80 { real_server 10.0.0.2 80 { weight 1 } }",
+        "virtual_server 203.0.113.10 80 { real_server 10.0.0.2 80 {",
+        "virtual_server \"203.0.113.10 80 {",
+        "virtual_server_group G { 10.0.0.1-300 80 ::1-5 80 fwmark }\nvirtual_server group G { }",
+        "virtual_server group NOPE { }\nvirtual_server 999.1.1.1 80 { }\nvirtual_server { }",
+        "vrrp_instance V { virtual_ipaddress { not-an-ip } }",
+        "\u{0}\u{1}\u{ff}{{}}{",
+    ] {
+        let (_, notes) = imported(text);
+        assert!(notes.iter().all(|n| !n.is_empty()));
+    }
+    let (cfg, notes) =
+        imported("}}} virtual_server 203.0.113.10 80 { real_server 10.0.0.2 80 { weight 1 } }");
+    assert_eq!(
+        cfg["forwards"][0]["listen"], "203.0.113.10:80",
+        "read on after stray braces"
+    );
+    assert!(
+        notes.iter().any(|n| n.contains("closes no block")),
+        "{notes:?}"
+    );
+}
