@@ -42,11 +42,15 @@ pub fn from_table(table: &Table, links: Option<&LinkTable>) -> Imported {
         match forward(entry, &mut names) {
             Ok(f) => {
                 if !out.config.public.iter().any(|p| p.address == addr) {
+                    let holder = links.map(|l| l.holder_of(addr).map(|h| h.name.clone()));
+                    if holder == Some(None) {
+                        out.notes.push(format!(
+                            "{addr} is not an address of this host: a plan will say so; if VRRP moves it here, mark it \"floating\" with its \"interface\" and add \"vrrp\" (docs/ha.md)"
+                        ));
+                    }
                     out.config.public.push(PublicOut {
                         address: addr,
-                        interface: links
-                            .and_then(|l| l.holder_of(addr))
-                            .map(|l| l.name.clone()),
+                        interface: holder.flatten(),
                         prefix_len: None,
                         floating: None,
                     });

@@ -97,3 +97,18 @@ fn names_are_readable_stable_and_unique() {
         "web-443-203-0-113-10-2"
     );
 }
+
+#[test]
+fn from_the_kernel_an_address_the_host_lacks_is_noted() {
+    let table = ipvsadm_rules::parse("-A -t 203.0.113.10:22 -s rr\n").expect("rules");
+    let imported = from_table(&table, Some(&LinkTable::default()));
+    assert!(
+        imported
+            .notes
+            .iter()
+            .any(|n| n.starts_with("203.0.113.10 is not an address of this host")),
+        "{:?}",
+        imported.notes
+    );
+    assert!(imported.config.public[0].interface.is_none());
+}
