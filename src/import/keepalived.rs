@@ -401,12 +401,21 @@ fn virtual_server(node: &Node, groups: &[&Node], names: &mut BTreeSet<String>, o
     let persistence = node
         .child("persistence_timeout")
         .map(|c| c.args.first().and_then(|v| v.parse().ok()).unwrap_or(360));
-    let persistence_netmask = node.value("persistence_granularity").and_then(|m| {
-        m.parse::<std::net::Ipv4Addr>()
-            .ok()
-            .map(|mask| u32::from(mask).leading_ones() as u8)
-            .or_else(|| m.parse().ok())
-    });
+    let persistence_netmask = match node.value("persistence_granularity") {
+        None => None,
+        Some(m) => match m.parse::<std::net::Ipv4Addr>() {
+            Ok(mask) => match super::prefix_len(IpAddr::V4(mask), u32::from(mask)) {
+                Ok(len) => Some(len),
+                Err(why) => return skip(out, format!("persistence_granularity: {why}")),
+            },
+            Err(_) => match m.parse() {
+                Ok(len) => Some(len),
+                Err(_) => {
+                    return skip(out, format!("persistence_granularity {m} is not a netmask"));
+                }
+            },
+        },
+    };
     let mut scheduler_flags = Vec::new();
     for flag in ["sh-port", "sh-fallback", "mh-port", "mh-fallback"] {
         if node.child(flag).is_some() {
@@ -437,30 +446,28 @@ fn virtual_server(node: &Node, groups: &[&Node], names: &mut BTreeSet<String>, o
             node.at
         ));
     }
-    for (addr, port) in listens {
-        let mut backends = Vec::new();
-        for r in &reals {
-            let (Some(a), p) = (
-                r.args.first().and_then(|a| a.parse::<IpAddr>().ok()),
-                r.args.get(1).and_then(|p| p.parse::<u16>().ok()),
-            ) else {
+    // Each real server once (its notes too), then one backend per listen address.
+    let servers: Vec<(IpAddr, Option<u16>, &Node)> = reals
+        .iter()
+        .filter_map(|r| {
+            let a = r.args.first().and_then(|a| a.parse::<IpAddr>().ok());
+            if a.is_none() {
                 out.notes
                     .push(format!("{}: real_server without an address; skipped", r.at));
-                continue;
-            };
-            let weight = r.number("weight").map_or(1, |w| w.max(0.0) as u32);
-            let address = SocketAddr::new(a, p.unwrap_or(port)).to_string();
-            backends.push(if weight == 1 {
-                BackendOut::Plain(address)
-            } else {
-                BackendOut::Full {
-                    address,
-                    weight,
-                    upper_threshold: r.number("uthreshold").map_or(0, |v| v as u32),
-                    lower_threshold: r.number("lthreshold").map_or(0, |v| v as u32),
-                }
-            });
-        }
+            }
+            Some((a?, r.args.get(1).and_then(|p| p.parse::<u16>().ok()), *r))
+        })
+        .collect();
+    for (addr, port) in listens {
+        let backends = servers
+            .iter()
+            .map(|(a, p, r)| BackendOut {
+                address: SocketAddr::new(*a, p.unwrap_or(port)),
+                weight: r.number("weight").map_or(1, |w| w.max(0.0) as u32),
+                upper_threshold: r.number("uthreshold").map_or(0, |v| v as u32),
+                lower_threshold: r.number("lthreshold").map_or(0, |v| v as u32),
+            })
+            .collect();
         if !out.config.public.iter().any(|p| p.address == addr) {
             out.config.public.push(PublicOut {
                 address: addr,

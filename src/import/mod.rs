@@ -231,7 +231,7 @@ fn indices(path: &str) -> (Option<usize>, Option<usize>) {
 }
 
 /// A persistence netmask as a prefix length: IPv4 masks must be contiguous.
-fn prefix_len(addr: IpAddr, netmask: u32) -> Result<u8, String> {
+pub fn prefix_len(addr: IpAddr, netmask: u32) -> Result<u8, String> {
     match addr {
         IpAddr::V4(_) if netmask.leading_ones() + netmask.trailing_zeros() == 32 => {
             Ok(netmask.leading_ones() as u8)
@@ -295,7 +295,7 @@ fn bridges(forwards: &[ForwardOut], links: &LinkTable) -> Vec<output::BridgeOut>
                 .iter()
                 .filter(|f| f.method.is_none())
                 .flat_map(|f| &f.backends)
-                .any(|b| cidr.contains(b.addr()))
+                .any(|b| cidr.contains(b.address.ip()))
         });
         let Some(a) = address else { continue };
         let ports = links

@@ -3,6 +3,7 @@
 
 use crate::state::ipvs::Dest;
 use serde::Serialize;
+use serde::ser::{SerializeMap, Serializer};
 use std::net::{IpAddr, SocketAddr};
 
 #[derive(Debug, Default, Serialize)]
@@ -58,47 +59,43 @@ pub struct ForwardOut {
     pub fallback: Option<String>,
 }
 
-/// `"10.0.0.2:22"`, or an object when weight or thresholds are not the defaults.
-#[derive(Debug, Serialize)]
-#[serde(untagged)]
-pub enum BackendOut {
-    Plain(String),
-    Full {
-        address: String,
-        weight: u32,
-        #[serde(skip_serializing_if = "is_zero")]
-        upper_threshold: u32,
-        #[serde(skip_serializing_if = "is_zero")]
-        lower_threshold: u32,
-    },
-}
-
-fn is_zero(n: &u32) -> bool {
-    *n == 0
+/// A backend: written `"10.0.0.2:22"`, or as an object when weight or thresholds are not
+/// the defaults.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BackendOut {
+    pub address: SocketAddr,
+    pub weight: u32,
+    pub upper_threshold: u32,
+    pub lower_threshold: u32,
 }
 
 impl BackendOut {
     /// A destination as the config writes it.
     pub fn of(d: &Dest) -> BackendOut {
-        let address = SocketAddr::new(d.key.addr, d.key.port).to_string();
-        if d.weight == 1 && d.upper_threshold == 0 && d.lower_threshold == 0 {
-            BackendOut::Plain(address)
-        } else {
-            BackendOut::Full {
-                address,
-                weight: d.weight,
-                upper_threshold: d.upper_threshold,
-                lower_threshold: d.lower_threshold,
-            }
+        BackendOut {
+            address: SocketAddr::new(d.key.addr, d.key.port),
+            weight: d.weight,
+            upper_threshold: d.upper_threshold,
+            lower_threshold: d.lower_threshold,
         }
     }
+}
 
-    pub fn addr(&self) -> IpAddr {
-        let text = match self {
-            BackendOut::Plain(a) | BackendOut::Full { address: a, .. } => a,
-        };
-        text.parse::<SocketAddr>()
-            .map(|s| s.ip())
-            .unwrap_or(IpAddr::from([0, 0, 0, 0]))
+impl Serialize for BackendOut {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let address = self.address.to_string();
+        if self.weight == 1 && self.upper_threshold == 0 && self.lower_threshold == 0 {
+            return s.serialize_str(&address);
+        }
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("address", &address)?;
+        m.serialize_entry("weight", &self.weight)?;
+        if self.upper_threshold != 0 {
+            m.serialize_entry("upper_threshold", &self.upper_threshold)?;
+        }
+        if self.lower_threshold != 0 {
+            m.serialize_entry("lower_threshold", &self.lower_threshold)?;
+        }
+        m.end()
     }
 }

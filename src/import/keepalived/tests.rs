@@ -226,3 +226,21 @@ fn odd_files_give_notes_not_panics() {
         "{notes:?}"
     );
 }
+
+#[test]
+fn thresholds_come_along_at_any_weight_and_a_broken_granularity_is_noted() {
+    let (cfg, notes) = imported(
+        "virtual_server 203.0.113.10 80 {\n real_server 10.0.0.2 80 { weight 1\n uthreshold 100\n lthreshold 10 }\n}\nvirtual_server 203.0.113.10 81 {\n persistence_timeout 60\n persistence_granularity 255.0.255.0\n real_server 10.0.0.2 81 { weight 1 }\n}\n",
+    );
+    assert_eq!(
+        cfg["forwards"][0]["backends"][0],
+        json!({"address": "10.0.0.2:80", "weight": 1, "upper_threshold": 100, "lower_threshold": 10})
+    );
+    assert_eq!(cfg["forwards"].as_array().map(Vec::len), Some(1));
+    assert!(
+        notes
+            .iter()
+            .any(|n| n.contains("persistence_granularity: netmask 0xff00ff00 is not contiguous")),
+        "{notes:?}"
+    );
+}
