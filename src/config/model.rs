@@ -298,6 +298,44 @@ pub struct Health {
     pub verify_tls: bool,
 }
 
+impl Public {
+    /// The prefix length apply adds the address with (VRRP too, when it floats).
+    pub fn prefix_len_or_default(&self) -> u8 {
+        self.prefix_len
+            .unwrap_or(if self.address.is_ipv4() { 32 } else { 128 })
+    }
+}
+
+/// An address VRRP moves between the hosts of a pair.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Floating {
+    pub addr: IpAddr,
+    pub prefix_len: u8,
+    pub interface: String,
+}
+
+impl Config {
+    /// The floating public addresses, then the bridges' floating addresses, in file order.
+    pub fn floating(&self) -> Vec<Floating> {
+        let public = self.public.iter().filter(|p| p.floating).filter_map(|p| {
+            Some(Floating {
+                addr: p.address,
+                prefix_len: p.prefix_len_or_default(),
+                interface: p.interface.clone()?,
+            })
+        });
+        let bridges = self.bridges.iter().filter_map(|b| {
+            let f = b.floating_address?;
+            Some(Floating {
+                addr: f.addr,
+                prefix_len: f.prefix_len,
+                interface: b.name.clone(),
+            })
+        });
+        public.chain(bridges).collect()
+    }
+}
+
 impl Forward {
     /// How many IPVS services the forward makes: one per listen port.
     pub fn service_count(&self) -> u64 {

@@ -35,9 +35,10 @@ pub enum Heard {
 
 /// Whether this host holds none of the floating addresses (a standby, or nobody is active).
 pub fn standby(config: &Config, links: &crate::state::links::LinkTable) -> bool {
-    floating(config)
+    config
+        .floating()
         .iter()
-        .all(|a| links.holder_of(*a).is_none())
+        .all(|f| links.holder_of(f.addr).is_none())
 }
 
 /// The interfaces of `config`'s VRRP and sync daemons whose carrier is off, from sysfs.
@@ -56,19 +57,6 @@ pub fn no_carrier(config: &Config) -> Vec<String> {
         .collect();
     out.dedup();
     out
-}
-
-fn floating(config: &Config) -> Vec<IpAddr> {
-    let public = config
-        .public
-        .iter()
-        .filter(|p| p.floating)
-        .map(|p| p.address);
-    let bridges = config
-        .bridges
-        .iter()
-        .filter_map(|b| b.floating_address.map(|f| f.addr));
-    public.chain(bridges).collect()
 }
 
 pub(super) fn check(config: &Config, facts: &Facts, findings: &mut Findings) {
@@ -167,10 +155,11 @@ pub(super) fn check(config: &Config, facts: &Facts, findings: &mut Findings) {
 /// Which floating addresses this host holds: all (active), none (standby), or some (an
 /// address VRRP did not move, or a split).
 fn held(config: &Config, facts: &Facts, findings: &mut Findings) {
-    let all = floating(config);
-    let (held, free): (Vec<IpAddr>, Vec<IpAddr>) = all
+    let (held, free): (Vec<IpAddr>, Vec<IpAddr>) = config
+        .floating()
         .iter()
-        .partition(|a| facts.links.holder_of(**a).is_some());
+        .map(|f| f.addr)
+        .partition(|a| facts.links.holder_of(*a).is_some());
     let list = |v: &[IpAddr]| {
         v.iter()
             .map(IpAddr::to_string)

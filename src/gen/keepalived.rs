@@ -7,9 +7,8 @@
 
 use super::File;
 use crate::config::diagnostic::quote;
-use crate::config::model::{Config, Vrrp};
+use crate::config::model::{Config, Floating, Vrrp};
 use std::fmt::Write;
-use std::net::IpAddr;
 
 pub const CONF: &str = "etc/keepalived/keepalived.conf";
 
@@ -18,38 +17,10 @@ pub fn instance_name(vrrp: &Vrrp) -> String {
     format!("portfwd_{}", vrrp.router_id)
 }
 
-/// A floating address as keepalived's `virtual_ipaddress` takes it.
-struct Vip {
-    addr: IpAddr,
-    prefix_len: u8,
-    interface: String,
-}
-
-fn vips(config: &Config) -> Vec<Vip> {
-    let public = config.public.iter().filter(|p| p.floating).filter_map(|p| {
-        Some(Vip {
-            addr: p.address,
-            prefix_len: p
-                .prefix_len
-                .unwrap_or(if p.address.is_ipv4() { 32 } else { 128 }),
-            interface: p.interface.clone()?,
-        })
-    });
-    let bridges = config.bridges.iter().filter_map(|b| {
-        let f = b.floating_address?;
-        Some(Vip {
-            addr: f.addr,
-            prefix_len: f.prefix_len,
-            interface: b.name.clone(),
-        })
-    });
-    public.chain(bridges).collect()
-}
-
 /// keepalived.conf for `config`, named `source` in the header; `None` without `vrrp`.
 pub fn file(config: &Config, source: &str) -> Option<File> {
     let vrrp = config.vrrp.as_ref()?;
-    let vips = vips(config);
+    let vips = config.floating();
     let mut out = format!(
         "{}{}: the VRRP instance that moves the floating addresses.\n# Do not edit: change the config and run `portfwd gen keepalived` again.\n# portfwd keeps the IPVS table and the sync daemons: no virtual_server here.\n\n",
         super::HEADER_START,
@@ -95,7 +66,7 @@ pub fn file(config: &Config, source: &str) -> Option<File> {
         }
         out.push_str("    }\n");
     }
-    let block = |out: &mut String, name: &str, list: &[&Vip]| {
+    let block = |out: &mut String, name: &str, list: &[&Floating]| {
         if list.is_empty() {
             return;
         }
@@ -109,7 +80,7 @@ pub fn file(config: &Config, source: &str) -> Option<File> {
         }
         out.push_str("    }\n");
     };
-    let (main, excluded): (Vec<&Vip>, Vec<&Vip>) =
+    let (main, excluded): (Vec<&Floating>, Vec<&Floating>) =
         vips.iter().partition(|v| v.addr.is_ipv4() == v4);
     block(&mut out, "virtual_ipaddress", &main);
     block(&mut out, "virtual_ipaddress_excluded", &excluded);

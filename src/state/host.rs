@@ -174,9 +174,7 @@ pub fn from_config(config: &Config) -> HostDesired {
             .map(|p| PublicWant {
                 addr: p.address,
                 interface: p.interface.clone(),
-                prefix_len: p
-                    .prefix_len
-                    .unwrap_or(if p.address.is_ipv4() { 32 } else { 128 }),
+                prefix_len: p.prefix_len_or_default(),
                 floating: p.floating,
             })
             .collect(),

@@ -79,9 +79,7 @@ pub(super) fn check_ha(config: &Config, diags: &mut Vec<Diagnostic>) {
                 ));
             }
         }
-        let moves_something = config.public.iter().any(|p| p.floating)
-            || config.bridges.iter().any(|b| b.floating_address.is_some());
-        if !moves_something {
+        if config.floating().is_empty() {
             diags.push(Diagnostic::warning(
                 "vrrp-moves-nothing",
                 "vrrp",

@@ -98,9 +98,7 @@ impl MemoryIpvs {
                 // The kernel's defaults, for an interface with a 1500-byte MTU.
                 self.daemons.push(SyncDaemon {
                     max_len: d.max_len.or(Some(1472)),
-                    group: d
-                        .group
-                        .or(Some("224.0.0.81".parse().map_err(|_| libc::EINVAL)?)),
+                    group: d.group.or(Some(std::net::IpAddr::from([224, 0, 0, 81]))),
                     port: d.port.or(Some(8848)),
                     ttl: d.ttl.or(Some(1)),
                     ..d.clone()
