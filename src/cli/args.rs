@@ -170,7 +170,8 @@ pub struct ImportArgs {
     /// From a snapshot (`portfwd show --json`); `-` reads standard input.
     #[arg(long, value_name = "SNAPSHOT", group = "source")]
     pub from: Option<PathBuf>,
-    /// From `ipvsadm -S [-n]` output or a shell script of `ipvsadm -A`/`-a` lines.
+    /// From `ipvsadm -S [-n]` output or a shell script of `ipvsadm -A`/`-a` lines; `-` reads
+    /// standard input.
     #[arg(long, value_name = "RULES", group = "source")]
     pub ipvsadm: Option<PathBuf>,
     /// From keepalived.conf (its includes followed) with its virtual servers and checkers.
