@@ -61,6 +61,11 @@ type ProbeResult = (Arc<Probe>, Result<(), String>, Duration);
 
 /// Runs until SIGTERM or SIGINT (exit 0); exit 1 when it cannot start.
 pub fn run(options: Options) -> i32 {
+    // A check holds a socket until it answers or times out: with many backends that do
+    // not answer, systemd's default soft limit of 1,024 would fail checks of live ones.
+    if let Err(e) = rlimit::increase_nofile_limit(u64::MAX) {
+        say(format!("warning: cannot raise the open-file limit: {e}"));
+    }
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

@@ -1,5 +1,6 @@
-//! One check of one backend: a TCP connection (closed with a reset, as HAProxy's checks do,
-//! so the balancer keeps no TIME_WAIT), an HTTP(S) GET (hyper, rustls), or a command.
+//! One check of one backend: a TCP handshake (SYN, SYN-ACK, then a reset instead of the last
+//! ACK, as HAProxy's checks do: no TIME_WAIT here, no connection for the backend to accept),
+//! an HTTP(S) GET (hyper, rustls), or a command.
 //! The error is the reason logged: `connect: connection refused`, `HTTP 503`,
 //! `timeout after 1s`, `exit 2`.
 
@@ -9,7 +10,7 @@ use http_body_util::Empty;
 use hyper::body::Bytes;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::net::TcpStream;
+use tokio::net::{TcpSocket, TcpStream};
 
 /// Runs `probe` once, within its timeout.
 pub async fn run(probe: &Probe) -> Result<(), String> {
@@ -57,7 +58,20 @@ fn io_reason(e: &std::io::Error) -> String {
 }
 
 async fn tcp(probe: &Probe) -> Result<(), String> {
-    connect(probe).await.map(drop)
+    let socket = match probe.target {
+        std::net::SocketAddr::V4(_) => TcpSocket::new_v4(),
+        std::net::SocketAddr::V6(_) => TcpSocket::new_v6(),
+    }
+    .map_err(|e| format!("socket: {}", io_reason(&e)))?;
+    // Quick ACK off delays the handshake's last ACK; the reset on close goes out first, so
+    // the backend drops its half-open request instead of accepting a connection.
+    let _ = socket2::SockRef::from(&socket).set_tcp_quickack(false);
+    let _ = socket.set_zero_linger();
+    socket
+        .connect(probe.target)
+        .await
+        .map(drop)
+        .map_err(|e| format!("connect: {}", io_reason(&e)))
 }
 
 async fn http(probe: &Probe) -> Result<(), String> {
@@ -263,5 +277,20 @@ mod tests {
         assert_eq!(run(&exec).await, Err("exit 3".into()));
         exec.command = vec!["/bin/sh".into(), "-c".into(), "sleep 5".into()];
         assert_eq!(run(&exec).await, Err("timeout after 0.5s".into()));
+    }
+
+    #[tokio::test]
+    async fn a_tcp_check_leaves_no_connection_to_accept() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        listener.set_nonblocking(true).expect("nonblocking");
+        let port = listener.local_addr().expect("addr").port();
+        for _ in 0..10 {
+            assert_eq!(run(&probe(CheckKind::Tcp, port)).await, Ok(()));
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        // The reset replaces the handshake's last ACK, so the requests die half-open. A
+        // thread descheduled past the delayed-ACK timer may let one through.
+        let accepted = std::iter::from_fn(|| listener.accept().ok()).count();
+        assert!(accepted <= 1, "{accepted} of 10 checks became connections");
     }
 }

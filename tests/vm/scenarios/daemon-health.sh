@@ -1,5 +1,5 @@
 #!/bin/sh
-# portfwd run: a dead backend goes to weight 0 within fall x interval + 1 s and new connections avoid it, it comes back after rise successes; plan agrees with the daemon; ipvsadm -C is repaired at the next resync; a second daemon is refused; a restarted daemon keeps a dead backend at 0; SIGTERM leaves the table
+# portfwd run: TCP checks are half-open (the guest never accepts one), the open-file limit is raised; a dead backend goes to weight 0 within fall x interval + 1 s and new connections avoid it, it comes back after rise successes; plan agrees with the daemon; ipvsadm -C is repaired at the next resync; a second daemon is refused; a restarted daemon keeps a dead backend at 0; SIGTERM leaves the table
 . /etc/portfwd-test.sh
 two_web_guests
 cat > /tmp/d.json <<'JSON'
@@ -14,6 +14,19 @@ daemon=$!
 wait_until 10 "both backends up" weight_is 10.0.0.3:80 1
 weight_is 10.0.0.2:80 1 || fail "10.0.0.2 not at weight 1: $(ipvsadm -S -n)"
 grep -q 'starting: /tmp/d.json (1 forwards, 2 health checks)' /tmp/run.log || fail "start line: $(cat /tmp/run.log)"
+
+# A TCP check is SYN, SYN-ACK, reset: the guest's kernel drops the half-open request
+# (EmbryonicRsts) and its server accepts nothing.
+embryonic() {
+    $IP netns exec "$1" awk '/^TcpExt:/ { if (!c) { for (i = 2; i <= NF; i++) if ($i == "EmbryonicRsts") c = i } else print $c }' /proc/net/netstat
+}
+before="$(embryonic domu)"
+sleep 1.2
+[ "$(embryonic domu)" -ge $((before + 2)) ] || fail "no half-open checks reset in domu: $before, then $(embryonic domu)"
+# The soft open-file limit is raised to the hard one: checks that time out hold sockets.
+limits="$(grep '^Max open files' /proc/$daemon/limits)"
+set -- $limits
+expect_eq "open-file soft limit" "$5" "$4"
 
 # A second daemon is refused, and says who runs.
 expect_rc "second daemon" 1 portfwd run -c /tmp/d.json
