@@ -296,6 +296,37 @@ fn gen_debian_respects_files_it_did_not_write() {
     );
 }
 
+/// `sync` in the config starts both sync daemons at boot through Debian's defaults file; once
+/// it is gone, the next `gen debian` stops them again (DAEMON="none").
+#[test]
+fn gen_debian_undoes_the_sync_daemons_it_asked_for() {
+    let root = tempfile::tempdir().expect("tempdir");
+    let out = root.path().to_str().expect("utf-8 path");
+    let defaults = root.path().join("etc/default/ipvsadm");
+    let o = portfwd(&["gen", "debian", "-c", "examples/ha-lb1.json", "-o", out]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
+    let with_sync = std::fs::read_to_string(&defaults).expect("read");
+    assert!(with_sync.contains("\nDAEMON=\"both\"\n"), "{with_sync}");
+    let config = root.path().join("no-sync.json");
+    let mut json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string("examples/ha-lb1.json").expect("read"))
+            .expect("json");
+    json.as_object_mut().expect("object").remove("sync");
+    std::fs::write(&config, json.to_string()).expect("write");
+    let o = portfwd(&[
+        "gen",
+        "debian",
+        "-c",
+        config.to_str().expect("utf-8 path"),
+        "-o",
+        out,
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
+    let without = std::fs::read_to_string(&defaults).expect("read");
+    assert!(without.contains("\nDAEMON=\"none\"\n"), "{without}");
+    assert!(!without.contains("portfwd gen debian for"), "{without}");
+}
+
 #[test]
 fn an_ipv6_backend_that_may_end_in_a_port_is_a_warning() {
     let config = r#"{"public":[{"address":"2001:db8::10"}],"bridges":[{"name":"br6","address":"fd00::1/64"}],

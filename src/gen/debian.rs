@@ -104,28 +104,47 @@ pub fn files(config: &Config, source: &str, existing_defaults: Option<&str>) -> 
     out
 }
 
+/// Marks a `DAEMON` line portfwd set for `sync`, so that it can be undone when `sync` goes.
+const SYNC_MARK: &str =
+    "# DAEMON, IFACE and SYNCID: set by portfwd gen debian for the config's sync.";
+
 /// `etc/default/ipvsadm` with `AUTO="true"` (load /etc/ipvsadm.rules at boot) and, with
 /// `sync`, `DAEMON="both"`, `IFACE` and `SYNCID` (the init script starts a master and a
-/// backup sync daemon). It is the ipvsadm package's conffile: every other line (comments,
-/// and the daemon's settings when the config has no `sync`) stays as it was.
+/// backup sync daemon) under a mark; once `sync` is gone, a marked `DAEMON` becomes `"none"`.
+/// It is the ipvsadm package's conffile: every other line stays as it was.
 pub fn defaults(existing: Option<&str>, sync: Option<&SyncDaemons>) -> String {
     let mut set = vec![("AUTO", "true".to_string())];
-    if let Some(s) = sync {
-        set.push(("DAEMON", "both".to_string()));
-        set.push(("IFACE", s.interface.clone()));
-        set.push(("SYNCID", s.sync_id.to_string()));
+    let marked = existing.is_some_and(|text| text.lines().any(|l| l == SYNC_MARK));
+    match sync {
+        Some(s) => {
+            set.push(("DAEMON", "both".to_string()));
+            set.push(("IFACE", s.interface.clone()));
+            set.push(("SYNCID", s.sync_id.to_string()));
+        }
+        None if marked => set.push(("DAEMON", "none".to_string())),
+        None => {}
     }
     let mut out = match existing {
         Some(_) => String::new(),
         None => "# Debian's ipvsadm init script: portfwd gen debian sets AUTO (load /etc/ipvsadm.rules at boot).\n".to_string(),
     };
     let mut found = vec![false; set.len()];
+    let put = |out: &mut String, key: &str, value: &str| {
+        if key == "DAEMON" && sync.is_some() {
+            out.push_str(SYNC_MARK);
+            out.push('\n');
+        }
+        out.push_str(&format!("{key}=\"{value}\"\n"));
+    };
     for line in existing.unwrap_or("").lines() {
+        if line == SYNC_MARK {
+            continue;
+        }
         let key = line.trim_start().split_once('=').map(|(k, _)| k.trim_end());
         match set.iter().position(|(k, _)| Some(*k) == key) {
             Some(i) => {
                 if !found[i] {
-                    out.push_str(&format!("{}=\"{}\"\n", set[i].0, set[i].1));
+                    put(&mut out, set[i].0, &set[i].1);
                 }
                 found[i] = true;
             }
@@ -137,7 +156,7 @@ pub fn defaults(existing: Option<&str>, sync: Option<&SyncDaemons>) -> String {
     }
     for (i, (key, value)) in set.iter().enumerate() {
         if !found[i] {
-            out.push_str(&format!("{key}=\"{value}\"\n"));
+            put(&mut out, key, value);
         }
     }
     out
@@ -234,9 +253,21 @@ mod tests {
         let merged = defaults(Some(debian), Some(&sync));
         assert_eq!(
             merged,
-            "# ipvsadm\nAUTO=\"true\"\n# daemon method (none|master|backup)\nDAEMON=\"both\"\nIFACE=\"br1\"\n# SYNCID=\"0\"\nSYNCID=\"51\"\n"
+            format!(
+                "# ipvsadm\nAUTO=\"true\"\n# daemon method (none|master|backup)\n{SYNC_MARK}\nDAEMON=\"both\"\nIFACE=\"br1\"\n# SYNCID=\"0\"\nSYNCID=\"51\"\n"
+            )
         );
         assert_eq!(defaults(Some(&merged), Some(&sync)), merged);
+        // Without sync, the DAEMON portfwd set stops the daemons at boot again; one the
+        // admin set (no mark) stays.
+        assert_eq!(
+            defaults(Some(&merged), None),
+            "# ipvsadm\nAUTO=\"true\"\n# daemon method (none|master|backup)\nDAEMON=\"none\"\nIFACE=\"br1\"\n# SYNCID=\"0\"\nSYNCID=\"51\"\n"
+        );
+        assert_eq!(
+            defaults(Some("DAEMON=\"both\"\n"), None),
+            "DAEMON=\"both\"\nAUTO=\"true\"\n"
+        );
     }
 
     #[test]
