@@ -107,6 +107,24 @@ struct Daemon {
     _daemon_lock: lock::Lock,
 }
 
+/// An update's attributes old -> new, e.g. ` (weight 1 -> 0)`; nothing for other changes.
+fn what_changed(change: &crate::plan::change::Change) -> String {
+    let text = |v: &serde_json::Value| match v {
+        serde_json::Value::String(s) => s.clone(),
+        other => other.to_string(),
+    };
+    let parts: Vec<String> = change
+        .changed_attrs()
+        .iter()
+        .map(|(name, old, new)| format!("{name} {} -> {}", text(old), text(new)))
+        .collect();
+    if parts.is_empty() {
+        String::new()
+    } else {
+        format!(" ({})", parts.join(", "))
+    }
+}
+
 fn event(result: &Result<(), String>) -> control::Event {
     control::Event {
         at: health::unix_now(),
@@ -487,7 +505,12 @@ impl Daemon {
             }
         }
         for step in &planned.plan.steps {
-            say(format!("{why}: {}", step.op));
+            let change = planned.plan.changes.get(step.change);
+            say(format!(
+                "{why}: {}{}",
+                step.op,
+                change.map_or(String::new(), what_changed)
+            ));
         }
         if why == "resync" {
             for change in &planned.plan.changes {
@@ -761,5 +784,35 @@ impl Daemon {
                 status::path().display()
             ));
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::what_changed;
+    use crate::plan::change::{Action, Attrs, Change, Kind, Reason};
+    use serde_json::Value;
+
+    #[test]
+    fn a_logged_update_says_what_changed() {
+        let attrs = |weight: u32| {
+            Attrs(vec![
+                ("method", Value::from("masq")),
+                ("weight", Value::from(weight)),
+            ])
+        };
+        let mut change = Change {
+            kind: Kind::IpvsDestination,
+            id: "10.0.0.3:80".into(),
+            parent: Some("tcp 203.0.113.10:80".into()),
+            forward: None,
+            action: Action::Update,
+            reason: Reason::AttributesDiffer,
+            before: Some(attrs(1)),
+            after: Some(attrs(0)),
+        };
+        assert_eq!(what_changed(&change), " (weight 1 -> 0)");
+        change.before = None;
+        assert_eq!(what_changed(&change), "");
     }
 }

@@ -36,6 +36,7 @@ expect_in "names the first" "$out" "another portfwd run is running (pid $daemon"
 kill "$s2"
 wait_until 2 "dead backend at weight 0" weight_is 10.0.0.3:80 0
 grep -q 'backend 10.0.0.3:80 (tcp check of "web") is down: connect: connection refused' /tmp/run.log || fail "log: $(cat /tmp/run.log)"
+grep -q 'health: changing destination 10.0.0.3:80 of service tcp 203.0.113.10:80 (weight 1 -> 0)' /tmp/run.log || fail "weight change log: $(cat /tmp/run.log)"
 for i in $(seq 20); do
     got="$(connect internet 203.0.113.10 80)"
     [ "$got" = one ] || fail "connection $i went to '$got'"
