@@ -97,7 +97,7 @@ struct Daemon {
     results: mpsc::UnboundedReceiver<ProbeResult>,
     sender: mpsc::UnboundedSender<ProbeResult>,
     queries: mpsc::Receiver<Query>,
-    fail_open: BTreeSet<String>,
+    fail_open: BTreeSet<overlay::FailOpen>,
     metrics: Metrics,
     started: u64,
     last_sync: Option<control::Event>,
@@ -470,7 +470,7 @@ impl Daemon {
         let open = overlay::apply(&mut effective.desired, &self.loaded.config, &|f, a, p| {
             self.is_down(f, a, p)
         });
-        let open: BTreeSet<String> = open.into_iter().collect();
+        let open: BTreeSet<overlay::FailOpen> = open.into_iter().collect();
         for service in open.difference(&self.fail_open) {
             say(format!(
                 "warning: every backend of {service} is down and there is no fallback: left as configured (fail open)"
@@ -734,10 +734,7 @@ impl Daemon {
             match forwards.last_mut() {
                 Some(f) if f.name == forward => f.backends.push(backend),
                 _ => forwards.push(control::ForwardStatus {
-                    fail_open: self
-                        .fail_open
-                        .iter()
-                        .any(|s| s.contains(&format!("\"{forward}\""))),
+                    fail_open: self.fail_open.iter().any(|f| f.forward == forward),
                     check: checked.map_or("none", |(_, h)| h.check.name()).to_string(),
                     name: forward,
                     backends: vec![backend],

@@ -7,15 +7,29 @@ use super::checked_forward;
 use crate::config::model::{Config, OnFailure};
 use crate::state::desired::Desired;
 use crate::state::ipvs::{Dest, DestKey, ServiceKey};
+use std::fmt;
 use std::net::IpAddr;
 
+/// A service left as configured because every destination is down and there is no fallback.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct FailOpen {
+    pub forward: String,
+    pub service: ServiceKey,
+}
+
+impl fmt::Display for FailOpen {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} (forward \"{}\")", self.service, self.forward)
+    }
+}
+
 /// Applies `down` (forward, destination address, port → held down) to `desired`. Returns
-/// the services left open because every destination is down and there is no fallback.
+/// the services that fail open.
 pub fn apply(
     desired: &mut Desired,
     config: &Config,
     down: &dyn Fn(&str, IpAddr, u16) -> bool,
-) -> Vec<String> {
+) -> Vec<FailOpen> {
     let mut fail_open = Vec::new();
     for (key, service) in &mut desired.services {
         let Some((forward, health)) = checked_forward(config, &service.forward) else {
@@ -32,7 +46,10 @@ pub fn apply(
         }
         let all_down = held.len() == service.dests.len();
         if all_down && forward.fallback.is_none() {
-            fail_open.push(format!("{key} (forward \"{}\")", forward.name));
+            fail_open.push(FailOpen {
+                forward: forward.name.to_string(),
+                service: *key,
+            });
             continue;
         }
         let template = service.dests.values().next().cloned();
@@ -131,7 +148,8 @@ mod tests {
         assert_eq!(dests(&d), [("10.0.0.2:80".into(), 1)]);
         let mut d = from_config(&c);
         let open = apply(&mut d, &c, &|_, _, _| true);
-        assert_eq!(open, ["tcp 203.0.113.10:80 (forward \"web\")"]);
+        let text: Vec<String> = open.iter().map(|f| f.to_string()).collect();
+        assert_eq!(text, ["tcp 203.0.113.10:80 (forward \"web\")"]);
         assert_eq!(
             dests(&d),
             [("10.0.0.2:80".into(), 1), ("10.0.0.3:80".into(), 1)]

@@ -50,6 +50,9 @@ expect_eq "traffic reaches the backend" back "$(connect internet 203.0.113.10 81
 sleep 1
 weight_is 10.0.0.2:82 1 || fail "fail open: $(ipvsadm -S -n)"
 grep -q 'every backend of tcp 203.0.113.10:82 (forward "open") is down and there is no fallback: left as configured (fail open)' /tmp/run.log || fail "fail-open log: $(cat /tmp/run.log)"
+expect_rc "status while failing open" 3 portfwd status --color never
+expect_in "status says which forward fails open" "$out" 'forward open (tcp check)
+  fail open: every backend is down and there is no fallback: left as configured'
 
 # SIGHUP, invalid config: refused, the daemon goes on.
 cp /tmp/c.json /tmp/c.good
