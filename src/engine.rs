@@ -128,15 +128,9 @@ impl Loaded {
 
 /// A table from a snapshot file (`portfwd show --json`).
 pub fn read_snapshot(path: &Path) -> Result<Table, Error> {
-    let stdin = path.as_os_str() == config::STDIN_NAME;
     let name = config::source_name(path);
-    let text = if stdin {
-        let mut text = Vec::new();
-        std::io::Read::read_to_end(&mut std::io::stdin().lock(), &mut text).map(|_| text)
-    } else {
-        std::fs::read(path)
-    }
-    .map_err(|e| Error::Snapshot(format!("cannot read {name}: {e}")))?;
+    let text = config::read_input(path)
+        .map_err(|e| Error::Snapshot(format!("cannot read {name}: {e}")))?;
     // `ipvsadm -S -n` output is read as well: it is what hosts have at hand.
     if !text.trim_ascii_start().starts_with(b"{") {
         let rules = String::from_utf8_lossy(&text);

@@ -344,3 +344,24 @@ fn an_ipv6_backend_that_may_end_in_a_port_is_a_warning() {
         "{stderr}"
     );
 }
+
+/// `import` reads keepalived.conf and ipvsadm rules from standard input with `-`, and the
+/// config it prints validates.
+#[test]
+fn import_reads_standard_input() {
+    let keepalived = "virtual_server 203.0.113.10 80 {\n  lb_algo rr\n  lb_kind NAT\n  real_server 10.0.0.2 80 { weight 2 }\n}\n";
+    let rules = "-A -t 203.0.113.10:80 -s rr\n-a -t 203.0.113.10:80 -r 10.0.0.2:80 -m -w 2\n";
+    for (flag, input) in [("--keepalived", keepalived), ("--ipvsadm", rules)] {
+        let out = run(&["import", flag, "-"], Some(input), &[]);
+        assert_eq!(out.status.code(), Some(0), "{flag}: {}", text(&out.stderr));
+        let config = text(&out.stdout);
+        assert!(config.contains("\"203.0.113.10:80\""), "{flag}: {config}");
+        let check = run(&["validate", "-c", "-"], Some(&config), &[]);
+        assert_eq!(
+            check.status.code(),
+            Some(0),
+            "{flag}: {}",
+            text(&check.stderr)
+        );
+    }
+}

@@ -174,7 +174,8 @@ pub struct ImportArgs {
     /// standard input.
     #[arg(long, value_name = "RULES", group = "source")]
     pub ipvsadm: Option<PathBuf>,
-    /// From keepalived.conf (its includes followed) with its virtual servers and checkers.
+    /// From keepalived.conf (its includes followed) with its virtual servers and checkers; `-`
+    /// reads standard input (relative includes from the current directory).
     #[arg(long, value_name = "CONF", group = "source")]
     pub keepalived: Option<PathBuf>,
     /// Write the config here instead of standard output.

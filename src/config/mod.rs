@@ -68,12 +68,7 @@ pub fn load(path: &Path) -> Loaded {
 /// Like [`load`], also returning the bytes read (for saved plans, which carry the config).
 pub fn load_with_text(path: &Path) -> (Loaded, Vec<u8>) {
     let source = source_name(path);
-    let bytes = if path.as_os_str() == STDIN_NAME {
-        read_bounded(std::io::stdin().lock())
-    } else {
-        std::fs::File::open(path).and_then(read_bounded)
-    };
-    match bytes {
+    match read_input(path) {
         Ok(bytes) => (check(source, &bytes), bytes),
         Err(e) => {
             let loaded = Loaded {
@@ -137,7 +132,16 @@ pub fn check(source: String, bytes: &[u8]) -> Loaded {
     }
 }
 
-/// Reads at most [`MAX_CONFIG_BYTES`]; a larger input is an error.
+/// The bytes of the file at `path` (`-` for standard input), at most [`MAX_CONFIG_BYTES`]:
+/// a larger input (or an endless one, like /dev/zero) is an error.
+pub fn read_input(path: &Path) -> std::io::Result<Vec<u8>> {
+    if path.as_os_str() == STDIN_NAME {
+        read_bounded(std::io::stdin().lock())
+    } else {
+        std::fs::File::open(path).and_then(read_bounded)
+    }
+}
+
 fn read_bounded(reader: impl Read) -> std::io::Result<Vec<u8>> {
     let mut bytes = Vec::new();
     reader.take(MAX_CONFIG_BYTES + 1).read_to_end(&mut bytes)?;

@@ -58,19 +58,38 @@ enum Token {
 
 const MAX_INCLUDE_DEPTH: usize = 16;
 
-/// The tokens of `path` with its includes spliced in.
+/// The tokens of the file at `path` (`-`: standard input, its includes relative to the
+/// current directory) with its includes spliced in. Bytes that are not UTF-8 (a Latin-1
+/// comment) are replaced, as keepalived does not care about them either.
 fn tokenize(
     path: &Path,
     depth: usize,
     out: &mut Vec<Token>,
     notes: &mut Vec<String>,
 ) -> Result<(), String> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-    let file = path.display().to_string();
+    let file = crate::config::source_name(path);
+    let bytes = crate::config::read_input(path).map_err(|e| format!("cannot read {file}: {e}"))?;
+    tokenize_text(
+        &String::from_utf8_lossy(&bytes),
+        &file,
+        path,
+        depth,
+        out,
+        notes,
+    )
+}
+
+fn tokenize_text(
+    text: &str,
+    file: &str,
+    path: &Path,
+    depth: usize,
+    out: &mut Vec<Token>,
+    notes: &mut Vec<String>,
+) -> Result<(), String> {
     for (n, line) in text.lines().enumerate() {
         let at = Place {
-            file: file.clone(),
+            file: file.to_string(),
             line: n + 1,
         };
         let words = words(line);
@@ -107,11 +126,16 @@ fn include(
     }
     let full = match Path::new(pattern).is_absolute() {
         true => PathBuf::from(pattern),
+        false if from.as_os_str() == crate::config::STDIN_NAME => PathBuf::from(pattern),
         false => from.parent().unwrap_or(Path::new(".")).join(pattern),
     };
     let paths =
         glob::glob(&full.to_string_lossy()).map_err(|e| format!("{at}: include {pattern}: {e}"))?;
-    let mut found: Vec<PathBuf> = paths.filter_map(Result::ok).collect();
+    // Directories a glob matches are passed over, as keepalived does.
+    let mut found: Vec<PathBuf> = paths
+        .filter_map(Result::ok)
+        .filter(|p| !p.is_dir())
+        .collect();
     found.sort();
     if found.is_empty() {
         notes.push(format!("{at}: include {pattern} matches no file"));
@@ -201,35 +225,46 @@ fn statements(tokens: &[Token], at: &mut usize) -> Vec<Node> {
     nodes
 }
 
-/// The config for the keepalived.conf at `path`.
+/// The config for the keepalived.conf at `path` (`-`: standard input).
 pub fn import(path: &Path) -> Result<Imported, String> {
     let mut out = Imported::default();
     let mut tokens = Vec::new();
     tokenize(path, 0, &mut tokens, &mut out.notes)?;
+    Ok(from_tokens(&tokens, &crate::config::source_name(path), out))
+}
+
+/// The config for keepalived.conf text already in memory; `file` names it in notes and its
+/// includes are read relative to the current directory.
+pub fn import_text(text: &str, file: &str) -> Result<Imported, String> {
+    let mut out = Imported::default();
+    let mut tokens = Vec::new();
+    let here = Path::new(crate::config::STDIN_NAME);
+    tokenize_text(text, file, here, 0, &mut tokens, &mut out.notes)?;
+    Ok(from_tokens(&tokens, file, out))
+}
+
+fn from_tokens(tokens: &[Token], file: &str, mut out: Imported) -> Imported {
     let mut nodes = Vec::new();
     let mut at = 0;
     // A `}` that closes no block ends `statements` early: read on at the top level.
     while at < tokens.len() {
-        nodes.extend(statements(&tokens, &mut at));
+        nodes.extend(statements(tokens, &mut at));
     }
     let mut depth = 0i64;
-    for t in &tokens {
+    for t in tokens {
         depth += match t {
             Token::Open => 1,
             Token::Close => -1,
             _ => 0,
         };
         if depth < 0 {
-            out.notes
-                .push(format!("{}: a \"}}\" closes no block", path.display()));
+            out.notes.push(format!("{file}: a \"}}\" closes no block"));
             break;
         }
     }
     if depth > 0 {
-        out.notes.push(format!(
-            "{}: {depth} block(s) are not closed",
-            path.display()
-        ));
+        out.notes
+            .push(format!("{file}: {depth} block(s) are not closed"));
     }
     let groups: Vec<&Node> = nodes
         .iter()
@@ -258,7 +293,7 @@ pub fn import(path: &Path) -> Result<Imported, String> {
             extra.args.first().map_or("", String::as_str)
         ));
     }
-    Ok(out)
+    out
 }
 
 /// keepalived's words for a forwarding method.

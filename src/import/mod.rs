@@ -180,6 +180,7 @@ pub fn finish(mut imported: Imported) -> Imported {
         }
         let mut drop_forwards = BTreeSet::new();
         let mut drop_backends = BTreeSet::new();
+        let mut drop_public = BTreeSet::new();
         for (path, message) in &errors {
             let (f, b) = indices(path);
             match (f, b) {
@@ -195,6 +196,11 @@ pub fn finish(mut imported: Imported) -> Imported {
                         p.floating = None;
                     }
                 }
+                // A public address the rules refuse (a multicast one, say) takes its
+                // forwards with it.
+                _ if index(path, "public[").is_some() => {
+                    drop_public.extend(index(path, "public["));
+                }
                 _ => {}
             }
             let what = f
@@ -204,6 +210,24 @@ pub fn finish(mut imported: Imported) -> Imported {
                 .notes
                 .push(format!("{path}{what}: {message}; left out"));
         }
+        let gone: Vec<IpAddr> = drop_public
+            .iter()
+            .filter_map(|&p| imported.config.public.get(p).map(|p| p.address))
+            .collect();
+        for (i, f) in imported.config.forwards.iter().enumerate() {
+            let listen = crate::config::endpoint::parse_endpoint(&f.listen, false);
+            if listen.is_ok_and(|e| gone.contains(&e.addr)) && drop_forwards.insert(i) {
+                imported.notes.push(format!(
+                    "forward {} listens on a public address that was left out; left out",
+                    f.name
+                ));
+            }
+        }
+        let mut p = 0;
+        imported.config.public.retain(|_| {
+            p += 1;
+            !drop_public.contains(&(p - 1))
+        });
         for (i, f) in imported.config.forwards.iter_mut().enumerate() {
             let mut j = 0;
             f.backends.retain(|_| {
@@ -222,12 +246,14 @@ pub fn finish(mut imported: Imported) -> Imported {
 
 /// The forward and backend indices of a path like `forwards[3].backends[0].address`.
 fn indices(path: &str) -> (Option<usize>, Option<usize>) {
-    let number = |after: &str| {
-        path.split_once(after)
-            .and_then(|(_, rest)| rest.split(']').next())
-            .and_then(|n| n.parse().ok())
-    };
-    (number("forwards["), number("backends["))
+    (index(path, "forwards["), index(path, "backends["))
+}
+
+/// The index after `list[` in `path`.
+fn index(path: &str, list: &str) -> Option<usize> {
+    path.split_once(list)
+        .and_then(|(_, rest)| rest.split(']').next())
+        .and_then(|n| n.parse().ok())
 }
 
 /// A persistence netmask as a prefix length: IPv4 masks must be contiguous.

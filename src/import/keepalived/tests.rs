@@ -180,6 +180,42 @@ fn includes_follow_globs_relative_to_the_including_file() {
 }
 
 #[test]
+fn includes_pass_over_directories_and_refuse_endless_files() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::create_dir_all(dir.path().join("conf.d/old")).expect("mkdir");
+    std::fs::write(
+        dir.path().join("conf.d/web.conf"),
+        // A Latin-1 comment (keepalived reads bytes): replaced, not a failure.
+        b"# caf\xe9\nvirtual_server 203.0.113.10 80 {\n real_server 10.0.0.2 80 { weight 1 }\n}\n",
+    )
+    .expect("write");
+    let conf = dir.path().join("keepalived.conf");
+    std::fs::write(&conf, "include conf.d/*\n").expect("write");
+    let out = import(&conf).expect("a directory among the matches is passed over");
+    assert_eq!(out.config.forwards.len(), 1);
+    std::fs::write(&conf, "include /dev/zero\n").expect("write");
+    let err = import(&conf).map(|_| ()).expect_err("an endless include");
+    assert!(err.contains("larger than"), "{err}");
+}
+
+#[test]
+fn text_in_memory_imports_like_a_file() {
+    let out = import_text(
+        "virtual_server 203.0.113.10 80 {\n real_server 10.0.0.2 80 { weight 1 }\n}\n}\n",
+        "<stdin>",
+    )
+    .expect("imports");
+    assert_eq!(out.config.forwards[0].listen, "203.0.113.10:80");
+    assert!(
+        out.notes
+            .iter()
+            .any(|n| n == "<stdin>: a \"}\" closes no block"),
+        "{:?}",
+        out.notes
+    );
+}
+
+#[test]
 fn what_does_not_validate_is_left_out_with_a_note() {
     // keepalived's own virtual_server_group sample: a real server equal to its virtual server.
     let (cfg, notes) = imported(
@@ -241,6 +277,22 @@ fn thresholds_come_along_at_any_weight_and_a_broken_granularity_is_noted() {
         notes
             .iter()
             .any(|n| n.contains("persistence_granularity: netmask 0xff00ff00 is not contiguous")),
+        "{notes:?}"
+    );
+}
+
+#[test]
+fn a_virtual_server_on_an_address_the_rules_refuse_is_left_out() {
+    // Found by the fuzzer: a multicast virtual server made an import that did not validate.
+    let (cfg, notes) = imported(
+        "virtual_server 233.0.113.10 80 { real_server 10.0.0.2 80 { weight 1 } }\nvirtual_server 203.0.113.10 81 { real_server 10.0.0.2 81 { weight 1 } }\n",
+    );
+    assert_eq!(cfg["forwards"].as_array().map(Vec::len), Some(1));
+    assert_eq!(cfg["forwards"][0]["listen"], "203.0.113.10:81");
+    assert!(
+        notes
+            .iter()
+            .any(|n| n.contains("multicast") && n.contains("left out")),
         "{notes:?}"
     );
 }
