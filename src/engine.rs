@@ -6,7 +6,7 @@ use crate::apply::{self, Before, HostKernel, Options, System};
 use crate::config::{self, Config};
 use crate::kernel::KernelError;
 use crate::kernel::ipvs::{Ipvs, NetlinkIpvs};
-use crate::kernel::links::RtnlLinks;
+use crate::kernel::links::{Links, RtnlLinks};
 use crate::kernel::modules::SystemModules;
 use crate::kernel::sysctl::{Known, ProcSysctl};
 use crate::plan::guard::{self, Guard};
@@ -15,7 +15,9 @@ use crate::plan::{self as planner, Plan, json};
 use crate::state::desired::{self, Desired};
 use crate::state::host::{self, HostActual, HostDesired, Listener};
 use crate::state::ipvs::Table;
+use crate::state::links::LinkTable;
 use crate::state::snapshot::{Snapshot, from_snapshot};
+use crate::state::sync::SyncDaemon;
 use std::path::{Path, PathBuf};
 
 /// Why a command could not do what it was asked; nothing was changed unless it says so.
@@ -267,6 +269,11 @@ impl Kernel {
             sysctl: ProcSysctl,
             modules: SystemModules::new(),
         })
+    }
+
+    /// What a pair's status needs: the host's links and addresses, the running sync daemons.
+    pub fn read_pair(&mut self) -> Result<(LinkTable, Vec<SyncDaemon>), KernelError> {
+        Ok((self.links.read()?, self.ipvs.read_daemons()?))
     }
 
     /// The IPVS table and the host resources the config declares.

@@ -3,7 +3,7 @@
 
 use super::args::StatusArgs;
 use super::style::Painter;
-use crate::daemon::control::{self, Event, Report};
+use crate::daemon::control::{self, Event, PairStatus, Report};
 use crate::daemon::log::utc;
 
 pub const SOME_DOWN: i32 = 3;
@@ -46,6 +46,39 @@ fn event(e: Option<&Event>) -> String {
     }
 }
 
+/// `pair: active, holds 203.0.113.10 (eth0); sync daemons: master on br1, syncid 51; ...`
+fn pair_line(pair: &PairStatus, p: Painter) -> String {
+    let list = |held: bool| {
+        pair.floating
+            .iter()
+            .filter(|f| f.held == held)
+            .map(|f| format!("{} ({})", f.address, f.interface))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let role = match pair.role.as_str() {
+        "active" => format!("{}, holds {}", p.green("active"), list(true)),
+        "standby" => format!("standby, holds none of {}", list(false)),
+        "split" => format!(
+            "{}, holds {} but not {} (VRRP moves them together: something else added or removed one)",
+            p.yellow("split"),
+            list(true),
+            list(false)
+        ),
+        _ => "no floating addresses".to_string(),
+    };
+    let daemons = if pair.sync_daemons.is_empty() {
+        "none running".to_string()
+    } else {
+        pair.sync_daemons
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join("; ")
+    };
+    format!("pair: {role}\nsync daemons: {daemons}\n")
+}
+
 pub fn render(report: &Report, p: Painter) -> String {
     let mut s = format!(
         "portfwd run: pid {}, config {}, started {}\nlast sync: {}\nlast reload: {}\n",
@@ -55,6 +88,9 @@ pub fn render(report: &Report, p: Painter) -> String {
         event(report.last_sync.as_ref()),
         event(report.last_reload.as_ref())
     );
+    if let Some(pair) = &report.pair {
+        s += &pair_line(pair, p);
+    }
     let width = report
         .backends()
         .map(|b| b.backend.len())

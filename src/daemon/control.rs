@@ -2,7 +2,11 @@
 //! `status` and reads back one JSON [`Report`] of the running daemon (docs/status-json.md).
 
 use super::Query;
+use crate::config::model::Config;
+use crate::state::links::LinkTable;
+use crate::state::sync::SyncDaemon;
 use serde::{Deserialize, Serialize};
+use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::sync::{mpsc, oneshot};
@@ -27,7 +31,53 @@ pub struct Report {
     pub started: u64,
     pub last_sync: Option<Event>,
     pub last_reload: Option<Event>,
+    /// With `vrrp`, floating addresses or `sync` in the config: this host's part in the pair.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pair: Option<PairStatus>,
     pub forwards: Vec<ForwardStatus>,
+}
+
+/// Which floating addresses this host holds (VRRP moves them) and the sync daemons running.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PairStatus {
+    /// `active` (holds every floating address), `standby` (none), `split` (some: VRRP moves
+    /// them together, so something else added or removed one), `none` (no floating address).
+    pub role: String,
+    pub floating: Vec<FloatingStatus>,
+    pub sync_daemons: Vec<SyncDaemon>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct FloatingStatus {
+    pub address: IpAddr,
+    pub interface: String,
+    pub held: bool,
+}
+
+impl PairStatus {
+    pub fn new(config: &Config, links: &LinkTable, sync_daemons: Vec<SyncDaemon>) -> PairStatus {
+        let floating: Vec<FloatingStatus> = config
+            .floating()
+            .into_iter()
+            .map(|f| FloatingStatus {
+                held: links.holder_of(f.addr).is_some(),
+                address: f.addr,
+                interface: f.interface,
+            })
+            .collect();
+        let held = floating.iter().filter(|f| f.held).count();
+        let role = match (held, floating.len()) {
+            (_, 0) => "none",
+            (0, _) => "standby",
+            (h, n) if h == n => "active",
+            _ => "split",
+        };
+        PairStatus {
+            role: role.to_string(),
+            floating,
+            sync_daemons,
+        }
+    }
 }
 
 /// When something last happened and how it went.
@@ -157,4 +207,45 @@ pub fn ask(path: &Path) -> Result<Report, AskError> {
         return Err(failed(message.to_string()));
     }
     serde_json::from_str(&text).map_err(|e| failed(format!("unreadable answer: {e}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::state::links::{Address, Link};
+
+    #[test]
+    fn the_role_follows_the_floating_addresses_held() {
+        let text = br#"{"public":[{"address":"203.0.113.10","interface":"eth0","floating":true}],
+            "bridges":[{"name":"br1","address":"10.0.0.2/24","floating_address":"10.0.0.1/24"}],
+            "vrrp":{"interface":"br1","router_id":51,"priority":100},
+            "forwards":[{"name":"ssh","listen":"203.0.113.10:2222","backends":["10.0.0.10:22"]}]}"#;
+        let config = crate::config::check("t".into(), text)
+            .config
+            .expect("valid");
+        let mut links = LinkTable {
+            links: vec![Link {
+                index: 2,
+                name: "eth0".into(),
+                kind: None,
+                master: None,
+                up: true,
+            }],
+            ..LinkTable::default()
+        };
+        let role = |links: &LinkTable| PairStatus::new(&config, links, Vec::new()).role;
+        assert_eq!(role(&links), "standby");
+        links.addresses.push(Address {
+            index: 2,
+            addr: "203.0.113.10".parse().expect("address"),
+            prefix_len: 24,
+        });
+        assert_eq!(role(&links), "split");
+        links.addresses.push(Address {
+            index: 2,
+            addr: "10.0.0.1".parse().expect("address"),
+            prefix_len: 24,
+        });
+        assert_eq!(role(&links), "active");
+    }
 }

@@ -55,6 +55,16 @@ pub struct ResultLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct AddressLabels {
+    pub address: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RoleLabels {
+    pub role: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct VersionLabels {
     version: &'static str,
 }
@@ -82,6 +92,8 @@ pub struct Metrics {
     pub config_valid: Gauge,
     pub forwards: Gauge,
     pub backends: Gauge,
+    pub floating_held: Family<AddressLabels, Gauge>,
+    pub sync_daemon_running: Family<RoleLabels, Gauge>,
 }
 
 impl Metrics {
@@ -102,9 +114,21 @@ impl Metrics {
             config_valid: Gauge::default(),
             forwards: Gauge::default(),
             backends: Gauge::default(),
+            floating_held: Family::default(),
+            sync_daemon_running: Family::default(),
             registry: Registry::with_prefix("portfwd"),
         };
         let r = &mut m.registry;
+        r.register(
+            "floating_address_held",
+            "1 while this host holds the floating address (VRRP made it the active one), 0 otherwise",
+            m.floating_held.clone(),
+        );
+        r.register(
+            "sync_daemon_running",
+            "1 while the IPVS connection sync daemon of that role runs here, 0 when sync asks for it and it does not",
+            m.sync_daemon_running.clone(),
+        );
         r.register(
             "backend_up",
             "1 when the backend passes its checks (or has none), 0 while held down",

@@ -16,6 +16,7 @@ use crate::config::{self, model::Named};
 use crate::engine::{self, Kernel, Loaded, Planned};
 use crate::health::{self, Checks, Probe, Tracker, overlay, status};
 use crate::kernel::ipvs::Ipvs;
+use crate::state::sync::SyncRole;
 use log::say;
 use metrics::{BackendLabels, Metrics};
 use std::collections::{BTreeMap, BTreeSet};
@@ -675,7 +676,28 @@ impl Daemon {
 
     fn refresh_metrics(&mut self) {
         let view = self.kernel_view();
+        let pair = self.pair();
         let m = &self.metrics;
+        m.floating_held.clear();
+        m.sync_daemon_running.clear();
+        if let Some(pair) = pair {
+            for f in &pair.floating {
+                m.floating_held
+                    .get_or_create(&metrics::AddressLabels {
+                        address: f.address.to_string(),
+                    })
+                    .set(i64::from(f.held));
+            }
+            let wanted = self.loaded.config.sync.is_some();
+            for role in SyncRole::BOTH {
+                let running = pair.sync_daemons.iter().any(|d| d.role == role);
+                if wanted || running {
+                    m.sync_daemon_running
+                        .get_or_create(&metrics::RoleLabels { role: role.name() })
+                        .set(i64::from(running));
+                }
+            }
+        }
         for family in [
             &m.backend_up,
             &m.backend_weight,
@@ -748,7 +770,23 @@ impl Daemon {
             started: self.started,
             last_sync: self.last_sync.clone(),
             last_reload: self.last_reload.clone(),
+            pair: self.pair(),
             forwards,
+        }
+    }
+
+    /// This host's part in a pair, read now; `None` when the config describes no pair.
+    fn pair(&mut self) -> Option<control::PairStatus> {
+        let config = &self.loaded.config;
+        if config.vrrp.is_none() && config.sync.is_none() && config.floating().is_empty() {
+            return None;
+        }
+        match self.kernel.read_pair() {
+            Ok((links, daemons)) => Some(control::PairStatus::new(config, &links, daemons)),
+            Err(e) => {
+                say(format!("warning: cannot read the pair's state: {e}"));
+                None
+            }
         }
     }
 

@@ -1,5 +1,5 @@
 #!/bin/sh
-# HA pair: two directors with portfwd and keepalived (gen keepalived); an echo session survives the failover through sync
+# HA pair: two directors with portfwd and keepalived (gen keepalived); an echo session survives the failover through sync; portfwd status and metrics on lb2 follow its role
 . /etc/portfwd-test.sh
 
 # This namespace is the switch: bridge "pubsw" is the public segment, "guestsw" the guests'.
@@ -85,6 +85,20 @@ wait_until 15 "lb1 becomes master" holds lb1
 start_keepalived lb2
 sleep 3
 holds lb2 && fail "lb2 took the addresses from the higher priority"
+
+echo "== portfwd run on lb2: status and metrics say standby"
+PORTFWD_CONTROL_SOCKET=/tmp/lb2.sock PORTFWD_HEALTH_FILE=/tmp/lb2-health.json \
+    $IP netns exec lb2 portfwd run -c /tmp/lb2.json --metrics 127.0.0.1:9102 > /tmp/lb2-run.log 2>&1 &
+lb2_daemon=$!
+lb2_status() { PORTFWD_CONTROL_SOCKET=/tmp/lb2.sock portfwd status --color never; }
+lb2_metric() { $IP netns exec lb2 wget -qO- http://127.0.0.1:9102/metrics | promq "$@"; }
+wait_until 10 "lb2's daemon answers" lb2_status
+status="$(lb2_status)"
+printf '%s\n' "$status"
+expect_in "status: lb2 is standby" "$status" "pair: standby, holds none of 203.0.113.10 (eth0), 10.0.0.1 (br1)"
+expect_in "status: lb2's sync daemons" "$status" "sync daemons: master on br1, syncid 51"
+expect_eq "metric: lb2 does not hold the address" 0 "$(lb2_metric portfwd_floating_address_held address=203.0.113.10)"
+expect_eq "metric: lb2's backup sync daemon runs" 1 "$(lb2_metric portfwd_sync_daemon_running role=backup)"
 expect_eq "the client reaches the guest through lb1" "hello" \
     "$(echo hello | $IP netns exec client nc -w 3 203.0.113.10 2222)"
 
@@ -111,6 +125,11 @@ expect_eq "new connections go through lb2" "fresh" \
 doctor="$($IP netns exec lb2 portfwd doctor -c /tmp/lb2.json || true)"
 printf '%s\n' "$doctor"
 expect_in "doctor: lb2 is active" "$doctor" "holds the floating addresses now (active): 203.0.113.10, 10.0.0.1"
+status="$(lb2_status)"
+expect_in "status: lb2 is active" "$status" "pair: active, holds 203.0.113.10 (eth0), 10.0.0.1 (br1)"
+expect_eq "metric: lb2 holds the address" 1 "$(lb2_metric portfwd_floating_address_held address=10.0.0.1)"
+kill -TERM "$lb2_daemon"
+wait "$lb2_daemon" || fail "lb2's daemon: exit $?"
 expect_in "doctor: lb2's daemons" "$doctor" "the sync daemon master on br1, syncid 51"
 doctor="$($IP netns exec lb1 portfwd doctor -c /tmp/lb1.json || true)"
 printf '%s\n' "$doctor"
