@@ -110,6 +110,9 @@ struct Daemon {
 
 /// An update's attributes old -> new, e.g. ` (weight 1 -> 0)`; nothing for other changes.
 fn what_changed(change: &crate::plan::change::Change) -> String {
+    if change.action != crate::plan::change::Action::Update {
+        return String::new();
+    }
     let text = |v: &serde_json::Value| match v {
         serde_json::Value::String(s) => s.clone(),
         other => other.to_string(),
@@ -847,6 +850,13 @@ mod tests {
             after: Some(attrs(0)),
         };
         assert_eq!(what_changed(&change), " (weight 1 -> 0)");
+        change.action = Action::Replace;
+        assert_eq!(
+            what_changed(&change),
+            "",
+            "a replace's two steps say nothing of it"
+        );
+        change.action = Action::Update;
         change.before = None;
         assert_eq!(what_changed(&change), "");
     }
