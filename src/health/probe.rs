@@ -39,13 +39,24 @@ fn seconds(d: Duration) -> String {
     }
 }
 
-async fn connect(probe: &Probe) -> Result<TcpStream, String> {
-    let stream = TcpStream::connect(probe.target)
+/// A connection to the probe's target that closes with a reset instead of FIN: no
+/// TIME_WAIT left on this host per check. `half_open`: quick ACK off, which delays the
+/// handshake's last ACK, so the reset on close goes out first and the backend drops its
+/// half-open request instead of accepting a connection.
+async fn connect(probe: &Probe, half_open: bool) -> Result<TcpStream, String> {
+    let socket = match probe.target {
+        std::net::SocketAddr::V4(_) => TcpSocket::new_v4(),
+        std::net::SocketAddr::V6(_) => TcpSocket::new_v6(),
+    }
+    .map_err(|e| format!("socket: {}", io_reason(&e)))?;
+    if half_open {
+        let _ = socket2::SockRef::from(&socket).set_tcp_quickack(false);
+    }
+    let _ = socket.set_zero_linger();
+    socket
+        .connect(probe.target)
         .await
-        .map_err(|e| format!("connect: {}", io_reason(&e)))?;
-    // A reset instead of FIN: no TIME_WAIT left on this host per check.
-    let _ = stream.set_zero_linger();
-    Ok(stream)
+        .map_err(|e| format!("connect: {}", io_reason(&e)))
 }
 
 /// The error's text without the "(os error N)" tail.
@@ -58,24 +69,11 @@ fn io_reason(e: &std::io::Error) -> String {
 }
 
 async fn tcp(probe: &Probe) -> Result<(), String> {
-    let socket = match probe.target {
-        std::net::SocketAddr::V4(_) => TcpSocket::new_v4(),
-        std::net::SocketAddr::V6(_) => TcpSocket::new_v6(),
-    }
-    .map_err(|e| format!("socket: {}", io_reason(&e)))?;
-    // Quick ACK off delays the handshake's last ACK; the reset on close goes out first, so
-    // the backend drops its half-open request instead of accepting a connection.
-    let _ = socket2::SockRef::from(&socket).set_tcp_quickack(false);
-    let _ = socket.set_zero_linger();
-    socket
-        .connect(probe.target)
-        .await
-        .map(drop)
-        .map_err(|e| format!("connect: {}", io_reason(&e)))
+    connect(probe, true).await.map(drop)
 }
 
 async fn http(probe: &Probe) -> Result<(), String> {
-    let stream = connect(probe).await?;
+    let stream = connect(probe, false).await?;
     let host = probe
         .host
         .clone()
