@@ -56,25 +56,17 @@ pub struct FloatingStatus {
 
 impl PairStatus {
     pub fn new(config: &Config, links: &LinkTable, sync_daemons: Vec<SyncDaemon>) -> PairStatus {
-        let floating: Vec<FloatingStatus> = config
-            .floating()
-            .into_iter()
-            .map(|f| FloatingStatus {
-                held: links.holder_of(f.addr).is_some(),
-                address: f.addr,
-                interface: f.interface,
-            })
-            .collect();
-        let held = floating.iter().filter(|f| f.held).count();
-        let role = match (held, floating.len()) {
-            (_, 0) => "none",
-            (0, _) => "standby",
-            (h, n) if h == n => "active",
-            _ => "split",
-        };
+        let holding = crate::doctor::ha::holding(config, links);
         PairStatus {
-            role: role.to_string(),
-            floating,
+            role: crate::doctor::ha::Role::of(&holding).name().to_string(),
+            floating: holding
+                .into_iter()
+                .map(|(f, held)| FloatingStatus {
+                    address: f.addr,
+                    interface: f.interface,
+                    held,
+                })
+                .collect(),
             sync_daemons,
         }
     }

@@ -2,9 +2,9 @@
 //! interfaces VRRP and sync use, and keepalived.conf against what `gen keepalived` writes.
 
 use super::{Facts, Findings, Level};
-use crate::config::model::Config;
+use crate::config::model::{Config, Floating};
+use crate::state::links::LinkTable;
 use crate::state::sync::SyncDaemon;
-use std::net::IpAddr;
 
 /// What the pair's checks look at (read only when the config has `vrrp` or `sync`).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -33,12 +33,58 @@ pub enum Heard {
     Nothing(u64),
 }
 
-/// Whether this host holds none of the floating addresses (a standby, or nobody is active).
-pub fn standby(config: &Config, links: &crate::state::links::LinkTable) -> bool {
+/// A host's part in the pair, from the floating addresses it holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    /// Holds every floating address.
+    Active,
+    /// Holds none (a standby, or nobody is active).
+    Standby,
+    /// Holds some: VRRP moves them together, so something else added or removed one.
+    Split,
+    /// The config has no floating address.
+    Unpaired,
+}
+
+impl Role {
+    pub fn of(holding: &[(Floating, bool)]) -> Role {
+        let held = holding.iter().filter(|(_, h)| *h).count();
+        match (held, holding.len()) {
+            (_, 0) => Role::Unpaired,
+            (0, _) => Role::Standby,
+            (h, n) if h == n => Role::Active,
+            _ => Role::Split,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Role::Active => "active",
+            Role::Standby => "standby",
+            Role::Split => "split",
+            Role::Unpaired => "none",
+        }
+    }
+}
+
+/// Each floating address of `config`, and whether this host holds it now.
+pub fn holding(config: &Config, links: &LinkTable) -> Vec<(Floating, bool)> {
     config
         .floating()
-        .iter()
-        .all(|f| links.holder_of(f.addr).is_none())
+        .into_iter()
+        .map(|f| {
+            let held = links.holder_of(f.addr).is_some();
+            (f, held)
+        })
+        .collect()
+}
+
+/// Whether this host holds none of the floating addresses (a standby, or nobody is active).
+pub fn standby(config: &Config, links: &LinkTable) -> bool {
+    matches!(
+        Role::of(&holding(config, links)),
+        Role::Standby | Role::Unpaired
+    )
 }
 
 /// The interfaces of `config`'s VRRP and sync daemons whose carrier is off, from sysfs.
@@ -155,39 +201,35 @@ pub(super) fn check(config: &Config, facts: &Facts, findings: &mut Findings) {
 /// Which floating addresses this host holds: all (active), none (standby), or some (an
 /// address VRRP did not move, or a split).
 fn held(config: &Config, facts: &Facts, findings: &mut Findings) {
-    let (held, free): (Vec<IpAddr>, Vec<IpAddr>) = config
-        .floating()
-        .iter()
-        .map(|f| f.addr)
-        .partition(|a| facts.links.holder_of(*a).is_some());
-    let list = |v: &[IpAddr]| {
-        v.iter()
-            .map(IpAddr::to_string)
+    let holding = holding(config, &facts.links);
+    let list = |held: bool| {
+        holding
+            .iter()
+            .filter(|(_, h)| *h == held)
+            .map(|(f, _)| f.addr.to_string())
             .collect::<Vec<_>>()
             .join(", ")
     };
-    if free.is_empty() && !held.is_empty() {
-        findings.add(Level::Info, "vrrp-holds", || {
+    match Role::of(&holding) {
+        Role::Active => findings.add(Level::Info, "vrrp-holds", || {
             format!(
                 "this host holds the floating addresses now (active): {}",
-                list(&held)
+                list(true)
             )
-        });
-    } else if held.is_empty() {
-        findings.add(Level::Info, "vrrp-holds", || {
+        }),
+        Role::Standby | Role::Unpaired => findings.add(Level::Info, "vrrp-holds", || {
             format!(
                 "this host holds none of the floating addresses now (standby): {}",
-                list(&free)
+                list(false)
             )
-        });
-    } else {
-        findings.add(Level::Warn, "vrrp-holds", || {
+        }),
+        Role::Split => findings.add(Level::Warn, "vrrp-holds", || {
             format!(
                 "this host holds {} but not {}: VRRP moves them together, so something else added or removed one (clients and guests then reach different hosts)",
-                list(&held),
-                list(&free)
+                list(true),
+                list(false)
             )
-        });
+        }),
     }
 }
 
