@@ -49,7 +49,7 @@ pub fn run(args: &ImportArgs, err: Painter) -> i32 {
             print!("{text}");
             0
         }
-        Some(path) => match write(path, &text) {
+        Some(path) => match crate::config::write_atomic(path, &text) {
             Ok(()) => {
                 eprintln!(
                     "wrote {} ({} forwards); check it with `portfwd plan -c {}`",
@@ -96,10 +96,4 @@ fn read(path: &Path) -> Result<String, String> {
     let name = crate::config::source_name(path);
     let bytes = crate::config::read_input(path).map_err(|e| format!("cannot read {name}: {e}"))?;
     String::from_utf8(bytes).map_err(|_| format!("cannot read {name}: it is not UTF-8 text"))
-}
-
-/// Beside, then renamed: a reader never sees half a config.
-fn write(path: &Path, text: &str) -> std::io::Result<()> {
-    let tmp = path.with_extension("portfwd-tmp");
-    std::fs::write(&tmp, text).and_then(|()| std::fs::rename(&tmp, path))
 }

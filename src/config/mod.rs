@@ -142,6 +142,13 @@ pub fn read_input(path: &Path) -> std::io::Result<Vec<u8>> {
     }
 }
 
+/// Writes `contents` beside `path`, then renames it over `path`: a reader never sees half a
+/// file.
+pub fn write_atomic(path: &Path, contents: impl AsRef<[u8]>) -> std::io::Result<()> {
+    let tmp = path.with_extension("portfwd-tmp");
+    std::fs::write(&tmp, contents).and_then(|()| std::fs::rename(&tmp, path))
+}
+
 fn read_bounded(reader: impl Read) -> std::io::Result<Vec<u8>> {
     let mut bytes = Vec::new();
     reader.take(MAX_CONFIG_BYTES + 1).read_to_end(&mut bytes)?;

@@ -61,9 +61,7 @@ pub fn write(root: &Path, files: &[File], stale: &[PathBuf]) -> Result<(), Strin
             std::fs::create_dir_all(dir)
                 .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
         }
-        let tmp = target.with_extension("portfwd-tmp");
-        std::fs::write(&tmp, &f.content)
-            .and_then(|()| std::fs::rename(&tmp, &target))
+        crate::config::write_atomic(&target, &f.content)
             .map_err(|e| format!("cannot write {}: {e}", target.display()))?;
     }
     for path in stale {

@@ -52,10 +52,7 @@ impl PlanFile {
         self.checksum = self.compute_checksum();
         let text = serde_json::to_string_pretty(self)
             .map_err(|e| format!("cannot encode the plan: {e}"))?;
-        // Write beside the target and rename, so a reader never sees half a plan.
-        let tmp = path.with_extension("tmp-portfwd");
-        std::fs::write(&tmp, text + "\n")
-            .and_then(|()| std::fs::rename(&tmp, path))
+        crate::config::write_atomic(path, text + "\n")
             .map_err(|e| format!("cannot write the plan to {}: {e}", path.display()))
     }
 

@@ -39,9 +39,8 @@ pub fn record(role: SyncRole, started_now: bool) {
         return;
     }
     let text: String = roles.iter().map(|r| format!("{}\n", r.name())).collect();
-    let tmp = path.with_extension("tmp");
     if let Some(dir) = path.parent() {
         let _ = std::fs::create_dir_all(dir);
     }
-    let _ = std::fs::write(&tmp, text).and_then(|()| std::fs::rename(&tmp, &path));
+    let _ = crate::config::write_atomic(&path, text);
 }
