@@ -781,7 +781,8 @@ impl Daemon {
     /// This host's part in a pair, read now; `None` when the config describes no pair.
     fn pair(&mut self) -> Option<control::PairStatus> {
         let config = &self.loaded.config;
-        if config.vrrp.is_none() && config.sync.is_none() && config.floating().is_empty() {
+        // Floating addresses need `vrrp` (a validation rule).
+        if config.vrrp.is_none() && config.sync.is_none() {
             return None;
         }
         match self.kernel.read_pair() {
