@@ -3,12 +3,13 @@
 //! asks and prints.
 
 use crate::apply::{self, Before, HostKernel, Options, System};
+use crate::config::model::{CheckKind, Forward, Health};
 use crate::config::{self, Config};
 use crate::kernel::KernelError;
 use crate::kernel::ipvs::{Ipvs, NetlinkIpvs};
 use crate::kernel::links::{Links, RtnlLinks};
-use crate::kernel::modules::SystemModules;
-use crate::kernel::sysctl::{Known, ProcSysctl};
+use crate::kernel::modules::{Modules, SystemModules};
+use crate::kernel::sysctl::{Known, ProcSysctl, Sysctl};
 use crate::plan::guard::{self, Guard};
 use crate::plan::planfile::PlanFile;
 use crate::plan::{self as planner, Plan, json};
@@ -18,7 +19,14 @@ use crate::state::ipvs::Table;
 use crate::state::links::LinkTable;
 use crate::state::snapshot::{Snapshot, from_snapshot};
 use crate::state::sync::SyncDaemon;
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+mod reconcile;
+pub use reconcile::{
+    Locking, Overrides, Policy, Reconciled, Scope, Steward, Trigger, reconcile, verdict,
+};
 
 /// Why a command could not do what it was asked; nothing was changed unless it says so.
 #[derive(Debug, thiserror::Error)]
@@ -48,11 +56,13 @@ pub enum Error {
         "the saved plan's changes differ from what it would do now; nothing was changed: make a new plan"
     )]
     PlanChanged,
+    /// What makes the plan impossible (each is reported on its own first).
     #[error("the plan cannot be applied; nothing was changed")]
-    PlanErrors,
-    /// Guards refused the plan (each is reported on its own first).
+    PlanErrors(Vec<String>),
+    /// Guards refused the plan: each guard's message and the flag that overrides it (each is
+    /// reported on its own first).
     #[error("nothing was changed")]
-    Refused,
+    Refused(Vec<(String, &'static str)>),
     #[error(
         "the IPVS table changed while waiting for confirmation; nothing was changed: run apply again"
     )]
@@ -73,6 +83,8 @@ pub enum Error {
     ReadBack(KernelError),
     #[error("applied, but the result was not verified")]
     Unverified,
+    #[error("applied, but {0} operation(s) failed while draining")]
+    DrainFailed(usize),
     #[error(
         "the apply failed and was rolled back: {0} operation(s) already done were undone, and the kernel was read back exactly as it was before"
     )]
@@ -95,11 +107,13 @@ pub struct Loaded {
     pub config: Config,
     pub desired: Desired,
     pub host: HostDesired,
+    /// Each forward's position in `config.forwards`, by name (looked up once per service).
+    by_name: HashMap<Arc<str>, usize>,
 }
 
 impl Loaded {
     /// A checked config: usable when it has no error. Its diagnostics are the caller's to show.
-    pub fn new(checked: config::Loaded, text: Vec<u8>) -> Result<Loaded, Error> {
+    pub fn new(checked: config::Checked, text: Vec<u8>) -> Result<Loaded, Error> {
         let count = checked.errors().count();
         let Some(config) = checked.config else {
             return Err(Error::InvalidConfig {
@@ -112,8 +126,24 @@ impl Loaded {
             text,
             desired: desired::from_config(&config),
             host: host::from_config(&config),
+            by_name: config
+                .forwards
+                .iter()
+                .enumerate()
+                .map(|(i, f)| (Arc::clone(&f.name), i))
+                .collect(),
             config,
         })
+    }
+
+    /// The forward called `name` and its health checks, when it has any.
+    pub fn checked(&self, name: &str) -> Option<(&Forward, &Health)> {
+        let forward = self.config.forwards.get(*self.by_name.get(name)?)?;
+        let health = forward
+            .health
+            .as_ref()
+            .filter(|h| h.check != CheckKind::None)?;
+        Some((forward, health))
     }
 
     /// Forward names in config order, for grouping the human output.
@@ -176,11 +206,19 @@ impl Planned {
         host: Option<HostActual>,
         listeners: impl FnOnce() -> Option<Vec<Listener>>,
     ) -> Planned {
-        let plan = planner::build(
-            &loaded.desired,
-            &actual,
-            host.as_ref().map(|h| (&loaded.host, h)),
-        );
+        Planned::compute_for(&loaded.desired, loaded, actual, host, listeners)
+    }
+
+    /// As [`Planned::compute`], for `desired` (the loaded config's, with health applied, or
+    /// a part of it).
+    pub fn compute_for(
+        desired: &Desired,
+        loaded: &Loaded,
+        actual: Table,
+        host: Option<HostActual>,
+        listeners: impl FnOnce() -> Option<Vec<Listener>>,
+    ) -> Planned {
+        let plan = planner::build(desired, &actual, host.as_ref().map(|h| (&loaded.host, h)));
         let listeners = if guard::creates_services(&plan) {
             listeners()
         } else {
@@ -188,7 +226,7 @@ impl Planned {
         };
         let guards = guard::check(
             &plan,
-            &loaded.desired,
+            desired,
             &actual,
             &loaded.config.safety,
             listeners.as_deref(),
@@ -252,23 +290,38 @@ impl Planned {
     }
 }
 
-/// The live kernel: IPVS, links, sysctls and modules.
+/// The kernel, each part behind its trait: the live one ([`Kernel::connect`]) or the
+/// in-memory twins in tests ([`Kernel::from_parts`]).
 pub struct Kernel {
-    pub ipvs: NetlinkIpvs,
-    links: RtnlLinks,
-    sysctl: ProcSysctl,
-    modules: SystemModules,
+    pub ipvs: Box<dyn Ipvs + Send>,
+    links: Box<dyn Links + Send>,
+    sysctl: Box<dyn Sysctl + Send>,
+    modules: Box<dyn Modules + Send>,
 }
 
 impl Kernel {
     /// Connects to IPVS first: without root or IPVS this fails with the advice that fits.
     pub fn connect() -> Result<Kernel, KernelError> {
-        Ok(Kernel {
-            ipvs: NetlinkIpvs::connect()?,
-            links: RtnlLinks::connect()?,
-            sysctl: ProcSysctl,
-            modules: SystemModules::new(),
-        })
+        Ok(Kernel::from_parts(
+            Box::new(NetlinkIpvs::connect()?),
+            Box::new(RtnlLinks::connect()?),
+            Box::new(ProcSysctl),
+            Box::new(SystemModules::new()),
+        ))
+    }
+
+    pub fn from_parts(
+        ipvs: Box<dyn Ipvs + Send>,
+        links: Box<dyn Links + Send>,
+        sysctl: Box<dyn Sysctl + Send>,
+        modules: Box<dyn Modules + Send>,
+    ) -> Kernel {
+        Kernel {
+            ipvs,
+            links,
+            sysctl,
+            modules,
+        }
     }
 
     /// What a pair's status needs: the host's links and addresses, the running sync daemons.
@@ -276,15 +329,15 @@ impl Kernel {
         Ok((self.links.read()?, self.ipvs.read_daemons()?))
     }
 
-    /// The IPVS table and the host resources the config declares.
-    pub fn read(&mut self, loaded: &Loaded) -> Result<(Table, HostActual), KernelError> {
+    /// The IPVS table and the host resources `want` declares.
+    pub fn read(&mut self, want: &HostDesired) -> Result<(Table, HostActual), KernelError> {
         let table = self.ipvs.read()?;
         let host = crate::kernel::host::read_with(
-            &loaded.host,
-            &mut self.links,
-            &mut self.sysctl,
-            &mut self.modules,
-            &mut self.ipvs,
+            want,
+            &mut *self.links,
+            &mut *self.sysctl,
+            &mut *self.modules,
+            &mut *self.ipvs,
         )?;
         Ok((table, host))
     }
@@ -297,47 +350,36 @@ impl Kernel {
         host_planned: bool,
         listeners: impl FnOnce() -> Option<Vec<Listener>>,
     ) -> Result<Planned, KernelError> {
-        let (table, host) = self.read(loaded)?;
+        let (table, host) = self.read(&loaded.host)?;
         let covered = host_planned.then(|| host.clone());
         let mut planned = Planned::compute(loaded, table, covered, listeners);
         planned.add_doctor_warnings(loaded, &host);
         Ok(planned)
     }
 
-    /// Whether the kernel is still in the state `planned` was computed from.
-    pub fn unchanged_since(&mut self, loaded: &Loaded, planned: &Planned) -> Result<bool, Error> {
-        let (table, host) = self.read(loaded)?;
-        Ok(loaded.fingerprint(&table, Some(&host)) == planned.fingerprint(loaded))
-    }
-
-    /// Carries out `planned` as one transaction, then verifies it.
+    /// Carries out `planned` (computed for `desired`, and `host` when it covers the host)
+    /// as one transaction, then verifies it.
     pub fn apply(
         &mut self,
-        loaded: &Loaded,
+        desired: &Desired,
+        host: &HostDesired,
         planned: &Planned,
         options: Options,
         say: &mut dyn FnMut(String),
     ) -> apply::Report {
         let mut system = System {
-            ipvs: &mut self.ipvs,
+            ipvs: &mut *self.ipvs,
             host: Some(HostKernel {
-                links: &mut self.links,
-                sysctl: &mut self.sysctl,
-                modules: &mut self.modules,
+                links: &mut *self.links,
+                sysctl: &mut *self.sysctl,
+                modules: &mut *self.modules,
             }),
         };
         let before = Before {
             ipvs: &planned.actual,
-            host: planned.host.as_ref().map(|h| (&loaded.host, h)),
+            host: planned.host.as_ref().map(|h| (host, h)),
         };
-        apply::apply(
-            &mut system,
-            &loaded.desired,
-            &before,
-            &planned.plan,
-            options,
-            say,
-        )
+        apply::apply(&mut system, desired, &before, &planned.plan, options, say)
     }
 }
 
@@ -350,10 +392,11 @@ pub fn held_by_daemon(loaded: &mut Loaded) -> Option<String> {
     if held == 0 {
         return None;
     }
-    let Loaded {
-        config, desired, ..
-    } = loaded;
-    crate::health::overlay::apply(desired, config, &|f, a, p| status.is_down(f, a, p));
+    let mut desired = std::mem::take(&mut loaded.desired);
+    crate::health::overlay::apply(&mut desired, &|name| loaded.checked(name), &|f, a, p| {
+        status.is_down(f, a, p)
+    });
+    loaded.desired = desired;
     Some(format!(
         "{held} backend{} held down by the health checks of portfwd run (pid {}): planned as it keeps {}",
         if held == 1 { " is" } else { "s are" },

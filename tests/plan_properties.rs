@@ -155,7 +155,8 @@ fn never() -> bool {
 const OPTIONS: Options = Options {
     drain: None,
     poll: Duration::from_millis(1),
-    stop: never,
+    stop: &never,
+    verify_touched: false,
 };
 
 proptest! {

@@ -59,7 +59,7 @@ pub fn finish(
     split: &Split,
     timeout: Duration,
     poll: Duration,
-    stop: fn() -> bool,
+    stop: &dyn Fn() -> bool,
     say: &mut dyn FnMut(String),
 ) -> Vec<KernelError> {
     let deadline = Instant::now() + timeout;

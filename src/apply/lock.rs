@@ -36,8 +36,8 @@ pub enum LockError {
     },
 }
 
-/// Takes the lock, waiting up to `timeout` for another holder; `waiting` is called once if
-/// the lock is busy, with the pid the holder wrote.
+/// Takes the lock, waiting up to `timeout` for another holder; `waiting` is called at each
+/// look while the lock is busy (about ten a second), with the pid the holder wrote.
 pub fn acquire(
     path: &Path,
     timeout: Duration,
@@ -66,7 +66,6 @@ pub fn acquire(
             .to_string()
     };
     let deadline = Instant::now() + timeout;
-    let mut told = false;
     loop {
         match file.try_lock() {
             Ok(()) => break,
@@ -78,10 +77,7 @@ pub fn acquire(
                 });
             }
         }
-        if !told {
-            waiting(&holder());
-            told = true;
-        }
+        waiting(&holder());
         if Instant::now() >= deadline {
             return Err(LockError::Busy {
                 path: path.into(),

@@ -20,14 +20,18 @@ pub use system::{Before, HostKernel, System};
 pub use transaction::Outcome;
 
 /// How to apply.
-#[derive(Debug, Clone, Copy)]
-pub struct Options {
+#[derive(Clone, Copy)]
+pub struct Options<'a> {
     /// Drain destinations to be removed for up to this long (`--drain`).
     pub drain: Option<Duration>,
     /// How often draining looks at the connection counts.
     pub poll: Duration,
     /// Asked between batches: true stops and rolls back ([`interrupt::requested`]).
-    pub stop: fn() -> bool,
+    /// The daemon's worker also notes that it is alive here.
+    pub stop: &'a dyn Fn() -> bool,
+    /// Read back only the services touched, however large a share of the table they are
+    /// (a health change plans a few services, not the table).
+    pub verify_touched: bool,
 }
 
 /// What an apply did.
@@ -77,11 +81,16 @@ pub fn apply(
     let steps = split.as_ref().map_or(&plan.steps, |s| &s.now);
     let outcome = transaction::run(system, steps, before, desired, options.stop);
     let touched = touched_services(plan);
+    let verify_scope = if options.verify_touched {
+        VerifyScope::Touched(touched.len())
+    } else {
+        scope(&touched, desired, before)
+    };
     let mut report = Report {
         outcome,
         drain_failures: Vec::new(),
         verify: None,
-        verify_scope: scope(&touched, desired, before),
+        verify_scope,
     };
     if !matches!(report.outcome, Outcome::Done { .. }) {
         return report;

@@ -59,7 +59,8 @@ fn never() -> bool {
 const OPTIONS: Options = Options {
     drain: None,
     poll: Duration::from_millis(1),
-    stop: never,
+    stop: &never,
+    verify_touched: false,
 };
 
 fn apply_to(ipvs: &mut MemoryIpvs, want: &Desired) -> (Plan, Report) {
@@ -237,7 +238,7 @@ fn a_stop_request_before_a_batch_rolls_back_what_was_done() {
     let plan = diff(&want, &Table::default());
     assert_eq!(plan.steps.len(), 200);
     let options = Options {
-        stop: second_time,
+        stop: &second_time,
         ..OPTIONS
     };
     let report = ipvs_apply(

@@ -63,7 +63,7 @@ pub fn run(
     steps: &[Step],
     before: &Before,
     managed: &Desired,
-    stop: fn() -> bool,
+    stop: &dyn Fn() -> bool,
 ) -> Outcome {
     // The undo of each step that took effect, in the order they took effect.
     let mut done: Vec<Operation> = Vec::new();

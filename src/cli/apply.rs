@@ -1,11 +1,14 @@
-//! `portfwd apply`: lock, read the kernel, plan, show, check the guards, ask, apply as one
-//! unit, verify. Exits 0 when the kernel matches the config at the end, 1 otherwise.
+//! `portfwd apply`: read the kernel, plan, show, check the guards, ask, then lock, check that
+//! the kernel did not change meanwhile, apply as one unit, verify (`engine::reconcile`).
+//! Exits 0 when the kernel matches the config at the end, 1 otherwise.
 
 use super::args::{ApplyArgs, DEFAULT_CONFIG};
 use super::plan::{checked_config, host_listeners, report_errors};
 use super::style::Painter;
-use crate::apply::{self, Options, Outcome, Report, VerifyScope, lock};
-use crate::engine::{self, Error, Kernel};
+use crate::apply::{self, Outcome, Report, VerifyScope};
+use crate::engine::{
+    self, Error, Kernel, Loaded, Locking, Overrides, Planned, Policy, Scope, Steward, Trigger,
+};
 use crate::plan::{Plan, human, planfile::PlanFile};
 use std::io::{BufRead, IsTerminal, Write};
 use std::path::PathBuf;
@@ -47,71 +50,120 @@ fn apply(args: &ApplyArgs, out: Painter, err: Painter) -> Result<(), Error> {
     }
 
     let mut kernel = Kernel::connect()?;
-    let lock_path = engine::lock_path();
-    let _lock = lock::acquire(
-        &lock_path,
-        Duration::from_secs(args.lock_timeout),
-        &mut |holder| {
-            eprintln!(
-                "waiting for another portfwd apply to finish (pid {holder}, lock {})",
-                lock_path.display()
-            )
-        },
-    )?;
-
     // A saved plan made against a snapshot covers IPVS only, and so does applying it.
     let host_planned = saved.as_ref().is_none_or(|f| f.host_planned);
-    let planned = kernel.plan(&loaded, host_planned, || host_listeners(err))?;
-    if let Some(file) = &saved {
-        planned.check_saved(file, &loaded)?;
-    }
-
-    let forwards = loaded.forward_names();
-    let cx = human::Context {
-        config: &loaded.source,
-        against: "the kernel",
-        forwards: &forwards,
-        drain: args.drain,
+    let interactive = saved.is_none() && !args.auto_approve;
+    let policy = Policy {
+        trigger: Trigger::Apply,
+        scope: Scope::Whole { host: host_planned },
+        guards: Some(Overrides {
+            force: args.force,
+            allow_shadowing: args.allow_shadowing,
+        }),
+        drain: args.drain.map(Duration::from_secs),
+        // The lock is not held while a person reads the plan: other applies and
+        // `portfwd run` go on meanwhile, and the plan is refused if they changed the kernel.
+        locking: if interactive {
+            Locking::AfterApproval
+        } else {
+            Locking::BeforeRead
+        },
+        lock_timeout: Duration::from_secs(args.lock_timeout),
+        doctor: true,
     };
-    print!(
-        "{}",
-        human::render(&planned.plan, &planned.guards, &cx, out)
+    let lock_path = engine::lock_path();
+    let mut cli = Cli {
+        args,
+        saved: saved.as_ref(),
+        interactive,
+        lock_path: &lock_path,
+        told_waiting: false,
+        out,
+        err,
+    };
+    let result = engine::reconcile(
+        &mut kernel,
+        &loaded,
+        &|_, _, _| false,
+        &policy,
+        &lock_path,
+        &mut cli,
     );
-    if report_errors(&planned.plan, err) {
-        return Err(Error::PlanErrors);
-    }
-    if planned.plan.is_empty() {
-        return Ok(());
-    }
-    let blocking = planned.blocking(args.force, args.allow_shadowing);
-    if !blocking.is_empty() {
-        for g in &blocking {
+    if let Err(Error::Refused(blocking)) = &result {
+        for (message, flag) in blocking {
             eprintln!(
-                "{} refusing to apply: {}; run with {} if that is intended",
+                "{} refusing to apply: {message}; run with {flag} if that is intended",
                 err.red("error:"),
-                g.message,
-                g.flag
             );
         }
-        return Err(Error::Refused);
     }
-    if saved.is_none() && !args.auto_approve {
-        confirm(out)?;
-        // Time passed while the user read the plan: make sure it still holds.
-        if !kernel.unchanged_since(&loaded, &planned)? {
-            return Err(Error::ChangedWhileAsking);
+    result.map(drop)
+}
+
+/// What `portfwd apply` shows and asks at each step.
+struct Cli<'a> {
+    args: &'a ApplyArgs,
+    saved: Option<&'a PlanFile>,
+    interactive: bool,
+    lock_path: &'a std::path::Path,
+    told_waiting: bool,
+    out: Painter,
+    err: Painter,
+}
+
+impl Steward for Cli<'_> {
+    fn planned(&mut self, loaded: &Loaded, planned: &Planned) -> Result<(), Error> {
+        if let Some(file) = self.saved {
+            planned.check_saved(file, loaded)?;
+        }
+        let forwards = loaded.forward_names();
+        let cx = human::Context {
+            config: &loaded.source,
+            against: "the kernel",
+            forwards: &forwards,
+            drain: self.args.drain,
+        };
+        print!(
+            "{}",
+            human::render(&planned.plan, &planned.guards, &cx, self.out)
+        );
+        report_errors(&planned.plan, self.err);
+        Ok(())
+    }
+
+    fn approve(&mut self, _planned: &Planned) -> Result<(), Error> {
+        if self.interactive {
+            confirm(self.out)?;
+        }
+        // From here on a signal rolls the apply back instead of cutting it in half.
+        apply::interrupt::install();
+        Ok(())
+    }
+
+    fn waiting(&mut self, holder: &str) {
+        if !std::mem::replace(&mut self.told_waiting, true) {
+            eprintln!(
+                "waiting for another portfwd apply to finish (pid {holder}, lock {})",
+                self.lock_path.display()
+            );
         }
     }
 
-    // From here on a signal rolls the apply back instead of cutting it in half.
-    apply::interrupt::install();
-    let options = Options {
-        drain: args.drain.map(Duration::from_secs),
-        poll: Duration::from_secs(1),
-        stop: apply::interrupt::requested,
-    };
-    let report = kernel.apply(&loaded, &planned, options, &mut |line| eprintln!("{line}"));
-    report_outcome(&report, &planned.plan, out, err)
+    fn stop(&self) -> bool {
+        apply::interrupt::requested()
+    }
+
+    fn applied(&mut self, planned: &Planned, report: &Report) {
+        print_outcome(report, &planned.plan, self.out, self.err);
+    }
+
+    fn say(&mut self, line: String) {
+        eprintln!("{line}");
+    }
+
+    fn listeners(&mut self) -> Option<Vec<crate::state::host::Listener>> {
+        host_listeners(self.err)
+    }
 }
 
 fn config_path(args: &ApplyArgs) -> PathBuf {
@@ -144,7 +196,8 @@ fn confirm(out: Painter) -> Result<(), Error> {
     }
 }
 
-fn report_outcome(report: &Report, plan: &Plan, out: Painter, err: Painter) -> Result<(), Error> {
+/// What an apply did, for the person who ran it; the exit status is `engine::verdict`'s.
+fn print_outcome(report: &Report, plan: &Plan, out: Painter, err: Painter) {
     match &report.outcome {
         Outcome::Done { operations } => {
             for e in &report.drain_failures {
@@ -161,23 +214,19 @@ fn report_outcome(report: &Report, plan: &Plan, out: Painter, err: Painter) -> R
                         summary.remove,
                         verified(report.verify_scope)
                     );
-                    Ok(())
                 }
                 Some(Ok(rest)) => {
                     for r in rest {
                         eprintln!("  still differs: {r}");
                     }
-                    Err(Error::StillDiffers(rest.len()))
                 }
-                Some(Err(e)) => Err(Error::ReadBack(e.clone())),
-                None => Err(Error::Unverified),
+                _ => {}
             }
         }
-        Outcome::RolledBack { failures, undone } => {
+        Outcome::RolledBack { failures, .. } => {
             for e in failures {
                 eprintln!("{} {e}", err.red("error:"));
             }
-            Err(Error::RolledBack(*undone))
         }
         Outcome::Incomplete {
             failures,
@@ -194,7 +243,6 @@ fn report_outcome(report: &Report, plan: &Plan, out: Painter, err: Painter) -> R
             for r in remaining {
                 eprintln!("  {r}");
             }
-            Err(Error::Incomplete)
         }
     }
 }

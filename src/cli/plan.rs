@@ -143,7 +143,7 @@ fn warn_untrusted(path: &Path, err: Painter) {
 
 /// A checked config, its problems printed.
 pub fn checked_config(
-    checked: config::Loaded,
+    checked: config::Checked,
     text: Vec<u8>,
     err: Painter,
 ) -> Result<Loaded, Error> {

@@ -2,7 +2,7 @@
 
 use super::args::ValidateArgs;
 use super::style::Painter;
-use crate::config::{self, Diagnostic, Loaded, Severity, Summary};
+use crate::config::{self, Checked, Diagnostic, Severity, Summary};
 use serde::Serialize;
 
 /// Version of the `validate --json` document; bumped only when a parser must change.
@@ -19,7 +19,7 @@ pub fn run(args: &ValidateArgs, out: Painter, err: Painter) -> i32 {
 }
 
 /// Prints the problems to standard error and the verdict to standard output.
-pub fn report(loaded: &Loaded, out: Painter, err: Painter) {
+pub fn report(loaded: &Checked, out: Painter, err: Painter) {
     for d in &loaded.diagnostics {
         eprintln!("{}", render(&loaded.source, d, err));
     }
@@ -63,7 +63,7 @@ struct Report<'a> {
     diagnostics: &'a [Diagnostic],
 }
 
-pub fn to_json(loaded: &Loaded) -> String {
+pub fn to_json(loaded: &Checked) -> String {
     let report = Report {
         format_version: FORMAT_VERSION,
         source: &loaded.source,

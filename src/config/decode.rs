@@ -19,7 +19,7 @@ mod health;
 pub use ha::{SYNC_FIELDS, VRRP_FIELDS};
 pub use health::HEALTH_FIELDS;
 use std::net::IpAddr;
-use std::rc::Rc;
+use std::sync::Arc;
 
 pub const CONFIG_FIELDS: &[&str] = &[
     "$schema", "public", "bridges", "forwards", "safety", "sysctl", "vrrp", "sync",
@@ -574,7 +574,7 @@ impl Decoder<'_> {
         })
     }
 
-    fn forward_name(&mut self, value: &Json, path: &JsonPath) -> Option<Rc<str>> {
+    fn forward_name(&mut self, value: &Json, path: &JsonPath) -> Option<Arc<str>> {
         let name = self.string(value, path)?;
         let valid_chars = name
             .chars()
@@ -591,7 +591,7 @@ impl Decoder<'_> {
             None
         };
         match problem {
-            None => Some(Rc::from(name)),
+            None => Some(Arc::from(name)),
             Some(p) => {
                 self.error(
                     "forward-name",

@@ -37,7 +37,7 @@ pub fn source_name(path: &Path) -> String {
 
 /// The outcome of reading a config.
 #[derive(Debug)]
-pub struct Loaded {
+pub struct Checked {
     /// The name to show for the source: the path, or `<stdin>`.
     pub source: String,
     /// The config, present only when there is no error.
@@ -46,7 +46,7 @@ pub struct Loaded {
     pub diagnostics: Vec<Diagnostic>,
 }
 
-impl Loaded {
+impl Checked {
     pub fn errors(&self) -> impl Iterator<Item = &Diagnostic> {
         self.diagnostics
             .iter()
@@ -61,17 +61,17 @@ impl Loaded {
 }
 
 /// Reads and checks the config at `path` (`-` for standard input).
-pub fn load(path: &Path) -> Loaded {
+pub fn load(path: &Path) -> Checked {
     load_with_text(path).0
 }
 
 /// Like [`load`], also returning the bytes read (for saved plans, which carry the config).
-pub fn load_with_text(path: &Path) -> (Loaded, Vec<u8>) {
+pub fn load_with_text(path: &Path) -> (Checked, Vec<u8>) {
     let source = source_name(path);
     match read_input(path) {
         Ok(bytes) => (check(source, &bytes), bytes),
         Err(e) => {
-            let loaded = Loaded {
+            let loaded = Checked {
                 diagnostics: vec![Diagnostic::error(
                     "read",
                     "",
@@ -86,7 +86,7 @@ pub fn load_with_text(path: &Path) -> (Loaded, Vec<u8>) {
 }
 
 /// Checks config text already in memory; `source` names it in messages.
-pub fn check(source: String, bytes: &[u8]) -> Loaded {
+pub fn check(source: String, bytes: &[u8]) -> Checked {
     let mut diagnostics = Vec::new();
     if bytes.iter().all(u8::is_ascii_whitespace) {
         diagnostics.push(Diagnostic::error(
@@ -94,7 +94,7 @@ pub fn check(source: String, bytes: &[u8]) -> Loaded {
             "",
             "the config is empty (expected a JSON object)",
         ));
-        return Loaded {
+        return Checked {
             source,
             config: None,
             diagnostics,
@@ -112,7 +112,7 @@ pub fn check(source: String, bytes: &[u8]) -> Loaded {
                 },
                 message: e.message,
             });
-            return Loaded {
+            return Checked {
                 source,
                 config: None,
                 diagnostics,
@@ -125,7 +125,7 @@ pub fn check(source: String, bytes: &[u8]) -> Loaded {
     // Stable sort: errors before warnings, each kind in the order found (file order).
     diagnostics.sort_by_key(|d| d.severity);
     let valid = !diagnostics.iter().any(|d| d.severity == Severity::Error);
-    Loaded {
+    Checked {
         source,
         config: valid.then_some(config),
         diagnostics,

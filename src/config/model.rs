@@ -6,7 +6,7 @@ use super::endpoint::{Cidr, Endpoint};
 use schemars::JsonSchema;
 use std::borrow::Cow;
 use std::net::IpAddr;
-use std::rc::Rc;
+use std::sync::Arc;
 
 const ENDPOINT_PATTERN: &str =
     r"^(\[[0-9A-Fa-f:.]+\]|[0-9]{1,3}(\.[0-9]{1,3}){3}):[0-9]{1,5}(-[0-9]{1,5})?$";
@@ -214,9 +214,9 @@ pub struct Forward {
     pub index: usize,
     /// A unique name: letters, digits, `-`, `_` and `.`, at most 64 characters, not starting
     /// with `-` or `.`.
-    // (An `Rc`: the desired state's services and the plan's changes share it, not copy it.)
+    // (An `Arc`: the desired state's services and the plan's changes share it, not copy it.)
     #[schemars(regex(pattern = FORWARD_NAME_PATTERN))]
-    pub name: Rc<str>,
+    pub name: Arc<str>,
     /// The transport protocol.
     #[schemars(default, extend("default" = "tcp"))]
     pub protocol: Protocol,

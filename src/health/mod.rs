@@ -29,7 +29,7 @@ pub struct Probe {
 }
 
 impl Probe {
-    fn new(health: &Health, addr: IpAddr, port: u16) -> Probe {
+    pub fn new(health: &Health, addr: IpAddr, port: u16) -> Probe {
         Probe {
             target: SocketAddr::new(addr, health.port.unwrap_or(port)),
             check: health.check,
@@ -122,9 +122,20 @@ impl Tracker {
         }
     }
 
-    /// Counts a result; `Some(up)` when it changes the state.
+    /// A backend nothing is known of yet (new, or its check changed): down until its first
+    /// check passes, unless the kernel is found holding it (the daemon decides).
+    pub fn unproven() -> Tracker {
+        Tracker {
+            reason: "not checked yet".to_string(),
+            ..Tracker::new(false)
+        }
+    }
+
+    /// Counts a result; `Some(up)` when it changes the state. A tracker that has never
+    /// reported rises on its first pass: `rise` is about a backend seen failing.
     pub fn record(&mut self, result: &Result<(), String>, probe: &Probe) -> Option<bool> {
         let agrees = result.is_ok() == self.up;
+        let first = self.last.is_none();
         self.last = Some((unix_now(), result.is_ok()));
         if let Err(reason) = result {
             self.reason.clone_from(reason);
@@ -134,7 +145,11 @@ impl Tracker {
             return None;
         }
         self.streak += 1;
-        let needed = if self.up { probe.fall } else { probe.rise };
+        let needed = match (self.up, first) {
+            (true, _) => probe.fall,
+            (false, false) => probe.rise,
+            (false, true) => 1,
+        };
         if self.streak < needed {
             return None;
         }

@@ -3,8 +3,7 @@
 //! fallback serves with weight 1, or without one nothing changes (fail open: a wrong check
 //! must not take a service down).
 
-use super::checked_forward;
-use crate::config::model::{Config, OnFailure};
+use crate::config::model::{Forward, Health, OnFailure};
 use crate::state::desired::Desired;
 use crate::state::ipvs::{Dest, DestKey, ServiceKey};
 use std::fmt;
@@ -23,16 +22,20 @@ impl fmt::Display for FailOpen {
     }
 }
 
+/// The forward called by a name and its health checks (an index lookup, see
+/// `engine::Loaded::checked`).
+pub type CheckedForward<'c> = dyn Fn(&str) -> Option<(&'c Forward, &'c Health)> + 'c;
+
 /// Applies `down` (forward, destination address, port → held down) to `desired`. Returns
 /// the services that fail open.
-pub fn apply(
+pub fn apply<'c>(
     desired: &mut Desired,
-    config: &Config,
+    checked: &CheckedForward<'c>,
     down: &dyn Fn(&str, IpAddr, u16) -> bool,
 ) -> Vec<FailOpen> {
     let mut fail_open = Vec::new();
     for (key, service) in &mut desired.services {
-        let Some((forward, health)) = checked_forward(config, &service.forward) else {
+        let Some((forward, health)) = checked(&service.forward) else {
             continue;
         };
         let held: Vec<DestKey> = service
@@ -93,7 +96,17 @@ pub fn apply(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::model::Config;
+    use crate::health::checked_forward;
     use crate::state::desired::from_config;
+
+    fn apply(
+        d: &mut Desired,
+        c: &Config,
+        down: &dyn Fn(&str, IpAddr, u16) -> bool,
+    ) -> Vec<FailOpen> {
+        super::apply(d, &|name| checked_forward(c, name), down)
+    }
 
     fn config(extra: &str) -> Config {
         let text = format!(

@@ -5,7 +5,7 @@ use crate::state::ipvs::{Dest, Service, flags, tun_flags};
 use serde::ser::{Serialize, SerializeMap, Serializer};
 use serde_json::Value;
 use std::net::Ipv4Addr;
-use std::rc::Rc;
+use std::sync::Arc;
 
 /// The kinds of resource a plan can hold. Bridges, addresses and sysctls join this list.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -143,7 +143,7 @@ pub struct Change {
     /// bridge's name.
     pub parent: Option<String>,
     /// The forward that declares the resource; `None` when the config does not.
-    pub forward: Option<Rc<str>>,
+    pub forward: Option<Arc<str>>,
     pub action: Action,
     pub reason: Reason,
     /// Attributes in the kernel now; `None` for a create.

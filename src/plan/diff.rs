@@ -11,7 +11,7 @@ use super::{Operation, Plan, Step};
 use crate::state::desired::{Desired, DesiredService};
 use crate::state::ipvs::{Dest, DestEntry, ServiceEntry, ServiceKey, Table};
 use crate::state::ops::Op;
-use std::rc::Rc;
+use std::sync::Arc;
 
 /// Plans the changes that turn `actual` into `desired`. Services on unmanaged addresses
 /// are counted and left alone.
@@ -167,7 +167,7 @@ impl Builder {
         key: ServiceKey,
         service_id: &str,
         entry: &DestEntry,
-        forward: Option<Rc<str>>,
+        forward: Option<Arc<str>>,
         why: Reason,
     ) {
         let old = &entry.dest;

@@ -8,7 +8,7 @@ use super::ipvs::{
 use crate::config::model::{self, Config, Named, Protocol, SchedulerFlag};
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
-use std::rc::Rc;
+use std::sync::Arc;
 
 /// What the config asks the kernel to hold.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -25,7 +25,7 @@ pub struct Desired {
 pub struct DesiredService {
     /// The forward's name (the config's, shared); empty when the desired state was taken
     /// from a table.
-    pub forward: Rc<str>,
+    pub forward: Arc<str>,
     /// The forward's position in the config, for grouping output in file order.
     pub forward_index: usize,
     pub service: Service,
@@ -72,7 +72,7 @@ impl Desired {
             managed: managed.clone(),
             services: BTreeMap::new(),
         };
-        let no_forward: Rc<str> = Rc::from("");
+        let no_forward: Arc<str> = Arc::from("");
         for (key, entry) in &table.services {
             if desired.manages(key) {
                 let dests = entry
