@@ -214,16 +214,19 @@ impl Worker {
             let (_, addr, port) = backend;
             let dest = crate::state::ipvs::DestKey { addr, port };
             let up = index.get(&backend).into_iter().flatten().all(|key| {
-                let want = desire.loaded.desired.services.get(key);
-                let wanted = want
+                let wanted = desire.loaded.desired.services.get(key);
+                let wanted = wanted
                     .and_then(|w| w.dests.get(&dest))
                     .is_some_and(|d| d.weight > 0);
-                let have = table
-                    .services
-                    .get(key)
-                    .and_then(|s| s.dests.get(&dest))
-                    .is_some_and(|d| d.dest.weight > 0);
-                have || !wanted
+                // A new service has nothing to protect: it is made as configured, as
+                // `apply` would; at start so is a destination the kernel lacks. A
+                // destination the kernel holds at weight 0, or one a reload adds to a
+                // running service, waits for its check.
+                match table.services.get(key).map(|s| s.dests.get(&dest)) {
+                    None => true,
+                    Some(None) => trigger == Trigger::Start,
+                    Some(Some(have)) => have.dest.weight > 0 || !wanted,
+                }
             });
             state.decided.insert(backend.clone(), up);
             decided.push((backend, up));
@@ -295,7 +298,19 @@ impl Worker {
             &self.lock_path,
             &mut steward,
         )?;
-        let open: BTreeSet<FailOpen> = reconciled.fail_open.into_iter().collect();
+        // A service whose backends are all unchecked yet (a new one) is not failing open.
+        let loaded = &desire.loaded;
+        let open: BTreeSet<FailOpen> = reconciled
+            .fail_open
+            .into_iter()
+            .filter(|f| {
+                loaded.desired.services.get(&f.service).is_some_and(|s| {
+                    s.dests
+                        .keys()
+                        .any(|d| desire.down.contains(&s.forward, d.addr, d.port))
+                })
+            })
+            .collect();
         let before = std::mem::take(&mut state.fail_open);
         let kept: BTreeSet<FailOpen> = match scope {
             Scope::Services(keys) => before
