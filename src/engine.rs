@@ -392,9 +392,16 @@ pub fn held_by_daemon(loaded: &mut Loaded) -> Option<String> {
     if held == 0 {
         return None;
     }
+    // Indexed once: the overlay asks for every destination.
+    let down: std::collections::HashSet<(&str, std::net::IpAddr, u16)> = status
+        .backends
+        .iter()
+        .filter(|b| !b.up)
+        .map(|b| (b.forward.as_str(), b.address, b.port))
+        .collect();
     let mut desired = std::mem::take(&mut loaded.desired);
     crate::health::overlay::apply(&mut desired, &|name| loaded.checked(name), &|f, a, p| {
-        status.is_down(f, a, p)
+        down.contains(&(f, a, p))
     });
     loaded.desired = desired;
     Some(format!(

@@ -1,5 +1,5 @@
-//! Health checks of backends: what to probe ([`Probe`], one per distinct address, port and
-//! check however many forwards share it), how results become up/down ([`Tracker`]), how
+//! Health checks of backends: what to probe ([`Probe`]), how results become up/down
+//! ([`Tracker`]; the daemon keeps one per check, `daemon/checks.rs`), how
 //! the held-down backends change the desired table ([`overlay`]), and the state file that
 //! `plan` and `apply` read while `portfwd run` holds backends down ([`status`]).
 
@@ -7,8 +7,7 @@ pub mod overlay;
 pub mod probe;
 pub mod status;
 
-use crate::config::model::{CheckKind, Config, Health};
-use std::collections::BTreeMap;
+use crate::config::model::{CheckKind, Health};
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
@@ -43,52 +42,6 @@ impl Probe {
             command: health.command.clone(),
             verify_tls: health.verify_tls,
         }
-    }
-}
-
-/// The forward called `name` and its health checks, when it has any.
-pub fn checked_forward<'a>(
-    config: &'a Config,
-    name: &str,
-) -> Option<(&'a crate::config::model::Forward, &'a Health)> {
-    let forward = config.forwards.iter().find(|f| &*f.name == name)?;
-    let health = forward
-        .health
-        .as_ref()
-        .filter(|h| h.check != CheckKind::None)?;
-    Some((forward, health))
-}
-
-/// Which probe decides each (forward, destination address, destination port).
-#[derive(Debug, Clone, Default)]
-pub struct Checks {
-    pub probes: BTreeMap<(String, IpAddr, u16), Probe>,
-}
-
-impl Checks {
-    /// Every destination of every checked forward, each port of a range on its own.
-    pub fn of(config: &Config, desired: &crate::state::desired::Desired) -> Checks {
-        let mut probes = BTreeMap::new();
-        for service in desired.services.values() {
-            let Some((forward, health)) = checked_forward(config, &service.forward) else {
-                continue;
-            };
-            for key in service.dests.keys() {
-                probes.insert(
-                    (forward.name.to_string(), key.addr, key.port),
-                    Probe::new(health, key.addr, key.port),
-                );
-            }
-        }
-        Checks { probes }
-    }
-
-    /// The distinct probes: one check however many destinations share it.
-    pub fn distinct(&self) -> Vec<Probe> {
-        let mut all: Vec<Probe> = self.probes.values().cloned().collect();
-        all.sort();
-        all.dedup();
-        all
     }
 }
 

@@ -97,7 +97,16 @@ pub fn apply<'c>(
 mod tests {
     use super::*;
     use crate::config::model::Config;
-    use crate::health::checked_forward;
+
+    /// The forward called `name` and its checks (a scan: these configs are small).
+    fn checked_forward<'a>(c: &'a Config, name: &str) -> Option<(&'a Forward, &'a Health)> {
+        let forward = c.forwards.iter().find(|f| &*f.name == name)?;
+        let health = forward
+            .health
+            .as_ref()
+            .filter(|h| h.check != crate::config::model::CheckKind::None)?;
+        Some((forward, health))
+    }
     use crate::state::desired::from_config;
 
     fn apply(

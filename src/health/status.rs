@@ -38,12 +38,6 @@ pub struct Backend {
 }
 
 impl Status {
-    pub fn is_down(&self, forward: &str, addr: IpAddr, port: u16) -> bool {
-        self.backends
-            .iter()
-            .any(|b| !b.up && b.forward == forward && b.address == addr && b.port == port)
-    }
-
     pub fn down_count(&self) -> usize {
         self.backends.iter().filter(|b| !b.up).count()
     }
