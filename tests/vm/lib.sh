@@ -163,3 +163,16 @@ two_web_guests() {
     wait_for_listener domu 80
     wait_for_listener domu2 80
 }
+
+# echo_session PORT: a client in "internet" connected to 203.0.113.10:PORT (an echo server
+# behind it) that stays open: write to fd 3, replies land in /tmp/from-server, its pid in
+# $client. It has sent "one" and waited for the echo.
+echo_session() {
+    rm -f /tmp/to-server /tmp/from-server
+    mkfifo /tmp/to-server
+    $IP netns exec internet nc 203.0.113.10 "$1" < /tmp/to-server > /tmp/from-server &
+    client=$!
+    exec 3> /tmp/to-server
+    echo one >&3
+    for _ in $(seq 50); do grep -q one /tmp/from-server && break; sleep 0.1; done
+}

@@ -8,13 +8,7 @@ pf_config /tmp/a.json '{"name":"echo","listen":"203.0.113.10:7000","backends":["
 pf_config /tmp/b.json '{"name":"echo","listen":"203.0.113.10:7000","backends":["10.0.0.2:8"]}'
 portfwd apply -c /tmp/a.json --auto-approve > /dev/null
 
-rm -f /tmp/to-server /tmp/from-server
-mkfifo /tmp/to-server
-$IP netns exec internet nc 203.0.113.10 7000 < /tmp/to-server > /tmp/from-server &
-client=$!
-exec 3> /tmp/to-server
-echo one >&3
-for _ in $(seq 50); do grep -q one /tmp/from-server && break; sleep 0.1; done
+echo_session 7000
 expect_eq "echo" "one" "$(cat /tmp/from-server)"
 
 portfwd apply -c /tmp/b.json --auto-approve --drain 60 > /tmp/drain.out 2>&1 &

@@ -20,16 +20,15 @@ portfwd run -c /tmp/r.json --resync 3600 --metrics 127.0.0.1:9433 > /tmp/run.log
 daemon=$!
 wait_until 10 "both backends up" weight_is 10.0.0.3:80 1
 metric() { wget -qO- http://127.0.0.1:9433/metrics | promq "$@"; }
-now_ms() { echo $(($(date +%s%N) / 1000000)); }
+# Milliseconds since boot, from /proc/uptime (busybox's date has no %N).
+now_ms() {
+    read -r up _ < /proc/uptime
+    cs="${up#*.}"
+    echo $((${up%.*} * 1000 + ${cs#0} * 10))
+}
 
 # An apply that holds the lock: it drains a backend of "echo" while a client stays connected.
-rm -f /tmp/to-server /tmp/from-server
-mkfifo /tmp/to-server
-$IP netns exec internet nc 203.0.113.10 7000 < /tmp/to-server > /tmp/from-server &
-client=$!
-exec 3> /tmp/to-server
-echo one >&3
-for _ in $(seq 50); do grep -q one /tmp/from-server && break; sleep 0.1; done
+echo_session 7000
 portfwd apply -c /tmp/r2.json --auto-approve --drain 45 > /tmp/drain.out 2>&1 &
 applier=$!
 for _ in $(seq 100); do grep -q 'draining 1 destination' /tmp/drain.out && break; sleep 0.1; done
