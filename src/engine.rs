@@ -24,9 +24,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 mod reconcile;
-pub use reconcile::{
-    Locking, Overrides, Policy, Reconciled, Scope, Steward, Trigger, reconcile, verdict,
-};
+pub use reconcile::{Locking, Overrides, Policy, Reconciled, Scope, Steward, Trigger, reconcile};
 
 /// Why a command could not do what it was asked; nothing was changed unless it says so.
 #[derive(Debug, thiserror::Error)]
@@ -350,10 +348,26 @@ impl Kernel {
         host_planned: bool,
         listeners: impl FnOnce() -> Option<Vec<Listener>>,
     ) -> Result<Planned, KernelError> {
+        self.plan_for(&loaded.desired, loaded, host_planned, true, listeners)
+    }
+
+    /// As [`Kernel::plan`], for `desired` (the loaded config's with health applied); the
+    /// doctor's warnings (for a person reading the plan) only when `doctor`.
+    pub fn plan_for(
+        &mut self,
+        desired: &Desired,
+        loaded: &Loaded,
+        host_planned: bool,
+        doctor: bool,
+        listeners: impl FnOnce() -> Option<Vec<Listener>>,
+    ) -> Result<Planned, KernelError> {
         let (table, host) = self.read(&loaded.host)?;
-        let covered = host_planned.then(|| host.clone());
-        let mut planned = Planned::compute(loaded, table, covered, listeners);
-        planned.add_doctor_warnings(loaded, &host);
+        let doctor_host = doctor.then(|| host.clone());
+        let covered = host_planned.then_some(host);
+        let mut planned = Planned::compute_for(desired, loaded, table, covered, listeners);
+        if let Some(host) = doctor_host {
+            planned.add_doctor_warnings(loaded, &host);
+        }
         Ok(planned)
     }
 

@@ -84,7 +84,8 @@ fn apply(args: &ApplyArgs, out: Painter, err: Painter) -> Result<(), Error> {
     let result = engine::reconcile(
         &mut kernel,
         &loaded,
-        &|_, _, _| false,
+        // What `portfwd run` holds down is in `loaded` already (`held_by_daemon`).
+        None,
         &policy,
         &lock_path,
         &mut cli,
@@ -196,7 +197,7 @@ fn confirm(out: Painter) -> Result<(), Error> {
     }
 }
 
-/// What an apply did, for the person who ran it; the exit status is `engine::verdict`'s.
+/// What an apply did, for the person who ran it; `engine::reconcile` makes it the result.
 fn print_outcome(report: &Report, plan: &Plan, out: Painter, err: Painter) {
     match &report.outcome {
         Outcome::Done { operations } => {

@@ -293,7 +293,7 @@ impl Worker {
         let reconciled = engine::reconcile(
             &mut self.kernel,
             &desire.loaded,
-            &|f, a, p| held.contains(f, a, p),
+            Some(&|f, a, p| held.contains(f, a, p)),
             &policy,
             &self.lock_path,
             &mut steward,

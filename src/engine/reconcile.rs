@@ -5,12 +5,12 @@
 
 use super::{Error, Kernel, Loaded, Planned};
 use crate::apply::{Options, Outcome, Report, lock};
-use crate::health::overlay::{self, FailOpen};
+use crate::health::overlay::{self, FailOpen, IsDown};
 use crate::state::desired::Desired;
 use crate::state::host::Listener;
 use crate::state::ipvs::ServiceKey;
+use std::borrow::Cow;
 use std::cell::RefCell;
-use std::net::IpAddr;
 use std::path::Path;
 use std::time::Duration;
 
@@ -112,34 +112,37 @@ pub trait Steward {
 /// What a reconcile did.
 #[derive(Debug)]
 pub struct Reconciled {
-    /// Whether the kernel was changed (false: it already matched).
-    pub changed: bool,
     /// The services left as configured because every backend is down and there is no
     /// fallback.
     pub fail_open: Vec<FailOpen>,
 }
 
-/// Brings the kernel in line with `loaded`, the backends `held_down` says (forward,
-/// address, port) applied as the config's health settings say.
+/// Brings the kernel in line with `loaded`, with the backends `held_down` says (forward,
+/// address, port; `None`: none) applied as the config's health settings say.
 pub fn reconcile(
     kernel: &mut Kernel,
     loaded: &Loaded,
-    held_down: &dyn Fn(&str, IpAddr, u16) -> bool,
+    held_down: Option<&IsDown>,
     policy: &Policy,
     lock_path: &Path,
     steward: &mut dyn Steward,
 ) -> Result<Reconciled, Error> {
     let mut desired = match policy.scope {
-        Scope::Whole { .. } => loaded.desired.clone(),
-        Scope::Services(keys) => Desired {
+        // Copied only when health changes it.
+        Scope::Whole { .. } if held_down.is_none() => Cow::Borrowed(&loaded.desired),
+        Scope::Whole { .. } => Cow::Owned(loaded.desired.clone()),
+        Scope::Services(keys) => Cow::Owned(Desired {
             managed: loaded.desired.managed.clone(),
             services: keys
                 .iter()
                 .filter_map(|k| Some((*k, loaded.desired.services.get(k)?.clone())))
                 .collect(),
-        },
+        }),
     };
-    let fail_open = overlay::apply(&mut desired, &|name| loaded.checked(name), held_down);
+    let fail_open = match held_down {
+        Some(down) => overlay::apply(desired.to_mut(), &|name| loaded.checked(name), down),
+        None => Vec::new(),
+    };
 
     let mut held = None;
     if policy.locking == Locking::BeforeRead {
@@ -151,10 +154,7 @@ pub fn reconcile(
         return Err(Error::PlanErrors(planned.plan.errors.clone()));
     }
     if planned.plan.is_empty() {
-        return Ok(Reconciled {
-            changed: false,
-            fail_open,
-        });
+        return Ok(Reconciled { fail_open });
     }
     if let Some(overrides) = policy.guards {
         let blocking: Vec<(String, &'static str)> = planned
@@ -170,12 +170,9 @@ pub fn reconcile(
     if held.is_none() {
         held = Some(take_lock(lock_path, policy.lock_timeout, steward)?);
         // Time passed while the plan was read: it holds only for the state it was made from.
-        let host = planned.host.is_some();
         let (table, now) = kernel.read(&loaded.host)?;
-        let now = host.then_some(now);
-        if planner_fingerprint(&desired, loaded, &table, now.as_ref())
-            != planner_fingerprint(&desired, loaded, &planned.actual, planned.host.as_ref())
-        {
+        let now = planned.host.is_some().then_some(now);
+        if loaded.fingerprint(&table, now.as_ref()) != planned.fingerprint(loaded) {
             return Err(Error::ChangedWhileAsking);
         }
     }
@@ -194,10 +191,7 @@ pub fn reconcile(
     drop(held);
     steward.applied(&planned, &report);
     verdict(&report)?;
-    Ok(Reconciled {
-        changed: true,
-        fail_open,
-    })
+    Ok(Reconciled { fail_open })
 }
 
 fn take_lock(
@@ -210,15 +204,6 @@ fn take_lock(
     })?)
 }
 
-fn planner_fingerprint(
-    desired: &Desired,
-    loaded: &Loaded,
-    table: &crate::state::ipvs::Table,
-    host: Option<&crate::state::host::HostActual>,
-) -> String {
-    crate::plan::state_fingerprint(desired, table, host.map(|h| (&loaded.host, h)))
-}
-
 /// Reads what the scope covers and plans it.
 fn plan(
     kernel: &mut Kernel,
@@ -227,30 +212,20 @@ fn plan(
     policy: &Policy,
     steward: &mut dyn Steward,
 ) -> Result<Planned, Error> {
-    match policy.scope {
+    let listeners = || steward.listeners();
+    Ok(match policy.scope {
         Scope::Services(keys) => {
             let table = kernel.ipvs.read_services(keys)?;
-            Ok(Planned::compute_for(desired, loaded, table, None, || {
-                steward.listeners()
-            }))
+            Planned::compute_for(desired, loaded, table, None, listeners)
         }
-        Scope::Whole { host: covered } => {
-            let (table, host) = kernel.read(&loaded.host)?;
-            let doctor_host = policy.doctor.then(|| host.clone());
-            let mut planned =
-                Planned::compute_for(desired, loaded, table, covered.then_some(host), || {
-                    steward.listeners()
-                });
-            if let Some(host) = doctor_host {
-                planned.add_doctor_warnings(loaded, &host);
-            }
-            Ok(planned)
+        Scope::Whole { host } => {
+            kernel.plan_for(desired, loaded, host, policy.doctor, listeners)?
         }
-    }
+    })
 }
 
 /// An apply's report as a result: every way it can fall short is an error.
-pub fn verdict(report: &Report) -> Result<(), Error> {
+fn verdict(report: &Report) -> Result<(), Error> {
     match &report.outcome {
         Outcome::Done { .. } => {
             if !report.drain_failures.is_empty() {

@@ -26,12 +26,15 @@ impl fmt::Display for FailOpen {
 /// `engine::Loaded::checked`).
 pub type CheckedForward<'c> = dyn Fn(&str) -> Option<(&'c Forward, &'c Health)> + 'c;
 
+/// Whether a backend (forward, destination address, port) is held down.
+pub type IsDown<'a> = dyn Fn(&str, IpAddr, u16) -> bool + 'a;
+
 /// Applies `down` (forward, destination address, port → held down) to `desired`. Returns
 /// the services that fail open.
 pub fn apply<'c>(
     desired: &mut Desired,
     checked: &CheckedForward<'c>,
-    down: &dyn Fn(&str, IpAddr, u16) -> bool,
+    down: &IsDown,
 ) -> Vec<FailOpen> {
     let mut fail_open = Vec::new();
     for (key, service) in &mut desired.services {
