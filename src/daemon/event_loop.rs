@@ -88,6 +88,8 @@ struct Daemon {
     ready: bool,
     /// Health changed since the status file was written.
     dirty: bool,
+    /// Health changed since the worker was last told.
+    due: bool,
 }
 
 impl Daemon {
@@ -170,6 +172,7 @@ impl Daemon {
             synced: false,
             ready: false,
             dirty: false,
+            due: false,
         };
         daemon.count_config();
         say(format!(
@@ -232,8 +235,19 @@ impl Daemon {
         code
     }
 
+    /// A health change: published at once while the worker is idle; while it works, the end
+    /// of its round publishes, so a burst of changes costs one copy of the held sets per
+    /// round, not one per change.
+    fn publish_health(&mut self) {
+        self.due = true;
+        if !self.pulse.busy() {
+            self.publish();
+        }
+    }
+
     /// Publishes the kernel's wanted state to the worker (latest value wins).
     fn publish(&mut self) {
+        self.due = false;
         let (down, unproven) = self.checks.held();
         self.desires.send_replace(Desire {
             loaded: Arc::clone(&self.loaded),
@@ -303,7 +317,7 @@ impl Daemon {
         if changed.is_none() && !proven {
             return;
         }
-        self.publish();
+        self.publish_health();
         if let Some(up) = changed {
             self.log_transition(check, up);
         }
@@ -356,6 +370,9 @@ impl Daemon {
         }
         if !decided.is_empty() {
             self.checks.decide(&decided);
+            self.dirty = true;
+        }
+        if self.due || !decided.is_empty() {
             self.publish();
         }
         let ok = round.result.is_ok();
@@ -381,7 +398,8 @@ impl Daemon {
         if ok || round.trigger != Trigger::Reload {
             self.last_sync = Some(event);
         }
-        if std::mem::take(&mut self.dirty) || round.trigger != Trigger::Health {
+        // A reload writes it when the worker's word on it comes (`reload_done`).
+        if std::mem::take(&mut self.dirty) || round.trigger == Trigger::Start {
             self.write_status();
             if self.ready {
                 self.notifier.status(&view::summary(&self.snapshot()));

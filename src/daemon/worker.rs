@@ -74,9 +74,14 @@ impl Pulse {
         self.busy.store(busy, Ordering::Relaxed);
     }
 
+    /// Working on a round.
+    pub fn busy(&self) -> bool {
+        self.busy.load(Ordering::Relaxed)
+    }
+
     /// Idle, or busy with a beat within `within` (waiting for the lock and draining beat).
     pub fn alive(&self, within: Duration) -> bool {
-        if !self.busy.load(Ordering::Relaxed) {
+        if !self.busy() {
             return true;
         }
         let now = self.base.elapsed().as_millis();
