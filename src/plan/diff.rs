@@ -6,8 +6,9 @@
 //! service never drops below the backends it keeps); services the config no longer declares
 //! come last, destinations before their service.
 
+use super::builder::Builder;
 use super::change::{Action, Change, Kind, Reason, dest_attrs, dest_id, service_attrs};
-use super::{Operation, Plan, Step};
+use super::{Operation, Plan};
 use crate::state::desired::{Desired, DesiredService};
 use crate::state::ipvs::{Dest, DestEntry, ServiceEntry, ServiceKey, Table};
 use crate::state::ops::Op;
@@ -17,16 +18,24 @@ use std::sync::Arc;
 /// are counted and left alone.
 pub fn diff(desired: &Desired, actual: &Table) -> Plan {
     let mut b = Builder::default();
+    let (managed, unmanaged) = diff_into(desired, actual, &mut b);
+    b.finish(managed, unmanaged)
+}
+
+/// [`diff`] into a plan being built (after its host part); the counts of managed and
+/// unmanaged services in `actual`.
+pub fn diff_into(desired: &Desired, actual: &Table, b: &mut Builder) -> (usize, usize) {
     // Room for creating everything: the large plan, from an empty table.
     let creates: usize = desired.services.values().map(|s| 1 + s.dests.len()).sum();
     if actual.services.is_empty() {
         b.changes.reserve(creates);
         b.steps.reserve(creates);
     }
+    let mut d = IpvsDiff { b };
     for want in desired.services.values() {
         match actual.services.get(&want.service.key) {
-            None => b.create_service(want),
-            Some(have) => b.update_service(want, have),
+            None => d.create_service(want),
+            Some(have) => d.update_service(want, have),
         }
     }
     let (mut managed, mut unmanaged) = (0, 0);
@@ -37,36 +46,22 @@ pub fn diff(desired: &Desired, actual: &Table) -> Plan {
         }
         managed += 1;
         if !desired.services.contains_key(key) {
-            b.delete_service(have);
+            d.delete_service(have);
         }
     }
-    Plan {
-        changes: b.changes,
-        steps: b.steps,
-        managed_services: managed,
-        unmanaged_services: unmanaged,
-        errors: Vec::new(),
-        notes: Vec::new(),
-        warnings: Vec::new(),
-        open_connections: b.open_connections,
-    }
+    (managed, unmanaged)
 }
 
-#[derive(Default)]
-struct Builder {
-    changes: Vec<Change>,
-    steps: Vec<Step>,
-    open_connections: Vec<(usize, u32, u32)>,
+/// The IPVS part's own steps: one operation and its undo per change.
+struct IpvsDiff<'b> {
+    b: &'b mut Builder,
 }
 
-impl Builder {
+impl IpvsDiff<'_> {
     fn push(&mut self, change: Change, op: Op, undo: Op) {
-        self.changes.push(change);
-        self.steps.push(Step {
-            op: Operation::Ipvs(op),
-            undo: Some(Operation::Ipvs(undo)),
-            change: self.changes.len() - 1,
-        });
+        let index = self.b.push(change);
+        self.b
+            .step(index, Operation::Ipvs(op), Some(Operation::Ipvs(undo)));
     }
 
     fn create_service(&mut self, want: &DesiredService) {
@@ -173,8 +168,9 @@ impl Builder {
         let old = &entry.dest;
         let (active, inactive) = (entry.counters.active_conns, entry.counters.inactive_conns);
         if active > 0 || inactive > 0 {
-            self.open_connections
-                .push((self.changes.len(), active, inactive));
+            self.b
+                .open_connections
+                .push((self.b.changes.len(), active, inactive));
         }
         self.push(
             Change {

@@ -2,37 +2,15 @@
 //! bring up, ports to enslave, addresses to add. Pure, like the IPVS diff. Nothing is ever
 //! removed: what the config does not declare becomes a note.
 
+use super::builder::Builder;
 use super::change::{Action, Attrs, Change, Kind, Reason};
-use super::{Operation, Step};
+use super::{Operation, Plan};
 use crate::state::host::ModuleState;
 use crate::state::host::normalize;
 use crate::state::host::{BridgeWant, HostActual, HostDesired, PublicWant};
 use crate::state::links::Link;
 use crate::state::ops::LinkOp;
 use serde_json::Value;
-
-/// The host part of a plan; it goes before the IPVS part.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct HostPlan {
-    pub changes: Vec<Change>,
-    pub steps: Vec<Step>,
-    pub errors: Vec<String>,
-    pub notes: Vec<String>,
-}
-
-impl HostPlan {
-    pub(super) fn change(&mut self, change: Change, ops: Vec<(Operation, Option<Operation>)>) {
-        self.changes.push(change);
-        let index = self.changes.len() - 1;
-        for (op, undo) in ops {
-            self.steps.push(Step {
-                op,
-                undo,
-                change: index,
-            });
-        }
-    }
-}
 
 fn attrs(pairs: &[(&'static str, Value)]) -> Attrs {
     Attrs(pairs.to_vec())
@@ -42,21 +20,28 @@ fn link_op(op: LinkOp) -> Operation {
     Operation::Link(op)
 }
 
-pub fn diff_host(want: &HostDesired, have: &HostActual) -> HostPlan {
-    let mut plan = HostPlan::default();
-    modules(want, have, &mut plan);
-    sysctls(want, have, &mut plan);
-    for b in &want.bridges {
-        bridge(b, have, &mut plan);
-    }
-    for p in want.public.iter().filter(|p| !p.floating) {
-        public(p, have, &mut plan);
-    }
-    super::sync_diff::sync_daemons(want, have, &mut plan);
-    plan
+/// The host part of a plan alone (what an apply checks after changing the host).
+pub fn diff_host(want: &HostDesired, have: &HostActual) -> Plan {
+    let mut plan = Builder::default();
+    diff_host_into(want, have, &mut plan);
+    plan.finish(0, 0)
 }
 
-fn modules(want: &HostDesired, have: &HostActual, plan: &mut HostPlan) {
+/// The host part of a plan, which goes before the IPVS part: modules, sysctls, bridges,
+/// public addresses, then the sync daemons ([`super::sync_diff`]).
+pub fn diff_host_into(want: &HostDesired, have: &HostActual, plan: &mut Builder) {
+    modules(want, have, plan);
+    sysctls(want, have, plan);
+    for b in &want.bridges {
+        bridge(b, have, plan);
+    }
+    for p in want.public.iter().filter(|p| !p.floating) {
+        public(p, have, plan);
+    }
+    super::sync_diff::sync_daemons(want, have, plan);
+}
+
+fn modules(want: &HostDesired, have: &HostActual, plan: &mut Builder) {
     for name in &want.modules {
         match have.modules.get(name) {
             Some(ModuleState::Loaded) => {}
@@ -87,7 +72,7 @@ fn modules(want: &HostDesired, have: &HostActual, plan: &mut HostPlan) {
     }
 }
 
-fn sysctls(want: &HostDesired, have: &HostActual, plan: &mut HostPlan) {
+fn sysctls(want: &HostDesired, have: &HostActual, plan: &mut Builder) {
     for s in &want.sysctls {
         let current = have.sysctls.get(&s.key).cloned().flatten();
         let value = normalize(&s.value);
@@ -129,7 +114,7 @@ fn master_name(have: &HostActual, link: &Link) -> Value {
         .map_or(Value::Null, |m| Value::from(m.name.clone()))
 }
 
-fn bridge(b: &BridgeWant, have: &HostActual, plan: &mut HostPlan) {
+fn bridge(b: &BridgeWant, have: &HostActual, plan: &mut Builder) {
     let existing = have.links.by_name(&b.name);
     if !bridge_link(b, existing, plan) {
         return;
@@ -145,7 +130,7 @@ fn bridge(b: &BridgeWant, have: &HostActual, plan: &mut HostPlan) {
 }
 
 /// The bridge itself: created, or brought up; false when a link of another kind has its name.
-fn bridge_link(b: &BridgeWant, existing: Option<&Link>, plan: &mut HostPlan) -> bool {
+fn bridge_link(b: &BridgeWant, existing: Option<&Link>, plan: &mut Builder) -> bool {
     match existing {
         Some(l) if l.kind.as_deref() != Some("bridge") => {
             plan.errors.push(format!(
@@ -213,7 +198,7 @@ fn bridge_link(b: &BridgeWant, existing: Option<&Link>, plan: &mut HostPlan) -> 
 }
 
 /// The guests' gateway address on the bridge.
-fn bridge_address(b: &BridgeWant, have: &HostActual, plan: &mut HostPlan) {
+fn bridge_address(b: &BridgeWant, have: &HostActual, plan: &mut Builder) {
     let addrs = have.links.addresses_of(&b.name);
     let want_addr = b.address.addr;
     match addrs.iter().find(|a| a.addr == want_addr) {
@@ -251,7 +236,7 @@ fn bridge_port(
     port: &String,
     bridge_index: Option<u32>,
     have: &HostActual,
-    plan: &mut HostPlan,
+    plan: &mut Builder,
 ) {
     let Some(link) = have.links.by_name(port) else {
         plan.errors.push(format!(
@@ -357,7 +342,7 @@ fn lockout(b: &BridgeWant, link: &Link, have: &HostActual) -> Option<String> {
 }
 
 /// Ports of the bridge the config does not declare: noted, left alone.
-fn other_ports(b: &BridgeWant, index: u32, have: &HostActual, plan: &mut HostPlan) {
+fn other_ports(b: &BridgeWant, index: u32, have: &HostActual, plan: &mut Builder) {
     let others: Vec<&str> = have
         .links
         .links
@@ -384,7 +369,7 @@ fn is_link_local(addr: std::net::IpAddr) -> bool {
 }
 
 fn add_address(
-    plan: &mut HostPlan,
+    plan: &mut Builder,
     link: &str,
     addr: std::net::IpAddr,
     prefix_len: u8,
@@ -416,7 +401,7 @@ fn add_address(
     );
 }
 
-fn public(p: &PublicWant, have: &HostActual, plan: &mut HostPlan) {
+fn public(p: &PublicWant, have: &HostActual, plan: &mut Builder) {
     if let Some(holder) = have.links.holder_of(p.addr) {
         if let Some(want) = &p.interface
             && *want != holder.name

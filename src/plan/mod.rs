@@ -2,6 +2,7 @@
 //! by one pure function ([`diff::diff`]) from desired and actual state; the renderers
 //! (human, JSON), saved plan files and apply only read it.
 
+pub mod builder;
 pub mod change;
 pub mod diff;
 pub mod fingerprint;
@@ -122,17 +123,18 @@ pub type HostPair<'a> = (&'a HostDesired, &'a HostActual);
 /// The whole plan: the host part (when known) before the IPVS part. Without the host part
 /// (a plan against a snapshot) a note says so.
 pub fn build(desired: &Desired, actual: &Table, host: Option<HostPair<'_>>) -> Plan {
-    let mut plan = diff::diff(desired, actual);
-    match host {
-        Some((want, have)) => {
-            plan.prepend(host_diff::diff_host(want, have));
-        }
-        None => plan.notes.push(
+    let mut plan = builder::Builder::default();
+    if let Some((want, have)) = host {
+        host_diff::diff_host_into(want, have, &mut plan);
+    }
+    let (managed, unmanaged) = diff::diff_into(desired, actual, &mut plan);
+    if host.is_none() {
+        plan.notes.push(
             "a snapshot holds only the IPVS table: kernel modules, sysctls, bridges, addresses and sync daemons were not planned"
                 .to_string(),
-        ),
+        );
     }
-    plan
+    plan.finish(managed, unmanaged)
 }
 
 /// The fingerprint of the state a plan is computed from: the managed IPVS services and,
@@ -159,21 +161,6 @@ pub struct Summary {
 impl Plan {
     pub fn is_empty(&self) -> bool {
         self.changes.is_empty()
-    }
-
-    /// Puts `first` (host resources) before this plan's changes and steps.
-    pub fn prepend(&mut self, first: host_diff::HostPlan) {
-        let offset = first.changes.len();
-        for step in &mut self.steps {
-            step.change += offset;
-        }
-        for (change, _, _) in &mut self.open_connections {
-            *change += offset;
-        }
-        self.changes.splice(0..0, first.changes);
-        self.steps.splice(0..0, first.steps);
-        self.errors.splice(0..0, first.errors);
-        self.notes.splice(0..0, first.notes);
     }
 
     pub fn summary(&self) -> Summary {

@@ -2,14 +2,14 @@
 //! daemon with other settings is replaced (stopped, then started).
 
 use super::Operation;
+use super::builder::Builder;
 use super::change::{Action, Attrs, Change, Kind, Reason};
-use super::host_diff::HostPlan;
 use crate::state::host::{HostActual, HostDesired};
 use crate::state::ops::Op;
 use crate::state::sync::SyncDaemon;
 use serde_json::Value;
 
-pub fn sync_daemons(want: &HostDesired, have: &HostActual, plan: &mut HostPlan) {
+pub fn sync_daemons(want: &HostDesired, have: &HostActual, plan: &mut Builder) {
     let Some(wanted) = &want.sync else {
         for d in &have.sync {
             if have.sync_started.contains(&d.role) {
@@ -71,7 +71,7 @@ pub fn sync_daemons(want: &HostDesired, have: &HostActual, plan: &mut HostPlan) 
     }
 }
 
-fn remove(d: &SyncDaemon, plan: &mut HostPlan) {
+fn remove(d: &SyncDaemon, plan: &mut Builder) {
     plan.change(
         change(d, Action::Delete, Reason::NotInConfig, Some(attrs(d)), None),
         vec![(
