@@ -220,12 +220,32 @@ impl Findings {
     }
 }
 
+/// The doctor's checks, each one function, in the order their findings are shown.
+const CHECKS: &[fn(&Config, &Facts, &mut Findings)] = &[
+    ip_forward,
+    rp_filter,
+    bridge_nf_call_iptables,
+    backend_routes,
+    bridge_gateways,
+    firewall,
+    ha::check,
+    boot_paths,
+    conn_table,
+];
+
 fn check_from(config: &Config, facts: &Facts, min: Level) -> Vec<Finding> {
     let mut findings = Findings {
         min,
         out: Vec::new(),
     };
+    for check in CHECKS {
+        check(config, facts, &mut findings);
+    }
+    findings.out
+}
 
+/// IPv4 forwarding, which masq backends' replies need.
+fn ip_forward(config: &Config, facts: &Facts, findings: &mut Findings) {
     let v4_masq = config
         .forwards
         .iter()
@@ -240,7 +260,10 @@ fn check_from(config: &Config, facts: &Facts, min: Level) -> Vec<Finding> {
             format!("{IP_FORWARD} fits the forwards")
         }),
     }
+}
 
+/// Strict reverse-path filtering on the bridges.
+fn rp_filter(_config: &Config, facts: &Facts, findings: &mut Findings) {
     // rp_filter: the kernel uses the larger of `all` and the interface's value.
     for (bridge, value) in &facts.rp_filter {
         let effective = facts.rp_filter_all.unwrap_or(0).max(value.unwrap_or(0));
@@ -256,7 +279,10 @@ fn check_from(config: &Config, facts: &Facts, min: Level) -> Vec<Finding> {
             });
         }
     }
+}
 
+/// Bridged traffic passing iptables (br_netfilter).
+fn bridge_nf_call_iptables(_config: &Config, facts: &Facts, findings: &mut Findings) {
     if facts.br_netfilter_loaded && facts.bridge_nf_call_iptables == Some(1) {
         findings.add(Level::Warn, "bridge-nf-call-iptables", || {
             "br_netfilter is loaded and net.bridge.bridge-nf-call-iptables is 1: traffic between guests on a bridge passes iptables and conntrack, where FORWARD rules and conntrack entries can drop or mangle it; set \"net.bridge.bridge-nf-call-iptables\": 0 unless you filter bridged traffic on purpose".to_string()
@@ -266,7 +292,10 @@ fn check_from(config: &Config, facts: &Facts, min: Level) -> Vec<Finding> {
             "bridged traffic does not pass iptables".to_string()
         });
     }
+}
 
+/// Every masq backend must send its replies back through this host.
+fn backend_routes(config: &Config, facts: &Facts, findings: &mut Findings) {
     // Every masq backend must send its replies back through this host: it should sit on a
     // subnet the host has an address on (the host being its gateway there). One finding per
     // address, however many forwards share it; past a few, one finding counts them.
@@ -328,7 +357,10 @@ fn check_from(config: &Config, facts: &Facts, min: Level) -> Vec<Finding> {
             });
         }
     }
+}
 
+/// Each declared bridge holds the guests' gateway address.
+fn bridge_gateways(config: &Config, facts: &Facts, findings: &mut Findings) {
     for b in &config.bridges {
         if facts.links.by_name(&b.name).is_none() {
             findings.add(Level::Info, "bridge-gateway", || {
@@ -357,16 +389,19 @@ fn check_from(config: &Config, facts: &Facts, min: Level) -> Vec<Finding> {
             });
         }
     }
+}
 
-    firewall(config, facts, &mut findings);
-    ha::check(config, facts, &mut findings);
-
+/// Debian's ipvsadm boot script beside portfwd.service.
+fn boot_paths(_config: &Config, facts: &Facts, findings: &mut Findings) {
     if facts.boot.ipvsadm_restores && facts.boot.portfwd_enabled {
         findings.add(Level::Warn, "boot-paths", || {
             "Debian's ipvsadm init script (AUTO=\"true\" in /etc/default/ipvsadm) and portfwd.service are both enabled: at boot the script flushes the table (ipvsadm -C) and loads /etc/ipvsadm.rules, racing portfwd; keep one: `systemctl disable ipvsadm` (or AUTO=\"false\"), or `systemctl disable portfwd` with `portfwd gen debian`".to_string()
         });
     }
+}
 
+/// The size of the IPVS connection table.
+fn conn_table(_config: &Config, facts: &Facts, findings: &mut Findings) {
     match facts.conn_table_size {
         Some(size) if size <= DEFAULT_CONN_TABLE => findings.add(Level::Info, "conn-table", || {
             format!(
@@ -378,7 +413,6 @@ fn check_from(config: &Config, facts: &Facts, min: Level) -> Vec<Finding> {
         }),
         None => {}
     }
-    findings.out
 }
 
 /// Forwards whose listen port the packet filter drops before IPVS sees it (LOCAL_IN comes
