@@ -81,10 +81,10 @@ struct Daemon {
     metrics: Arc<Metrics>,
     fail_open: Vec<health::overlay::FailOpen>,
     started: u64,
-    last_sync: Option<control::Event>,
+    last_reconcile: Option<control::Event>,
     last_reload: Option<control::Event>,
     /// The first round is done (READY=1 waits for it and for every check's first result).
-    synced: bool,
+    first_round_done: bool,
     ready: bool,
     /// Health changed since the status file was written.
     dirty: bool,
@@ -167,9 +167,9 @@ impl Daemon {
             metrics,
             fail_open: Vec::new(),
             started: health::unix_now(),
-            last_sync: None,
+            last_reconcile: None,
             last_reload: None,
-            synced: false,
+            first_round_done: false,
             ready: false,
             dirty: false,
             due: false,
@@ -387,7 +387,7 @@ impl Daemon {
                     say(format!("error: cannot start: {}", worker::describe(e)));
                     return Some(1);
                 }
-                self.synced = true;
+                self.first_round_done = true;
                 self.spawn_probes();
                 self.ready_when_checked();
             }
@@ -396,7 +396,7 @@ impl Daemon {
         }
         // A refused reload leaves the kernel as the running config had it: not a failed sync.
         if ok || round.trigger != Trigger::Reload {
-            self.last_sync = Some(event);
+            self.last_reconcile = Some(event);
         }
         // A reload writes it when the worker's word on it comes (`reload_done`).
         if std::mem::take(&mut self.dirty) || round.trigger == Trigger::Start {
@@ -411,7 +411,10 @@ impl Daemon {
     /// READY=1 (with a STATUS= line) once the first round is done and every check has a
     /// first result.
     fn ready_when_checked(&mut self) {
-        if self.synced && !self.ready && self.checks.trackers.values().all(|t| t.last.is_some()) {
+        if self.first_round_done
+            && !self.ready
+            && self.checks.trackers.values().all(|t| t.last.is_some())
+        {
             self.ready = true;
             self.notifier.ready(&view::summary(&self.snapshot()));
         }
@@ -515,7 +518,7 @@ impl Daemon {
             backends,
             fail_open: self.fail_open.clone(),
             started: self.started,
-            last_sync: self.last_sync.clone(),
+            last_reconcile: self.last_reconcile.clone(),
             last_reload: self.last_reload.clone(),
         }
     }

@@ -84,8 +84,8 @@ pub struct Metrics {
     pub transitions: Family<TransitionLabels, Counter>,
     pub check_duration: Family<CheckLabels, Histogram, fn() -> Histogram>,
     pub checks: Family<CheckResultLabels, Counter>,
-    pub sync_duration: Histogram,
-    pub last_sync: Gauge<f64, AtomicU64>,
+    pub reconcile_duration: Histogram,
+    pub last_reconcile: Gauge<f64, AtomicU64>,
     pub drift_repairs: Family<KindLabels, Counter>,
     pub kernel_operations: Family<OpLabels, Counter>,
     pub reloads: Family<ResultLabels, Counter>,
@@ -106,8 +106,8 @@ impl Metrics {
             transitions: Family::default(),
             check_duration: Family::new_with_constructor(check_buckets),
             checks: Family::default(),
-            sync_duration: Histogram::new(exponential_buckets(0.001, 2.0, 14)),
-            last_sync: Gauge::default(),
+            reconcile_duration: Histogram::new(exponential_buckets(0.001, 2.0, 14)),
+            last_reconcile: Gauge::default(),
             drift_repairs: Family::default(),
             kernel_operations: Family::default(),
             reloads: Family::default(),
@@ -167,14 +167,14 @@ impl Metrics {
         );
         r.register_with_unit(
             "sync_duration",
-            "How long a sync (read the kernel, plan, apply) took",
+            "How long a reconcile round (read the kernel, plan, apply) took",
             Unit::Seconds,
-            m.sync_duration.clone(),
+            m.reconcile_duration.clone(),
         );
         r.register(
             "last_sync_timestamp_seconds",
             "When the kernel was last found or made to match (Unix time)",
-            m.last_sync.clone(),
+            m.last_reconcile.clone(),
         );
         r.register(
             "drift_repairs",
@@ -313,7 +313,7 @@ mod tests {
             .get_or_create(&ResultLabels { result: "refused" })
             .inc();
         m.config_valid.set(0);
-        m.last_sync.set(1_700_000_000.5);
+        m.last_reconcile.set(1_700_000_000.5);
         let text = m.encode();
         let lines = text.lines().map(|l| Ok(l.to_string()));
         let scrape = prometheus_parse::Scrape::parse(lines).expect("the exposition parses");

@@ -24,7 +24,7 @@ pub struct Snapshot {
     pub backends: Vec<BackendState>,
     pub fail_open: Vec<FailOpen>,
     pub started: u64,
-    pub last_sync: Option<control::Event>,
+    pub last_reconcile: Option<control::Event>,
     pub last_reload: Option<control::Event>,
 }
 
@@ -132,7 +132,7 @@ pub fn report(
         pid: std::process::id(),
         config: snapshot.loaded.source.clone(),
         started: snapshot.started,
-        last_sync: snapshot.last_sync.clone(),
+        last_sync: snapshot.last_reconcile.clone(),
         last_reload: snapshot.last_reload.clone(),
         pair,
         forwards,

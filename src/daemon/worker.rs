@@ -168,14 +168,14 @@ impl Worker {
         let result = self.decide_unproven(state, desire, trigger, &mut decided);
         let result = result.and_then(|()| self.reconcile(state, desire, trigger));
         self.metrics
-            .sync_duration
+            .reconcile_duration
             .observe(started.elapsed().as_secs_f64());
         match &result {
             Ok(()) => {
                 let now = std::time::SystemTime::now()
                     .duration_since(std::time::UNIX_EPOCH)
                     .map_or(0.0, |d| d.as_secs_f64());
-                self.metrics.last_sync.set(now);
+                self.metrics.last_reconcile.set(now);
             }
             Err(e) => say(format!("{}: {}", trigger.name(), describe(e))),
         }
