@@ -90,6 +90,10 @@ struct Daemon {
     dirty: bool,
     /// Health changed since the worker was last told.
     due: bool,
+    /// When the earliest health change not yet in the kernel was decided, and the earliest
+    /// one not yet told to the worker.
+    unapplied_since: Option<Instant>,
+    untold_since: Option<Instant>,
 }
 
 impl Daemon {
@@ -126,6 +130,7 @@ impl Daemon {
             resync: 0,
             down: Arc::new(down),
             unproven: Arc::new(unproven),
+            changed_at: None,
         });
         let mut receiver = receiver;
         receiver.mark_changed();
@@ -173,6 +178,8 @@ impl Daemon {
             ready: false,
             dirty: false,
             due: false,
+            unapplied_since: None,
+            untold_since: None,
         };
         daemon.count_config();
         say(format!(
@@ -239,6 +246,9 @@ impl Daemon {
     /// of its round publishes, so a burst of changes costs one copy of the held sets per
     /// round, not one per change.
     fn publish_health(&mut self) {
+        let now = Some(Instant::now());
+        self.unapplied_since = self.unapplied_since.or(now);
+        self.untold_since = self.untold_since.or(now);
         self.due = true;
         if !self.pulse.busy() {
             self.publish();
@@ -248,6 +258,7 @@ impl Daemon {
     /// Publishes the kernel's wanted state to the worker (latest value wins).
     fn publish(&mut self) {
         self.due = false;
+        self.untold_since = None;
         let (down, unproven) = self.checks.held();
         self.desires.send_replace(Desire {
             loaded: Arc::clone(&self.loaded),
@@ -255,6 +266,7 @@ impl Daemon {
             resync: self.resyncs,
             down: Arc::new(down),
             unproven: Arc::new(unproven),
+            changed_at: self.unapplied_since,
         });
     }
 
@@ -359,6 +371,10 @@ impl Daemon {
     /// A round's outcome; `Some(exit code)` when the daemon cannot go on (the start failed).
     fn on_round(&mut self, mut round: Round) -> Option<i32> {
         self.fail_open = std::mem::take(&mut round.fail_open);
+        // What the round brought in is in the kernel; changes told to nobody yet are not.
+        if round.result.is_ok() && round.changed_at == self.unapplied_since {
+            self.unapplied_since = self.untold_since;
+        }
         // Unproven checks as the worker found them in the kernel: a check is up when the
         // kernel gives every backend it decides its weight.
         let mut decided: BTreeMap<CheckKey, bool> = BTreeMap::new();

@@ -85,6 +85,7 @@ pub struct Metrics {
     pub check_duration: Family<CheckLabels, Histogram, fn() -> Histogram>,
     pub checks: Family<CheckResultLabels, Counter>,
     pub reconcile_duration: Histogram,
+    pub health_change: Histogram,
     pub last_reconcile: Gauge<f64, AtomicU64>,
     pub drift_repairs: Family<KindLabels, Counter>,
     pub kernel_operations: Family<OpLabels, Counter>,
@@ -107,6 +108,7 @@ impl Metrics {
             check_duration: Family::new_with_constructor(check_buckets),
             checks: Family::default(),
             reconcile_duration: Histogram::new(exponential_buckets(0.001, 2.0, 14)),
+            health_change: Histogram::new(exponential_buckets(0.001, 2.0, 14)),
             last_reconcile: Gauge::default(),
             drift_repairs: Family::default(),
             kernel_operations: Family::default(),
@@ -170,6 +172,12 @@ impl Metrics {
             "How long a reconcile round (read the kernel, plan, apply) took",
             Unit::Seconds,
             m.reconcile_duration.clone(),
+        );
+        r.register_with_unit(
+            "health_change_duration",
+            "From a check deciding a backend is up or down to the kernel holding it",
+            Unit::Seconds,
+            m.health_change.clone(),
         );
         r.register(
             "last_sync_timestamp_seconds",

@@ -280,19 +280,28 @@ impl Harness {
     }
 
     async fn status(&self) -> super::control::Report {
+        self.ask(Query::Status).await
+    }
+
+    async fn metrics(&self) -> String {
+        self.ask(Query::Metrics).await
+    }
+
+    /// Asks the loop and waits for its answer (in real time, the clock standing still).
+    async fn ask<T>(&self, query: impl FnOnce(oneshot::Sender<T>) -> Query) -> T {
         let (tx, mut rx) = oneshot::channel();
         self.queries
-            .send(Query::Status(tx))
+            .send(query(tx))
             .await
             .expect("the loop takes queries");
         for _ in 0..50_000 {
-            if let Ok(report) = rx.try_recv() {
-                return report;
+            if let Ok(answer) = rx.try_recv() {
+                return answer;
             }
             std::thread::sleep(Duration::from_micros(200));
             tokio::task::yield_now().await;
         }
-        panic!("status did not answer");
+        panic!("the loop did not answer");
     }
 
     async fn stop(self) {
@@ -331,6 +340,16 @@ async fn a_hundred_backends_failing_together_are_held_down_in_a_few_rounds_witho
         h.shared.full_reads.load(Ordering::SeqCst),
         full_reads,
         "health rounds read only their services"
+    );
+    let scrape = h.metrics().await;
+    let rounds = scrape
+        .lines()
+        .find_map(|l| l.strip_prefix("portfwd_health_change_duration_seconds_count "))
+        .and_then(|n| n.trim().parse::<u64>().ok())
+        .expect("the decision-to-kernel histogram");
+    assert!(
+        (1..=100).contains(&rounds),
+        "each health round that brought changes in is timed once: {rounds}"
     );
     h.stop().await;
 }

@@ -34,12 +34,16 @@ pub struct Desire {
     pub down: Arc<HeldDown>,
     /// Backends whose check has not reported yet: held as the kernel has them.
     pub unproven: Arc<HeldDown>,
+    /// When the earliest health change not yet in the kernel was decided.
+    pub changed_at: Option<Instant>,
 }
 
 /// One round, as the loop hears of it.
 #[derive(Debug)]
 pub struct Round {
     pub trigger: Trigger,
+    /// The desire's `changed_at`: what this round brought into the kernel, when it succeeded.
+    pub changed_at: Option<Instant>,
     pub generation: u64,
     pub result: Result<(), engine::Error>,
     /// Unproven backends as the kernel had them: true where it gave them their weight.
@@ -172,6 +176,11 @@ impl Worker {
             .observe(started.elapsed().as_secs_f64());
         match &result {
             Ok(()) => {
+                if let Some(at) = desire.changed_at {
+                    self.metrics
+                        .health_change
+                        .observe(at.elapsed().as_secs_f64());
+                }
                 let now = std::time::SystemTime::now()
                     .duration_since(std::time::UNIX_EPOCH)
                     .map_or(0.0, |d| d.as_secs_f64());
@@ -188,6 +197,7 @@ impl Worker {
         }
         Round {
             trigger,
+            changed_at: desire.changed_at,
             generation: desire.generation,
             result,
             decided,
