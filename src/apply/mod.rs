@@ -29,6 +29,9 @@ pub struct Options<'a> {
     /// Asked between batches: true stops and rolls back ([`interrupt::requested`]).
     /// The daemon's worker also notes that it is alive here.
     pub stop: &'a dyn Fn() -> bool,
+    /// Called once the transaction has committed, before draining and the read-back: the
+    /// moment the kernel holds the plan (the daemon times health changes to it).
+    pub committed: &'a dyn Fn(),
     /// Read back only the services touched, however large a share of the table they are
     /// (a health change plans a few services, not the table).
     pub verify_touched: bool,
@@ -95,6 +98,7 @@ pub fn apply(
     if !matches!(report.outcome, Outcome::Done { .. }) {
         return report;
     }
+    (options.committed)();
     if let (Some(split), Some(timeout)) = (&split, options.drain)
         && !(split.dests.is_empty() && split.services.is_empty())
     {

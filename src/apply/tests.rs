@@ -60,6 +60,7 @@ const OPTIONS: Options = Options {
     drain: None,
     poll: Duration::from_millis(1),
     stop: &never,
+    committed: &|| {},
     verify_touched: false,
 };
 

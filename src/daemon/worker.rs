@@ -168,6 +168,7 @@ impl Worker {
             state.index = Some((Arc::clone(&desire.loaded), services_of(&desire.loaded)));
             state.decided.clear();
         }
+        state.committed = None;
         let mut decided = Vec::new();
         let result = self.decide_unproven(state, desire, trigger, &mut decided);
         let result = result.and_then(|()| self.reconcile(state, desire, trigger));
@@ -176,10 +177,13 @@ impl Worker {
             .observe(started.elapsed().as_secs_f64());
         match &result {
             Ok(()) => {
+                // From the decision to the kernel holding it (the commit, or now when the
+                // kernel already did).
                 if let Some(at) = desire.changed_at {
+                    let held = state.committed.take().unwrap_or_else(Instant::now);
                     self.metrics
                         .health_change
-                        .observe(at.elapsed().as_secs_f64());
+                        .observe(held.saturating_duration_since(at).as_secs_f64());
                 }
                 let now = std::time::SystemTime::now()
                     .duration_since(std::time::UNIX_EPOCH)
@@ -304,6 +308,7 @@ impl Worker {
             metrics: &self.metrics,
             pulse: &self.pulse,
             told_waiting: false,
+            committed: &mut state.committed,
         };
         let reconciled = engine::reconcile(
             &mut self.kernel,
@@ -362,6 +367,8 @@ struct State {
     /// Unproven backends the kernel was found holding (true) or not (false).
     decided: HashMap<BackendKey, bool>,
     fail_open: BTreeSet<FailOpen>,
+    /// When the kernel took the current round's changes.
+    committed: Option<Instant>,
 }
 
 /// The services each backend (forward, address, port) is a destination of.
@@ -402,6 +409,8 @@ struct DaemonSteward<'a> {
     metrics: &'a Metrics,
     pulse: &'a Pulse,
     told_waiting: bool,
+    /// When the kernel took the round's changes.
+    committed: &'a mut Option<Instant>,
 }
 
 impl Steward for DaemonSteward<'_> {
@@ -441,6 +450,10 @@ impl Steward for DaemonSteward<'_> {
     fn stop(&self) -> bool {
         self.pulse.beat();
         false
+    }
+
+    fn committed(&mut self) {
+        *self.committed = Some(Instant::now());
     }
 
     fn applied(&mut self, planned: &Planned, report: &crate::apply::Report) {

@@ -99,6 +99,9 @@ pub trait Steward {
     fn stop(&self) -> bool {
         false
     }
+    /// The kernel holds the plan (the transaction committed; draining and the read-back
+    /// follow).
+    fn committed(&mut self) {}
     /// The apply ran (whatever its outcome): what a CLI prints of it, a daemon counts.
     fn applied(&mut self, _planned: &Planned, _report: &Report) {}
     /// A line of progress.
@@ -179,10 +182,12 @@ pub fn reconcile(
     // Draining asks whether to stop and says how it goes, in turns.
     let shared = RefCell::new(&mut *steward);
     let stop = || shared.borrow().stop();
+    let committed = || shared.borrow_mut().committed();
     let options = Options {
         drain: policy.drain,
         poll: Duration::from_secs(1),
         stop: &stop,
+        committed: &committed,
         verify_touched: matches!(policy.scope, Scope::Services(_)),
     };
     let report = kernel.apply(&desired, &loaded.host, &planned, options, &mut |line| {

@@ -6,6 +6,8 @@
 //!                          lines of an ipvsadm rules file (IPv4 TCP masq only)
 //!   raw-ipvs read          one GET_SERVICE dump, then one GET_DEST dump per service
 //!   raw-ipvs read 3776     the same, destinations over a 2nd socket with page-sized receives
+//!   raw-ipvs edit VIP RIP W  one SET_DEST of a masq destination's weight, ROUNDS=N times (default
+//!                          1); prints "us=N" per edit, the request and its ACK alone
 //!   raw-ipvs time CMD...   runs CMD; prints "us=N rss_kb=N" (wall time, peak RSS) to stderr
 //!   raw-ipvs start         does nothing: what starting this program costs
 
@@ -27,6 +29,7 @@ const NLMSG_DONE: u16 = 3;
 const CMD_NEW_SERVICE: u8 = 1;
 const CMD_GET_SERVICE: u8 = 4;
 const CMD_NEW_DEST: u8 = 5;
+const CMD_SET_DEST: u8 = 7;
 const CMD_GET_DEST: u8 = 8;
 const ATTR_SERVICE: u16 = 1;
 const ATTR_DEST: u16 = 2;
@@ -207,17 +210,7 @@ fn write(path: &str) {
                 let s = nl.nest_begin(ATTR_SERVICE);
                 service_key(&mut nl, vip);
                 nl.nest_end(s);
-                let d = nl.nest_begin(ATTR_DEST);
-                let mut a = [0u8; 16];
-                a[..4].copy_from_slice(&rip.ip().octets());
-                nl.attr(1, &a);
-                nl.attr(2, &rip.port().to_be_bytes());
-                nl.attr(3, &0u32.to_ne_bytes()); // masq
-                nl.attr(4, &weight.to_ne_bytes());
-                nl.attr(5, &0u32.to_ne_bytes());
-                nl.attr(6, &0u32.to_ne_bytes());
-                nl.attr(11, &2u16.to_ne_bytes());
-                nl.nest_end(d);
+                dest(&mut nl, rip, weight);
                 nl.exchange(|_| {});
             }
             [] => {}
@@ -227,6 +220,45 @@ fn write(path: &str) {
             }
         }
     }
+}
+
+/// The floor under a health change: one destination's weight set, timed from the request to
+/// its ACK (the family is looked up before).
+fn edit(vip: &str, rip: &str, weight: &str) {
+    let vip: SocketAddrV4 = vip.parse().unwrap_or_else(|_| die(vip));
+    let rip: SocketAddrV4 = rip.parse().unwrap_or_else(|_| die(rip));
+    let weight: u32 = weight.parse().unwrap_or_else(|_| die(weight));
+    let rounds: usize = std::env::var("ROUNDS")
+        .ok()
+        .and_then(|r| r.parse().ok())
+        .unwrap_or(1);
+    let mut nl = Nl::open(1 << 16);
+    let fam = family(&mut nl);
+    for _ in 0..rounds {
+        let start = Instant::now();
+        nl.begin(fam, NLM_F_ACK, CMD_SET_DEST);
+        let s = nl.nest_begin(ATTR_SERVICE);
+        service_key(&mut nl, vip);
+        nl.nest_end(s);
+        dest(&mut nl, rip, weight);
+        nl.exchange(|_| {});
+        println!("us={}", start.elapsed().as_micros());
+    }
+}
+
+/// A masq destination's attributes.
+fn dest(nl: &mut Nl, rip: SocketAddrV4, weight: u32) {
+    let d = nl.nest_begin(ATTR_DEST);
+    let mut a = [0u8; 16];
+    a[..4].copy_from_slice(&rip.ip().octets());
+    nl.attr(1, &a);
+    nl.attr(2, &rip.port().to_be_bytes());
+    nl.attr(3, &0u32.to_ne_bytes()); // masq
+    nl.attr(4, &weight.to_ne_bytes());
+    nl.attr(5, &0u32.to_ne_bytes());
+    nl.attr(6, &0u32.to_ne_bytes());
+    nl.attr(11, &2u16.to_ne_bytes());
+    nl.nest_end(d);
 }
 
 /// `read N`: the destination dumps go over a second socket that offers N bytes to each recv
@@ -289,10 +321,13 @@ fn main() {
                 exit(2);
             }
         },
+        Some("edit") if args.len() == 5 => edit(&args[2], &args[3], &args[4]),
         Some("time") if args.len() > 2 => time(&args[2..]),
         Some("start") if args.len() == 2 => {}
         _ => {
-            eprintln!("usage: raw-ipvs write RULES | read [RECV_BYTES] | time CMD... | start");
+            eprintln!(
+                "usage: raw-ipvs write RULES | read [RECV_BYTES] | edit VIP RIP WEIGHT | time CMD... | start"
+            );
             exit(2);
         }
     }
