@@ -1,5 +1,6 @@
 #!/bin/sh
 # keepalived's own sample configs: each imports, validates, applies, plans empty, and portfwd programs the services keepalived programs from it
+# timeout: 300 (every sample is imported, applied and planned, and keepalived runs each: about 100 s alone)
 . /etc/portfwd-test.sh
 ipvs_modules
 
