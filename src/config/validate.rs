@@ -39,9 +39,10 @@ pub fn validate(config: &Config, diags: &mut Vec<Diagnostic>) {
         matches!(&d.place, Place::Path { path } if path.starts_with("public"))
             && d.severity == Severity::Error
     });
+    let index = Index::of(config);
     for forward in &config.forwards {
         let backends_complete = !dropped.contains(&forward.index);
-        check_forward(config, forward, public_complete, backends_complete, diags);
+        check_forward(&index, forward, public_complete, backends_complete, diags);
     }
     check_backend_subnets(config, diags);
 }
@@ -242,8 +243,47 @@ fn forwards_with_dropped_backends(diags: &[Diagnostic]) -> BTreeSet<usize> {
         .collect()
 }
 
+/// What the per-forward rules look up, indexed once so that every rule stays linear in
+/// the number of forwards and backends.
+struct Index<'a> {
+    config: &'a Config,
+    public: BTreeSet<IpAddr>,
+    /// Each forward's listen range by protocol, address and first port: (last port,
+    /// forward); the first forward in file order keeps a start two of them claim.
+    listens: BTreeMap<(Protocol, IpAddr, u16), (u16, &'a Forward)>,
+}
+
+impl<'a> Index<'a> {
+    fn of(config: &'a Config) -> Index<'a> {
+        let mut listens = BTreeMap::new();
+        for f in &config.forwards {
+            if let Some(range) = f.listen.ports {
+                listens
+                    .entry((f.protocol, f.listen.addr, range.first))
+                    .or_insert((range.last, f));
+            }
+        }
+        Index {
+            config,
+            public: config.public.iter().map(|p| p.address).collect(),
+            listens,
+        }
+    }
+
+    /// The forward that listens on `addr` at one of `ports`. Listen ranges on one address
+    /// do not overlap (or `listen-conflict` reports it), so the range starting closest at or
+    /// below the last port is the only one that can.
+    fn listener(&self, protocol: Protocol, addr: IpAddr, ports: PortRange) -> Option<&'a Forward> {
+        let (_, &(last, forward)) = self
+            .listens
+            .range((protocol, addr, 0)..=(protocol, addr, ports.last))
+            .next_back()?;
+        (last >= ports.first).then_some(forward)
+    }
+}
+
 fn check_forward(
-    config: &Config,
+    index: &Index,
     forward: &Forward,
     public_complete: bool,
     backends_complete: bool,
@@ -252,7 +292,8 @@ fn check_forward(
     let forwards = ROOT.key("forwards");
     let path = forwards.index(forward.index);
     let listen = forward.listen;
-    if public_complete && !config.public.iter().any(|p| p.address == listen.addr) {
+    let config = index.config;
+    if public_complete && !index.public.contains(&listen.addr) {
         let known: Vec<String> = config
             .public
             .iter()
@@ -272,7 +313,7 @@ fn check_forward(
     check_health(forward, &path, diags);
     check_scheduler(forward, &path, diags);
     check_persistence(forward, &path, diags);
-    check_backends(config, forward, &path, backends_complete, diags);
+    check_backends(index, forward, &path, backends_complete, diags);
 }
 
 /// The fallback's place beside the backends, and checks that cannot work.
@@ -394,7 +435,7 @@ fn check_persistence(forward: &Forward, path: &JsonPath, diags: &mut Vec<Diagnos
 }
 
 fn check_backends(
-    config: &Config,
+    index: &Index,
     forward: &Forward,
     path: &JsonPath,
     backends_complete: bool,
@@ -411,7 +452,7 @@ fn check_backends(
         for (rule, message) in backend_problems(forward, backend, listen_ports) {
             diags.push(Diagnostic::error(rule, bpath(), message));
         }
-        if let Some(message) = host_itself(config, forward, backend.address.addr, ports) {
+        if let Some(message) = host_itself(index, forward, backend.address.addr, ports) {
             diags.push(Diagnostic::error("backend-is-host", bpath(), message));
         }
         if let Some(first) = seen.insert((backend.address.addr, ports.first), backend.index) {
@@ -453,28 +494,19 @@ fn check_backends(
 /// Why a backend at `addr` and `ports` would reach this host or no host instead of a
 /// guest: a forward's own listen address and port (a loop), a bridge's address, loopback,
 /// or a bridge subnet's network or broadcast address.
-fn host_itself(
-    config: &Config,
-    forward: &Forward,
-    addr: IpAddr,
-    ports: PortRange,
-) -> Option<String> {
+fn host_itself(index: &Index, forward: &Forward, addr: IpAddr, ports: PortRange) -> Option<String> {
     if addr.is_loopback() {
         return Some(format!(
             "{addr} is a loopback address: IPVS cannot forward to it; use a guest's address"
         ));
     }
-    if let Some(f) = config.forwards.iter().find(|f| {
-        f.protocol == forward.protocol
-            && f.listen.addr == addr
-            && f.listen.ports.is_some_and(|l| l.overlaps(ports))
-    }) {
+    if let Some(f) = index.listener(forward.protocol, addr, ports) {
         return Some(format!(
             "{addr} port {ports} is what forward {} listens on: connections would loop back into it",
             quote(&f.name)
         ));
     }
-    for bridge in &config.bridges {
+    for bridge in &index.config.bridges {
         if bridge.address.addr == addr {
             return Some(format!(
                 "{addr} is the address of bridge {} (this host), not a guest",
