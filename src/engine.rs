@@ -161,6 +161,13 @@ pub fn read_snapshot(path: &Path) -> Result<Table, Error> {
     let name = config::source_name(path);
     let text = config::read_input(path)
         .map_err(|e| Error::Snapshot(format!("cannot read {name}: {e}")))?;
+    // An empty file is more likely a failed redirect than an empty table, which
+    // `portfwd show --json` writes as such.
+    if text.trim_ascii().is_empty() {
+        return Err(Error::Snapshot(format!(
+            "{name} is empty: a snapshot is what `portfwd show --json` prints (an empty table too)"
+        )));
+    }
     // `ipvsadm -S -n` output is read as well: it is what hosts have at hand.
     if !text.trim_ascii_start().starts_with(b"{") {
         let rules = String::from_utf8_lossy(&text);

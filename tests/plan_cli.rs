@@ -414,3 +414,18 @@ fn removing_a_busy_destination_shows_its_connections() {
     );
     assert!(stdout.contains("note: 1 destination to remove has open connections, which removing cuts; `portfwd apply --drain SECONDS` lets them finish first"), "{stdout}");
 }
+
+#[test]
+fn an_empty_snapshot_file_is_an_error_not_an_empty_table() {
+    let out = run(
+        &["plan", "-c", "examples/xen-dom0.json", "--from", "-"],
+        Some(""),
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stdout));
+    assert!(
+        text(&out.stderr).contains("<stdin> is empty"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert!(text(&out.stdout).is_empty(), "{}", text(&out.stdout));
+}
