@@ -287,6 +287,13 @@ mod tests {
         );
         std::fs::write(root.path().join(RULES), &files[0].content).expect("write");
         assert!(super::super::foreign(root.path(), &files).is_empty());
+        // What Debian's ipvsadm package leaves behind: comments only.
+        std::fs::write(
+            root.path().join(RULES),
+            "# ipvsadm.rules\n#\n# -A -t 192.0.2.1:80 -s rr\n\n",
+        )
+        .expect("write");
+        assert!(super::super::foreign(root.path(), &files).is_empty());
     }
 
     #[test]

@@ -38,18 +38,26 @@ pub struct Drift {
     pub diff: String,
 }
 
-/// Files under `root` that `files` would replace but portfwd did not write: not empty and
-/// without its header. `etc/default/ipvsadm` is merged, never replaced, so it is not one.
+/// Files under `root` that `files` would replace but portfwd did not write: without its
+/// header and holding more than comments (Debian's ipvsadm package leaves a rules file of
+/// comments only). `etc/default/ipvsadm` is merged, never replaced, so it is not one.
 pub fn foreign(root: &Path, files: &[File]) -> Vec<PathBuf> {
     files
         .iter()
         .filter(|f| f.path != Path::new(debian::DEFAULTS))
         .filter(|f| {
             std::fs::read_to_string(root.join(&f.path))
-                .is_ok_and(|text| !text.trim().is_empty() && !text.starts_with(HEADER_START))
+                .is_ok_and(|text| !text.starts_with(HEADER_START) && holds_settings(&text))
         })
         .map(|f| root.join(&f.path))
         .collect()
+}
+
+/// A line that is neither blank nor a comment (`#`, and keepalived's `!`).
+fn holds_settings(text: &str) -> bool {
+    text.lines()
+        .map(str::trim)
+        .any(|line| !line.is_empty() && !line.starts_with('#') && !line.starts_with('!'))
 }
 
 /// Writes `files` under `root`, creating directories, replacing each file atomically
