@@ -9,7 +9,7 @@ pub use ha::{HaFacts, Heard};
 use crate::config::model::{Config, Method};
 use crate::kernel::sysctl::Sysctl;
 use crate::state::firewall::Fate;
-use crate::state::host::IP_FORWARD;
+use crate::state::host::{IP_FORWARD, IPV6_FORWARDING};
 use crate::state::links::LinkTable;
 use std::collections::BTreeMap;
 use std::net::IpAddr;
@@ -44,14 +44,17 @@ pub struct Finding {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Facts {
     pub links: LinkTable,
-    /// `net.ipv4.conf.all.rp_filter` (read when the config declares a bridge).
+    /// `net.ipv4.conf.all.rp_filter` (read when there is an interface to check).
     pub rp_filter_all: Option<u32>,
-    /// `net.ipv4.conf.<bridge>.rp_filter` per declared bridge.
+    /// `net.ipv4.conf.<interface>.rp_filter` per declared bridge, and per interface an IPv4
+    /// masq backend is found on (a bridge the host's own network configuration keeps).
     pub rp_filter: Vec<(String, Option<u32>)>,
     pub br_netfilter_loaded: bool,
     /// Read when br_netfilter is loaded (the sysctl comes with it).
     pub bridge_nf_call_iptables: Option<u32>,
     pub ip_forward: Option<u32>,
+    /// `net.ipv6.conf.all.forwarding`, read when an IPv6 masq forward needs it.
+    pub ipv6_forwarding: Option<u32>,
     /// IPVS's connection hash table size, when IPVS answered.
     pub conn_table_size: Option<u32>,
     pub boot: BootPaths,
@@ -132,18 +135,23 @@ impl Facts {
         // Each read only where a check looks at it: `all` beside a bridge's own rp_filter,
         // bridge-nf-call-iptables (which exists only then) with br_netfilter loaded.
         let br_netfilter_loaded = std::path::Path::new("/sys/module/br_netfilter").exists();
+        let interfaces = backend_interfaces(config, &links);
+        let v6_masq = config
+            .forwards
+            .iter()
+            .any(|f| f.method == Method::Masq && f.listen.addr.is_ipv6());
         Facts {
-            rp_filter_all: if config.bridges.is_empty() {
+            rp_filter_all: if interfaces.is_empty() {
                 None
             } else {
                 number(sysctl, "net.ipv4.conf.all.rp_filter")
             },
-            rp_filter: config
-                .bridges
-                .iter()
-                .map(|b| {
-                    let key = format!("net.ipv4.conf.{}.rp_filter", b.name.replace('.', "/"));
-                    (b.name.clone(), number(sysctl, &key))
+            rp_filter: interfaces
+                .into_iter()
+                .map(|name| {
+                    let key = format!("net.ipv4.conf.{}.rp_filter", name.replace('.', "/"));
+                    let value = number(sysctl, &key);
+                    (name, value)
                 })
                 .collect(),
             br_netfilter_loaded,
@@ -153,6 +161,11 @@ impl Facts {
                 None
             },
             ip_forward: number(sysctl, IP_FORWARD),
+            ipv6_forwarding: if v6_masq {
+                number(sysctl, IPV6_FORWARDING)
+            } else {
+                None
+            },
             links,
             conn_table_size,
             boot: BootPaths::read(std::path::Path::new("/")),
@@ -244,21 +257,32 @@ fn check_from(config: &Config, facts: &Facts, min: Level) -> Vec<Finding> {
     findings.out
 }
 
-/// IPv4 forwarding, which masq backends' replies need.
+/// Forwarding of each address family that has masq forwards: their backends' replies
+/// are routed through this host.
 fn ip_forward(config: &Config, facts: &Facts, findings: &mut Findings) {
-    let v4_masq = config
-        .forwards
-        .iter()
-        .any(|f| f.method == Method::Masq && f.listen.addr.is_ipv4());
-    match facts.ip_forward {
-        Some(0) if v4_masq => findings.add(Level::Warn, "ip-forward", || {
-            format!(
-                "{IP_FORWARD} is 0: replies of masq backends are not forwarded (apply sets it to 1)"
-            )
-        }),
-        _ => findings.add(Level::Ok, "ip-forward", || {
-            format!("{IP_FORWARD} fits the forwards")
-        }),
+    let masq = |v4: bool| {
+        config
+            .forwards
+            .iter()
+            .any(|f| f.method == Method::Masq && f.listen.addr.is_ipv4() == v4)
+    };
+    for (family, wanted, key, value) in [
+        ("IPv4", masq(true), IP_FORWARD, facts.ip_forward),
+        ("IPv6", masq(false), IPV6_FORWARDING, facts.ipv6_forwarding),
+    ] {
+        if !wanted {
+            continue;
+        }
+        match value {
+            Some(0) => findings.add(Level::Warn, "ip-forward", || {
+                format!(
+                    "{key} is 0: replies of {family} masq backends are not forwarded (apply sets it to 1)"
+                )
+            }),
+            _ => findings.add(Level::Ok, "ip-forward", || {
+                format!("{key} fits the {family} masq forwards")
+            }),
+        }
     }
 }
 
@@ -484,6 +508,23 @@ fn masq_backends(config: &Config) -> Vec<(IpAddr, &str, usize)> {
 /// table of thousands of backends stays readable.
 const GROUPED: usize = 3;
 
+/// The interfaces to check rp_filter on: the declared bridges, then each link whose subnet
+/// holds an IPv4 masq backend outside them (rp_filter is IPv4's).
+fn backend_interfaces(config: &Config, links: &LinkTable) -> Vec<String> {
+    let mut names: Vec<String> = config.bridges.iter().map(|b| b.name.clone()).collect();
+    for (addr, _, _) in masq_backends(config) {
+        if !addr.is_ipv4() || config.bridges.iter().any(|b| b.address.contains(addr)) {
+            continue;
+        }
+        if let Some(name) = on_link(links, addr)
+            && !names.contains(&name)
+        {
+            names.push(name);
+        }
+    }
+    names
+}
+
 /// The interface whose subnet holds `addr`, if any.
 fn on_link(links: &LinkTable, addr: IpAddr) -> Option<String> {
     links
@@ -582,6 +623,7 @@ mod tests {
             br_netfilter_loaded: true,
             bridge_nf_call_iptables: Some(1),
             ip_forward: Some(0),
+            ipv6_forwarding: None,
             conn_table_size: Some(4096),
             boot: BootPaths::default(),
             firewall: Vec::new(),
@@ -614,6 +656,7 @@ mod tests {
             rp_filter: vec![("br1".into(), Some(2))],
             bridge_nf_call_iptables: Some(0),
             ip_forward: Some(1),
+            ipv6_forwarding: None,
             ..facts.clone()
         };
         assert!(check(&config, &healthy).len() > 3);
@@ -688,6 +731,7 @@ mod tests {
             br_netfilter_loaded: false,
             bridge_nf_call_iptables: None,
             ip_forward: Some(1),
+            ipv6_forwarding: None,
             conn_table_size: None,
             boot: BootPaths::default(),
             firewall: Vec::new(),
@@ -841,5 +885,66 @@ mod tests {
             "{}",
             found[0].message
         );
+    }
+
+    #[test]
+    fn forwarding_is_checked_for_each_family_that_has_masq_forwards() {
+        let loaded = crate::config::check(
+            "t".into(),
+            br#"{"public":[{"address":"2001:db8::10"}],
+                 "forwards":[{"name":"web","listen":"[2001:db8::10]:80","backends":["[fd00::2]:80"]}]}"#,
+        );
+        let config = loaded.config.expect("valid");
+        let found = |ipv6_forwarding| {
+            let facts = Facts {
+                ip_forward: Some(0),
+                ipv6_forwarding,
+                ..Facts::default()
+            };
+            check(&config, &facts)
+                .into_iter()
+                .filter(|f| f.check == "ip-forward")
+                .map(|f| format!("{} {}", f.level.name(), f.message))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(
+            found(Some(0)),
+            [
+                "warn net.ipv6.conf.all.forwarding is 0: replies of IPv6 masq backends are not forwarded (apply sets it to 1)"
+            ],
+            "IPv4 forwarding off does not matter to an IPv6-only config"
+        );
+        assert_eq!(
+            found(Some(1)),
+            ["ok net.ipv6.conf.all.forwarding fits the IPv6 masq forwards"]
+        );
+    }
+
+    #[test]
+    fn rp_filter_is_read_on_the_interfaces_backends_are_on_declared_or_not() {
+        let loaded = crate::config::check(
+            "t".into(),
+            br#"{"public":[{"address":"203.0.113.10"}],
+                 "bridges":[{"name":"br1","address":"10.0.0.1/24"}],
+                 "forwards":[{"name":"a","listen":"203.0.113.10:80","backends":["10.0.0.2","10.1.0.2","10.1.0.3","192.0.2.9"]}]}"#,
+        );
+        let config = loaded.config.expect("valid");
+        let link = |index, name: &str| Link {
+            index,
+            name: name.into(),
+            kind: Some("bridge".into()),
+            master: None,
+            up: true,
+        };
+        let links = LinkTable {
+            links: vec![link(3, "br1"), link(4, "virbr0")],
+            addresses: vec![Address {
+                index: 4,
+                addr: "10.1.0.1".parse().expect("ip"),
+                prefix_len: 24,
+            }],
+            default_routes: Vec::new(),
+        };
+        assert_eq!(backend_interfaces(&config, &links), ["br1", "virbr0"]);
     }
 }
