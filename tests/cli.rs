@@ -365,3 +365,49 @@ fn import_reads_standard_input() {
         );
     }
 }
+
+#[test]
+fn validate_takes_one_config_and_warns_as_plan_does() {
+    let out = portfwd(&[
+        "validate",
+        "examples/xen-dom0.json",
+        "-c",
+        "examples/load-balanced-web.json",
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("give the config once"),
+        "{}",
+        text(&out.stderr)
+    );
+    // The environment's config gives way to the one named.
+    let out = run(
+        &["validate", "examples/xen-dom0.json"],
+        None,
+        &[("PORTFWD_CONFIG", "/nonexistent.json")],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().expect("tmp");
+    let config = dir.path().join("portfwd.json");
+    std::fs::write(
+        &config,
+        r#"{"public":[{"address":"203.0.113.10"}],"forwards":[{"name":"web","listen":"203.0.113.10:80","backends":["10.0.0.2"],
+            "health":{"check":"exec","command":["/nonexistent/check-web","{address}"]}}]}"#,
+    )
+    .expect("write");
+    std::fs::set_permissions(&config, std::fs::Permissions::from_mode(0o666)).expect("chmod");
+    let name = config.to_str().expect("utf-8");
+    let out = portfwd(&["validate", name]);
+    assert_eq!(out.status.code(), Some(0), "warnings only");
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains("is writable by every user (mode 666); `portfwd apply` refuses it"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("forwards[0].health.command[0]: /nonexistent/check-web does not exist: every check of forward \"web\" would fail"),
+        "{stderr}"
+    );
+}

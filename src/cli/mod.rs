@@ -15,12 +15,15 @@ pub mod style;
 pub mod validate;
 
 use args::{Cli, Command};
-use clap::{CommandFactory, Parser};
+use clap::{CommandFactory, FromArgMatches};
 
 /// Runs portfwd with the process's arguments and returns the exit code.
 pub fn main() -> i32 {
-    let cli = match Cli::try_parse() {
-        Ok(cli) => cli,
+    let parsed = Cli::command()
+        .try_get_matches()
+        .and_then(|m| Cli::from_arg_matches(&m).map(|cli| (cli, m)));
+    let (cli, matches) = match parsed {
+        Ok(parsed) => parsed,
         Err(e) => {
             let _ = e.print();
             // Usage errors exit 1, not clap's 2: for `--detailed-exitcode`, 2 means "changes".
@@ -29,6 +32,20 @@ pub fn main() -> i32 {
     };
     let out = style::painter(cli.color, false);
     let err = style::painter(cli.color, true);
+    // `validate FILE -c OTHER` names two configs; PORTFWD_CONFIG beside FILE does not.
+    if let Command::Validate(args) = &cli.command
+        && args.file.is_some()
+        && matches
+            .subcommand_matches("validate")
+            .and_then(|m| m.value_source("path"))
+            == Some(clap::parser::ValueSource::CommandLine)
+    {
+        eprintln!(
+            "{} give the config once: `portfwd validate FILE` or `portfwd validate -c FILE`",
+            err.red("error:")
+        );
+        return 1;
+    }
     match &cli.command {
         Command::Validate(args) => validate::run(args, out, err),
         Command::Plan(args) => plan::run(args, out, err),

@@ -9,7 +9,18 @@ use serde::Serialize;
 pub const FORMAT_VERSION: &str = "1";
 
 pub fn run(args: &ValidateArgs, out: Painter, err: Painter) -> i32 {
-    let loaded = config::load(args.file.as_ref().unwrap_or(&args.config.path));
+    let path = args.file.as_ref().unwrap_or(&args.config.path);
+    let mut loaded = config::load(path);
+    // As `plan` warns: `apply` and `run` refuse a config others could have changed.
+    if path.as_os_str() != config::STDIN_NAME {
+        for problem in config::trust::problems(path) {
+            loaded.diagnostics.push(Diagnostic::warning(
+                "untrusted",
+                "",
+                format!("{problem}; `portfwd apply` refuses it"),
+            ));
+        }
+    }
     if args.json {
         println!("{}", to_json(&loaded));
     } else {

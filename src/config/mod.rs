@@ -10,6 +10,7 @@ pub mod endpoint;
 pub mod json;
 pub mod model;
 pub mod path;
+pub mod programs;
 pub mod schema;
 pub mod trust;
 pub mod validate;
@@ -69,7 +70,13 @@ pub fn load(path: &Path) -> Checked {
 pub fn load_with_text(path: &Path) -> (Checked, Vec<u8>) {
     let source = source_name(path);
     match read_input(path) {
-        Ok(bytes) => (check(source, &bytes), bytes),
+        Ok(bytes) => {
+            let mut checked = check(source, &bytes);
+            if let Some(config) = &checked.config {
+                programs::check(config, &mut checked.diagnostics);
+            }
+            (checked, bytes)
+        }
         Err(e) => {
             let loaded = Checked {
                 diagnostics: vec![Diagnostic::error(
