@@ -70,12 +70,26 @@ pub(super) fn check_ha(config: &Config, diags: &mut Vec<Diagnostic>) {
         }
     }
     if let Some(vrrp) = &config.vrrp {
+        // The advertisements are IPv4 when any floating address is (gen keepalived), and
+        // keepalived skips a peer of the other family.
+        let floating = config.floating();
+        let v4 = floating.is_empty() || floating.iter().any(|f| f.addr.is_ipv4());
         for (i, peer) in vrrp.unicast_peers.iter().enumerate() {
             if let Some(problem) = not_unicast(*peer) {
                 diags.push(Diagnostic::error(
                     "address",
                     format!("vrrp.unicast_peers[{i}]"),
                     format!("{peer} {problem}"),
+                ));
+            } else if peer.is_ipv4() != v4 {
+                diags.push(Diagnostic::error(
+                    "family",
+                    format!("vrrp.unicast_peers[{i}]"),
+                    format!(
+                        "{peer} is {} but the advertisements are {}: keepalived would skip this peer",
+                        super::family(*peer),
+                        if v4 { "IPv4 (an IPv4 address floats)" } else { "IPv6 (only IPv6 addresses float)" }
+                    ),
                 ));
             }
         }
