@@ -411,3 +411,65 @@ fn validate_takes_one_config_and_warns_as_plan_does() {
         "{stderr}"
     );
 }
+
+/// `portfwd ARGS` as user nobody: with setpriv when the tests run as root.
+fn as_nobody(args: &[&str]) -> Output {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().expect("tmp");
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    let bin = dir.path().join("portfwd");
+    std::fs::copy(env!("CARGO_BIN_EXE_portfwd"), &bin).expect("copy");
+    let config = dir.path().join("portfwd.json");
+    std::fs::copy("examples/xen-dom0.json", &config).expect("copy");
+    std::fs::set_permissions(&config, std::fs::Permissions::from_mode(0o644)).expect("chmod");
+    let args: Vec<String> = args
+        .iter()
+        .map(|a| a.replace("CONFIG", config.to_str().expect("utf-8")))
+        .collect();
+    // SAFETY: geteuid has no preconditions.
+    let mut command = if unsafe { libc::geteuid() } == 0 {
+        let mut c = Command::new("setpriv");
+        c.args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+            .arg(&bin);
+        c
+    } else {
+        Command::new(&bin)
+    };
+    command
+        .args(&args)
+        .env_remove("PORTFWD_CONFIG")
+        .stdin(Stdio::null())
+        .output()
+        .expect("setpriv (util-linux) runs")
+}
+
+#[test]
+fn a_user_who_is_not_root_is_told_so_before_anything_else() {
+    for (args, command) in [
+        (&["run", "-c", "CONFIG"][..], "run"),
+        (&["apply", "-c", "CONFIG", "--auto-approve"][..], "apply"),
+        (&["plan", "-c", "CONFIG"][..], "plan"),
+    ] {
+        let out = as_nobody(args);
+        assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+        assert_eq!(
+            text(&out.stderr),
+            format!(
+                "error: portfwd {command} needs root (CAP_NET_ADMIN): run it as root, e.g. with sudo\n"
+            )
+        );
+    }
+    // What needs no kernel still runs.
+    let out = as_nobody(&[
+        "plan",
+        "-c",
+        "CONFIG",
+        "--from",
+        "examples/xen-dom0.snapshot.json",
+    ]);
+    assert!(
+        !text(&out.stderr).contains("needs root"),
+        "{}",
+        text(&out.stderr)
+    );
+}

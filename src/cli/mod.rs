@@ -9,6 +9,7 @@ pub mod doctor;
 pub mod generate;
 pub mod import;
 pub mod plan;
+mod privilege;
 pub mod show;
 pub mod status;
 pub mod style;
@@ -44,6 +45,18 @@ pub fn main() -> i32 {
             "{} give the config once: `portfwd validate FILE` or `portfwd validate -c FILE`",
             err.red("error:")
         );
+        return 1;
+    }
+    let live = match &cli.command {
+        Command::Run(_) => Some("run"),
+        Command::Apply(_) => Some("apply"),
+        Command::Show(_) => Some("show"),
+        Command::Plan(args) if args.from.is_none() => Some("plan"),
+        Command::Import(args) if args.from_kernel => Some("import --from-kernel"),
+        _ => None,
+    };
+    if let Some(Err(e)) = live.map(privilege::require_net_admin) {
+        eprintln!("{} {e}", err.red("error:"));
         return 1;
     }
     match &cli.command {

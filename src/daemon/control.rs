@@ -166,9 +166,16 @@ pub enum AskError {
     Failed { path: String, message: String },
 }
 
+/// How long `portfwd status` waits for the daemon's answer.
+const ANSWER_WITHIN: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// Asks the daemon behind `path` for its report (blocking: the CLI has no runtime).
 pub fn ask(path: &Path) -> Result<Report, AskError> {
-    use std::io::{Read, Write};
+    ask_within(path, ANSWER_WITHIN)
+}
+
+fn ask_within(path: &Path, within: std::time::Duration) -> Result<Report, AskError> {
+    use std::io::{ErrorKind, Read, Write};
     let shown = path.display().to_string();
     let failed = |message: String| AskError::Failed {
         path: shown.clone(),
@@ -184,17 +191,25 @@ pub fn ask(path: &Path) -> Result<Report, AskError> {
         {
             return Err(AskError::NotRunning(shown));
         }
+        Err(e) if e.kind() == ErrorKind::PermissionDenied => {
+            return Err(failed(
+                "permission denied: the control socket is root's; ask as root".to_string(),
+            ));
+        }
         Err(e) => return Err(failed(e.to_string())),
     };
-    let timeout = Some(std::time::Duration::from_secs(10));
-    let _ = stream.set_read_timeout(timeout);
-    stream
-        .write_all(b"status\n")
-        .map_err(|e| failed(e.to_string()))?;
+    let _ = stream.set_read_timeout(Some(within));
+    let _ = stream.set_write_timeout(Some(within));
+    let silent = |e: std::io::Error| match e.kind() {
+        ErrorKind::WouldBlock | ErrorKind::TimedOut => failed(format!(
+            "portfwd run did not answer within {} s (busy or stuck: see its log, e.g. `journalctl -u portfwd-run`)",
+            within.as_secs_f64()
+        )),
+        _ => failed(e.to_string()),
+    };
+    stream.write_all(b"status\n").map_err(silent)?;
     let mut text = String::new();
-    stream
-        .read_to_string(&mut text)
-        .map_err(|e| failed(e.to_string()))?;
+    stream.read_to_string(&mut text).map_err(silent)?;
     if let Some(message) = text.trim().strip_prefix("error: ") {
         return Err(failed(message.to_string()));
     }
@@ -203,6 +218,22 @@ pub fn ask(path: &Path) -> Result<Report, AskError> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_daemon_that_does_not_answer_is_named_as_such() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let path = dir.path().join("control.sock");
+        let listener = std::os::unix::net::UnixListener::bind(&path).expect("bind");
+        // Accepted (the backlog holds it) and never answered.
+        let e =
+            super::ask_within(&path, std::time::Duration::from_millis(100)).expect_err("no answer");
+        assert!(
+            e.to_string()
+                .contains("portfwd run did not answer within 0.1 s"),
+            "{e}"
+        );
+        drop(listener);
+    }
+
     use super::*;
     use crate::state::links::{Address, Link};
 

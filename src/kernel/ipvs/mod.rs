@@ -55,6 +55,19 @@ pub trait Ipvs {
     }
 }
 
+/// What to do when the IPVS family is unknown: load the module, or, when this kernel has no
+/// such module, say that `modprobe` cannot help.
+fn not_loaded_hint(modules: &mut dyn super::modules::Modules) -> String {
+    use super::modules::ModuleState;
+    match modules.state("ip_vs") {
+        ModuleState::Missing => format!(
+            "this kernel ({}) has no IPVS: ip_vs is neither built in nor among its modules (/lib/modules/{0}); install its modules package, or boot a kernel with CONFIG_IP_VS",
+            modules.release()
+        ),
+        _ => "IPVS is not loaded: run `modprobe ip_vs`".to_string(),
+    }
+}
+
 /// IPVS through generic netlink: one socket for requests and the per-service destination
 /// dumps (page-sized receives), and one for each dump of all services (larger receives:
 /// see `NetlinkSocket::generic_bulk`).
@@ -75,7 +88,7 @@ impl NetlinkIpvs {
             .map_err(|mut e| {
                 e.action = "looking up the IPVS family".into();
                 if e.errno_value() == Some(libc::ENOENT) {
-                    e = e.with_hint("the kernel has no IPVS: run `modprobe ip_vs`");
+                    e = e.with_hint(not_loaded_hint(&mut super::modules::SystemModules::new()));
                 }
                 e
             })?;
@@ -294,6 +307,21 @@ fn missing_module_hint(e: KernelError, op: &Op) -> KernelError {
 
 #[cfg(test)]
 mod tests {
+    use super::super::modules::{ModuleState, memory::MemoryModules};
+
+    #[test]
+    fn an_unknown_family_says_modprobe_only_when_the_module_exists() {
+        let mut modules = MemoryModules::default();
+        assert!(not_loaded_hint(&mut modules).starts_with("this kernel (test) has no IPVS"));
+        modules
+            .states
+            .insert("ip_vs".into(), ModuleState::Available);
+        assert_eq!(
+            not_loaded_hint(&mut modules),
+            "IPVS is not loaded: run `modprobe ip_vs`"
+        );
+    }
+
     use super::*;
     use crate::state::ipvs::{IPPROTO_TCP, Service};
 
