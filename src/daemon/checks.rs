@@ -225,6 +225,13 @@ impl Checks {
             .map(|&i| &self.backends[i].0)
     }
 
+    /// Every checked backend with its check's tracker, in config order.
+    pub fn tracked(&self) -> impl Iterator<Item = (&BackendKey, &Tracker)> {
+        self.backends
+            .iter()
+            .filter_map(|(b, c)| Some((b, self.trackers.get(c)?)))
+    }
+
     /// The check of a backend.
     pub fn check_of(&self, backend: &BackendKey) -> Option<&CheckKey> {
         self.by_backend.get(backend).map(|&i| &self.backends[i].1)

@@ -22,6 +22,30 @@ use tokio::task::JoinHandle;
 /// One check's result, with how long it took.
 type CheckResult = (CheckKey, Result<(), String>, Duration);
 
+/// A config loaded for a reload (off the loop: loading and validating a large one takes
+/// CPU time the loop's checks and queries must not wait for), with the SIGHUP it answers.
+type Reloaded = (u64, Result<Config, engine::Error>);
+
+/// A config with what the loop derives from it once.
+struct Config {
+    loaded: Arc<Loaded>,
+    /// Every backend in config order.
+    backends: Arc<[BackendKey]>,
+    /// Its checks, every one unproven (a reload carries the running ones' state over).
+    checks: Checks,
+}
+
+impl Config {
+    fn load(path: &Path) -> Result<Config, engine::Error> {
+        let loaded = Arc::new(load(path)?);
+        Ok(Config {
+            backends: backend_keys(&loaded).into(),
+            checks: Checks::of(&loaded),
+            loaded,
+        })
+    }
+}
+
 /// Runs the daemon until `Signal::Stop`; exit 1 when it cannot start.
 pub async fn run(
     options: Options,
@@ -60,9 +84,16 @@ fn load(path: &Path) -> Result<Loaded, engine::Error> {
 struct Daemon {
     options: Options,
     loaded: Arc<Loaded>,
+    /// Every backend of `loaded` in config order, listed once per config.
+    backends: Arc<[BackendKey]>,
     checks: Checks,
     /// While a reload is with the worker: the config and checks to go back to if refused.
-    previous: Option<(Arc<Loaded>, Checks)>,
+    previous: Option<Config>,
+    /// Configs loaded for a reload, and the number of the latest SIGHUP (an older one's
+    /// config is dropped).
+    reloads: mpsc::UnboundedReceiver<Reloaded>,
+    reload_sender: mpsc::UnboundedSender<Reloaded>,
+    reloads_asked: u64,
     generation: u64,
     resyncs: u64,
     desires: watch::Sender<Desire>,
@@ -103,8 +134,11 @@ impl Daemon {
         queries: mpsc::Receiver<Query>,
         signals: mpsc::Receiver<Signal>,
     ) -> Result<Daemon, engine::Error> {
-        let loaded = Arc::new(load(&options.config)?);
-        let mut checks = Checks::of(&loaded);
+        let Config {
+            loaded,
+            backends,
+            mut checks,
+        } = Config::load(&options.config)?;
         // What a previous run held down stays down until checked.
         if let Some(previous) = status::read(&parts.status_path) {
             let down: BTreeSet<(&str, std::net::IpAddr, u16)> = previous
@@ -149,11 +183,16 @@ impl Daemon {
             .spawn(move || worker.run(runtime, receiver, round_tx))
             .map_err(|e| engine::Error::Usage(format!("cannot start the worker thread: {e}")))?;
         let (sender, results) = mpsc::unbounded_channel();
+        let (reload_sender, reloads) = mpsc::unbounded_channel();
         let daemon = Daemon {
             options,
+            backends,
             loaded,
             checks,
             previous: None,
+            reloads,
+            reload_sender,
+            reloads_asked: 0,
             generation: 0,
             resyncs: 0,
             desires,
@@ -210,6 +249,7 @@ impl Daemon {
                     }
                 }
                 Some(query) = self.queries.recv() => self.answer(query),
+                Some((asked, config)) = self.reloads.recv() => self.reload_loaded(asked, config),
                 _ = resync.tick() => {
                     self.resyncs += 1;
                     self.publish();
@@ -418,7 +458,7 @@ impl Daemon {
         if std::mem::take(&mut self.dirty) || round.trigger == Trigger::Start {
             self.write_status();
             if self.ready {
-                self.notifier.status(&view::summary(&self.snapshot()));
+                self.notifier.status(&self.summary());
             }
         }
         None
@@ -432,17 +472,33 @@ impl Daemon {
             && self.checks.trackers.values().all(|t| t.last.is_some())
         {
             self.ready = true;
-            self.notifier.ready(&view::summary(&self.snapshot()));
+            self.notifier.ready(&self.summary());
         }
     }
 
     /// SIGHUP: a valid config goes to the worker, which applies it if its plan passes the
     /// guards; meanwhile its checks run, with the state of every check that stays.
+    /// The file is loaded and validated on the blocking pool; [`Self::reload_loaded`] takes
+    /// it from there.
     fn reload(&mut self) {
         self.notifier.reloading();
         say(format!("reloading {}", self.options.config.display()));
-        let loaded = match load(&self.options.config) {
-            Ok(l) => Arc::new(l),
+        self.reloads_asked += 1;
+        let asked = self.reloads_asked;
+        let path = self.options.config.clone();
+        let sender = self.reload_sender.clone();
+        tokio::task::spawn_blocking(move || {
+            let _ = sender.send((asked, Config::load(&path)));
+        });
+    }
+
+    fn reload_loaded(&mut self, asked: u64, config: Result<Config, engine::Error>) {
+        if asked != self.reloads_asked {
+            // A later SIGHUP reads the file again: its load is the one that counts.
+            return;
+        }
+        let mut config = match config {
+            Ok(c) => c,
             Err(e) => {
                 let e = worker::describe(&e);
                 say(format!("reload refused, keeping the running config: {e}"));
@@ -450,11 +506,10 @@ impl Daemon {
                 return;
             }
         };
-        let checks = Checks::of(&loaded).carry_over(&self.checks);
-        let old_loaded = std::mem::replace(&mut self.loaded, loaded);
-        let old_checks = std::mem::replace(&mut self.checks, checks);
+        config.checks = config.checks.carry_over(&self.checks);
+        let old = self.switch(config);
         if self.previous.is_none() {
-            self.previous = Some((old_loaded, old_checks));
+            self.previous = Some(old);
         }
         self.generation += 1;
         self.publish();
@@ -473,16 +528,14 @@ impl Daemon {
             Err(e) => {
                 let e = worker::describe(e);
                 say(format!("reload refused, keeping the running config: {e}"));
-                if let Some((loaded, checks)) = previous {
+                if let Some(mut back) = previous {
                     // Checks that ran meanwhile keep what they learned.
-                    let mut back = checks;
-                    for (check, tracker) in &mut back.trackers {
+                    for (check, tracker) in &mut back.checks.trackers {
                         if let Some(now) = self.checks.trackers.get(check) {
                             tracker.clone_from(now);
                         }
                     }
-                    self.loaded = loaded;
-                    self.checks = back;
+                    self.switch(back);
                     self.publish();
                     self.spawn_probes();
                 }
@@ -505,7 +558,20 @@ impl Daemon {
             error: result.err(),
         });
         self.write_status();
-        self.notifier.ready(&view::summary(&self.snapshot()));
+        self.notifier.ready(&self.summary());
+    }
+
+    /// Runs `config` from now on; returns the one it replaces.
+    fn switch(&mut self, config: Config) -> Config {
+        Config {
+            loaded: std::mem::replace(&mut self.loaded, config.loaded),
+            backends: std::mem::replace(&mut self.backends, config.backends),
+            checks: std::mem::replace(&mut self.checks, config.checks),
+        }
+    }
+
+    fn summary(&self) -> String {
+        view::summary(&self.loaded, self.backends.len(), self.checks.tracked())
     }
 
     fn count_config(&self) {
@@ -514,12 +580,14 @@ impl Daemon {
             .set(i64::try_from(self.loaded.config.forwards.len()).unwrap_or(i64::MAX));
         self.metrics
             .backends
-            .set(i64::try_from(backend_keys(&self.loaded).len()).unwrap_or(i64::MAX));
+            .set(i64::try_from(self.backends.len()).unwrap_or(i64::MAX));
     }
 
     fn snapshot(&self) -> Snapshot {
-        let backends = backend_keys(&self.loaded)
-            .into_iter()
+        let backends = self
+            .backends
+            .iter()
+            .cloned()
             .map(|key| {
                 let tracker = self
                     .checks
@@ -571,7 +639,9 @@ impl Daemon {
     }
 
     fn write_status(&self) {
-        if let Err(e) = view::status_file(&self.snapshot()).write(&self.status_path) {
+        if let Err(e) =
+            view::status_file(&self.loaded, self.checks.tracked()).write(&self.status_path)
+        {
             say(format!(
                 "warning: cannot write {}: {e}",
                 self.status_path.display()

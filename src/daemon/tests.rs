@@ -452,3 +452,22 @@ async fn a_lock_held_for_a_minute_delays_the_kernel_round_not_status_or_the_watc
     .await;
     h.stop().await;
 }
+
+#[tokio::test(start_paused = true)]
+async fn of_two_reloads_in_a_row_the_last_config_is_the_one_that_runs() {
+    let h = Harness::start(&config(2, 1)).await;
+    std::fs::write(&h.config, config(3, 1)).expect("first");
+    h.signals.send(Signal::Reload).await.expect("reload");
+    std::fs::write(&h.config, config(4, 1)).expect("second");
+    h.signals.send(Signal::Reload).await.expect("reload");
+    let services = || {
+        let guard = h.shared.ipvs.lock().expect("ipvs");
+        guard.as_ref().map_or(0, |m| m.table.services.len())
+    };
+    h.until("the last config in the kernel", || services() == 4)
+        .await;
+    let report = h.status().await;
+    assert_eq!(report.forwards.len(), 4);
+    assert!(report.last_reload.as_ref().is_some_and(|r| r.ok));
+    h.stop().await;
+}

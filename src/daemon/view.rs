@@ -193,37 +193,40 @@ pub fn fill_metrics(
     }
 }
 
-/// The health file: every checked backend and its state.
-pub fn status_file(snapshot: &Snapshot) -> status::Status {
+/// The health file: every checked backend and its state (built from the checks alone, so a
+/// health change costs its checked backends, not the table).
+pub fn status_file<'a>(
+    loaded: &Loaded,
+    tracked: impl Iterator<Item = (&'a BackendKey, &'a Tracker)>,
+) -> status::Status {
     status::Status {
         format_version: status::FORMAT_VERSION.to_string(),
         pid: std::process::id(),
-        config: snapshot.loaded.source.clone(),
-        backends: snapshot
-            .backends
-            .iter()
-            .filter_map(|b| {
-                let t = b.tracker.as_ref()?;
-                let (forward, address, port) = &b.key;
-                Some(status::Backend {
-                    forward: forward.to_string(),
-                    address: *address,
-                    port: *port,
-                    up: t.up,
-                    reason: t.reason.clone(),
-                    since: t.since,
-                })
+        config: loaded.source.clone(),
+        backends: tracked
+            .map(|((forward, address, port), t)| status::Backend {
+                forward: forward.to_string(),
+                address: *address,
+                port: *port,
+                up: t.up,
+                reason: t.reason.clone(),
+                since: t.since,
             })
             .collect(),
     }
 }
 
-/// "12 forwards, 31/32 backends up"
-pub fn summary(snapshot: &Snapshot) -> String {
-    let up = snapshot.backends.iter().filter(|b| b.up()).count();
+/// "12 forwards, 31/32 backends up", from the count of all backends and the checked ones'
+/// trackers (a backend without checks is up).
+pub fn summary<'a>(
+    loaded: &Loaded,
+    backends: usize,
+    tracked: impl Iterator<Item = (&'a BackendKey, &'a Tracker)>,
+) -> String {
+    let down = tracked.filter(|(_, t)| !t.up).count();
     format!(
-        "{} forwards, {up}/{} backends up",
-        snapshot.loaded.config.forwards.len(),
-        snapshot.backends.len()
+        "{} forwards, {}/{backends} backends up",
+        loaded.config.forwards.len(),
+        backends.saturating_sub(down)
     )
 }
