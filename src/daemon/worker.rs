@@ -144,6 +144,9 @@ impl Worker {
             let desire = desires.borrow_and_update().clone();
             self.pulse.set_busy(true);
             let round = self.round(&mut state, &desire);
+            if round.trigger != Trigger::Health {
+                release_freed_memory();
+            }
             self.pulse.set_busy(false);
             retry = round.result.is_err() && round.trigger != Trigger::Reload;
             if rounds.send(round).is_err() {
@@ -386,6 +389,18 @@ fn services_of(loaded: &Loaded) -> ServicesOf {
         }
     }
     index
+}
+
+/// A full round frees a table's worth of small allocations. glibc's malloc keeps many of
+/// them in lists it merges and sorts only when a later allocation misses its caches: that
+/// would be the next health change, whose cost then grew with the table. Done here, the
+/// work stays in the full round (and the freed pages go back to the system).
+fn release_freed_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: malloc_trim only reorganizes the allocator's free lists.
+    unsafe {
+        libc::malloc_trim(0);
+    }
 }
 
 /// An error as one line, with what refused or failed.
