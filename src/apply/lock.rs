@@ -43,22 +43,28 @@ pub fn acquire(
     timeout: Duration,
     waiting: &mut dyn FnMut(&str),
 ) -> Result<Lock, LockError> {
-    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir).map_err(|source| LockError::Open {
-            path: path.into(),
-            source,
-        })?;
-    }
-    let mut file = std::fs::OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create(true)
-        .truncate(false)
-        .open(path)
-        .map_err(|source| LockError::Open {
-            path: path.into(),
-            source,
-        })?;
+    let open = || {
+        std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(path)
+    };
+    // The folder is made only when missing: the daemon takes the lock for every change.
+    let opened = match open() {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            match path.parent().filter(|d| !d.as_os_str().is_empty()) {
+                Some(dir) => std::fs::create_dir_all(dir).and_then(|()| open()),
+                None => Err(e),
+            }
+        }
+        other => other,
+    };
+    let mut file = opened.map_err(|source| LockError::Open {
+        path: path.into(),
+        source,
+    })?;
     let holder = || {
         std::fs::read_to_string(path)
             .unwrap_or_default()

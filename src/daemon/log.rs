@@ -2,13 +2,22 @@
 //! stamps each line; elsewhere the line starts with the UTC time.
 
 use crate::health::unix_now;
+use std::io::Write;
+use std::sync::OnceLock;
 
+/// Writes the line with one `write`: standard error is unbuffered, and `eprintln!` writes
+/// each piece of its format on its own.
 pub fn say(line: String) {
-    if std::env::var_os("JOURNAL_STREAM").is_some() {
-        eprintln!("{line}");
+    static JOURNAL: OnceLock<bool> = OnceLock::new();
+    let journal = *JOURNAL.get_or_init(|| std::env::var_os("JOURNAL_STREAM").is_some());
+    let text = if journal {
+        let mut text = line;
+        text.push('\n');
+        text
     } else {
-        eprintln!("{} {line}", utc(unix_now()));
-    }
+        format!("{} {line}\n", utc(unix_now()))
+    };
+    let _ = std::io::stderr().write_all(text.as_bytes());
 }
 
 /// `2026-12-05T12:00:00Z` for Unix seconds.
