@@ -98,3 +98,24 @@ pub fn acquire(
     let _ = write!(file, "{}", std::process::id());
     Ok(Lock { _file: file })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_missing_folder_is_made_and_the_holder_named() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let path = dir.path().join("run/portfwd/lock");
+        let held = acquire(&path, Duration::ZERO, &mut |_| {}).expect("made and taken");
+        let text = std::fs::read_to_string(&path).expect("read");
+        assert_eq!(text, std::process::id().to_string());
+        let mut told = Vec::new();
+        let busy =
+            acquire(&path, Duration::ZERO, &mut |h| told.push(h.to_string())).expect_err("held");
+        assert!(matches!(busy, LockError::Busy { .. }), "{busy}");
+        assert_eq!(told, [std::process::id().to_string()]);
+        drop(held);
+        acquire(&path, Duration::ZERO, &mut |_| {}).expect("free again");
+    }
+}
