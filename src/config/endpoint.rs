@@ -165,6 +165,22 @@ impl Cidr {
 
     /// Whether `other` is this subnet's network or (IPv4) broadcast address, which no guest
     /// can hold. Point-to-point prefixes (/31, /32, /127, /128) have neither.
+    /// The subnet's first and last address as numbers, and whether it is IPv4.
+    pub fn span(&self) -> (bool, u128, u128) {
+        match self.addr {
+            IpAddr::V4(a) => {
+                let mask = prefix_mask_u32(self.prefix_len);
+                let first = u32::from(a) & mask;
+                (true, u128::from(first), u128::from(first | !mask))
+            }
+            IpAddr::V6(a) => {
+                let mask = prefix_mask_u128(self.prefix_len);
+                let first = u128::from(a) & mask;
+                (false, first, first | !mask)
+            }
+        }
+    }
+
     pub fn edge_name(&self, other: IpAddr) -> Option<&'static str> {
         let (bits, value) = match other {
             IpAddr::V4(b) => (32, u128::from(u32::from(b))),

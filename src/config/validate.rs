@@ -118,6 +118,7 @@ fn check_bridges(config: &Config, diags: &mut Vec<Diagnostic>) {
             ));
         }
     }
+    check_bridge_subnets(config, diags);
     let mut ports: BTreeMap<&str, String> = BTreeMap::new();
     for bridge in &config.bridges {
         let i = bridge.index;
@@ -183,6 +184,72 @@ fn check_forward_names(config: &Config, diags: &mut Vec<Diagnostic>) {
                     quote(&forward.name)
                 ),
             ));
+        }
+    }
+}
+
+/// Each bridge needs a subnet of its own for the guests, with a host address in it that is
+/// not also public: a /32 (/128), the subnet's own network or broadcast address, a public
+/// address, or a subnet that overlaps another bridge's (two routes for one guest) cannot
+/// work.
+fn check_bridge_subnets(config: &Config, diags: &mut Vec<Diagnostic>) {
+    let public: BTreeSet<IpAddr> = config.public.iter().map(|p| p.address).collect();
+    let mut spans = Vec::with_capacity(config.bridges.len());
+    for bridge in &config.bridges {
+        let (address, path) = (bridge.address, format!("bridges[{}].address", bridge.index));
+        let full = if address.addr.is_ipv4() { 32 } else { 128 };
+        if address.prefix_len >= full {
+            diags.push(Diagnostic::error(
+                "bridge-subnet",
+                &path,
+                format!(
+                    "a /{full} leaves bridge {} no subnet for its guests: write the host's address with the guests' prefix length, e.g. 10.0.0.1/24",
+                    quote(&bridge.name)
+                ),
+            ));
+        } else if let Some(edge) = address.edge_name(address.addr) {
+            diags.push(Diagnostic::error(
+                "bridge-subnet",
+                &path,
+                format!(
+                    "{} is the {edge} of its own subnet: the host needs a host address there, which the guests use as their gateway",
+                    address.addr
+                ),
+            ));
+        }
+        if public.contains(&address.addr) {
+            diags.push(Diagnostic::error(
+                "bridge-subnet",
+                &path,
+                format!(
+                    "{} is also a public address: the bridge needs its own address on the guests' subnet",
+                    address.addr
+                ),
+            ));
+        }
+        spans.push((address.span(), bridge));
+    }
+    // In address order, each subnet against the furthest-reaching one before it.
+    spans.sort_by_key(|((v4, first, last), _)| (!v4, *first, std::cmp::Reverse(*last)));
+    let mut reach: Option<((bool, u128), &crate::config::model::Bridge)> = None;
+    for ((v4, first, last), bridge) in spans {
+        match reach {
+            Some(((family, end), earlier)) if family == v4 && first <= end => {
+                diags.push(Diagnostic::error(
+                    "bridge-subnet",
+                    format!("bridges[{}].address", bridge.index),
+                    format!(
+                        "{} overlaps the subnet of bridge {} ({}): a guest's address would route to both",
+                        bridge.address,
+                        quote(&earlier.name),
+                        earlier.address
+                    ),
+                ));
+                if last > end {
+                    reach = Some(((v4, last), bridge));
+                }
+            }
+            _ => reach = Some(((v4, last), bridge)),
         }
     }
 }
