@@ -473,3 +473,11 @@ fn a_user_who_is_not_root_is_told_so_before_anything_else() {
         text(&out.stderr)
     );
 }
+
+#[test]
+fn a_whole_number_written_as_a_float_is_a_whole_number() {
+    let config = r#"{"public":[{"address":"203.0.113.10"}],"forwards":[{"name":"a","listen":"203.0.113.10:80",
+        "backends":[{"address":"10.0.0.2","weight":1e3},{"address":"10.0.0.3","weight":2.0}]}]}"#;
+    let out = run(&["validate", "-c", "-"], Some(config), &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+}

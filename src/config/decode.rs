@@ -187,13 +187,19 @@ impl Decoder<'_> {
             self.wrong_type(path, "a whole number", value);
             return None;
         };
-        match n.as_u64() {
+        // JSON Schema's integers include 1e3 and 1000.0: whole numbers written as floats.
+        let whole = n.as_u64().or_else(|| {
+            n.as_f64()
+                .filter(|f| f.fract() == 0.0 && (0.0..=u64::MAX as f64).contains(f))
+                .map(|f| f as u64)
+        });
+        match whole {
             Some(v) if (min..=max).contains(&v) => Some(v),
             _ => {
                 self.error(
                     "range",
                     path,
-                    format!("{n} is not a whole number from {min} to {max}"),
+                    format!("{} is not a whole number from {min} to {max}", shown(n)),
                 );
                 None
             }
@@ -730,6 +736,22 @@ impl Decoder<'_> {
 
 /// An IPv6 address without brackets whose last group looks like a port (`fd00::2:22`):
 /// the address before it and the port, when that reading is plausible too.
+/// A number as a person wrote it: `1e3` is 1000, `1000.0` too (serde_json prints floats with
+/// a fraction); integers as they are.
+pub fn shown(n: &serde_json::Number) -> String {
+    match n.as_f64() {
+        Some(f)
+            if n.as_u64().is_none()
+                && n.as_i64().is_none()
+                && f.fract() == 0.0
+                && f.abs() < 1e21 =>
+        {
+            format!("{f:.0}")
+        }
+        _ => n.to_string(),
+    }
+}
+
 fn bare_ipv6_with_port(text: &str) -> Option<(std::net::Ipv6Addr, u16)> {
     if text.starts_with('[') || !text.contains("::") {
         return None;

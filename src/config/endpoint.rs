@@ -119,10 +119,12 @@ pub fn parse_endpoint(text: &str, port_optional: bool) -> Result<Endpoint, Endpo
 }
 
 fn parse_port_range(text: &str) -> Result<PortRange, EndpointError> {
+    // An error names the whole port text: `-1` is no range with an empty first port.
+    let whole = |_| EndpointError::Port(text.to_string());
     match text.split_once('-') {
         None => Ok(PortRange::single(parse_port(text)?)),
         Some((a, b)) => {
-            let (first, last) = (parse_port(a)?, parse_port(b)?);
+            let (first, last) = (parse_port(a).map_err(whole)?, parse_port(b).map_err(whole)?);
             if first > last {
                 return Err(EndpointError::Reversed(first, last));
             }
@@ -308,6 +310,14 @@ mod tests {
         assert_eq!(
             ep("10.0.0.3:30-20", false),
             Err(EndpointError::Reversed(30, 20))
+        );
+        assert_eq!(
+            ep("10.0.0.3:-1", false),
+            Err(EndpointError::Port("-1".into()))
+        );
+        assert_eq!(
+            ep("10.0.0.3:80-x", false),
+            Err(EndpointError::Port("80-x".into()))
         );
         assert_eq!(ep(" 10.0.0.3:22", false), Err(EndpointError::Form));
         assert_eq!(ep("host:22", false), Err(EndpointError::Form));

@@ -165,7 +165,10 @@ impl Decoder<'_> {
                 self.error(
                     "range",
                     path,
-                    format!("{n} is not a number of seconds from 0.01 to 3600"),
+                    format!(
+                        "{} is not a number of seconds from 0.01 to 3600",
+                        super::shown(n)
+                    ),
                 );
                 None
             }
