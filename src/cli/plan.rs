@@ -34,12 +34,21 @@ fn plan(args: &PlanArgs, out: Painter, err: Painter) -> Result<i32, Error> {
         ));
     }
     let json_out = args.json || args.format == PlanFormat::Json;
-    let mut loaded = if json_out {
-        // A pipeline parses standard output: an invalid config is a document there too.
+    let markdown_out = !json_out && args.format == PlanFormat::Markdown;
+    let mut loaded = if json_out || markdown_out {
+        // A pipeline reads standard output: an invalid config is a document there too (a
+        // JSON one says everything, so standard error does not repeat it).
         warn_untrusted(&args.config.path, err);
         let (checked, text) = config::load_with_text(&args.config.path);
         if checked.config.is_none() {
-            println!("{}", super::validate::to_json(&checked));
+            if json_out {
+                println!("{}", super::validate::to_json(&checked));
+                return Ok(1);
+            }
+            print!(
+                "{}",
+                markdown::render_invalid(&checked.source, &checked.diagnostics)
+            );
         }
         checked_config(checked, text, err)?
     } else {

@@ -124,6 +124,39 @@ fn brief(kind: Kind, attrs: &Option<super::change::Attrs>) -> String {
 
 /// Text safe in a table cell: pipes escaped, line breaks as spaces, backticks kept out of
 /// code spans.
+/// An invalid config as a merge-request comment: what `validate` says, as a list.
+pub fn render_invalid(source: &str, diagnostics: &[crate::config::Diagnostic]) -> String {
+    use crate::config::{Place, Severity};
+    let errors = diagnostics
+        .iter()
+        .filter(|d| d.severity == Severity::Error)
+        .count();
+    let mut out = format!(
+        "### portfwd plan: the config is invalid\n\n`{}` has {errors} error{}; nothing was planned.\n",
+        cell(source),
+        if errors == 1 { "" } else { "s" }
+    );
+    for (severity, title) in [(Severity::Error, "Errors"), (Severity::Warning, "Warnings")] {
+        let items: Vec<_> = diagnostics
+            .iter()
+            .filter(|d| d.severity == severity)
+            .collect();
+        if items.is_empty() {
+            continue;
+        }
+        let _ = writeln!(out, "\n**{title}**\n");
+        for d in items {
+            let place = match &d.place {
+                Place::Path { path } if !path.is_empty() => format!("`{}`: ", cell(path)),
+                Place::Position { line, column } => format!("line {line}, column {column}: "),
+                _ => String::new(),
+            };
+            let _ = writeln!(out, "- {place}{}", cell(&d.message));
+        }
+    }
+    out
+}
+
 fn cell(text: &str) -> String {
     text.replace('|', "\\|")
         .replace(['\n', '\r'], " ")
