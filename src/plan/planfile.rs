@@ -32,6 +32,17 @@ pub struct PlanFile {
     pub checksum: String,
 }
 
+/// A JSON object with a config's top-level keys (and none of a plan file's).
+fn looks_like_a_config(text: &[u8]) -> bool {
+    let Ok(serde_json::Value::Object(map)) = serde_json::from_slice(text) else {
+        return false;
+    };
+    !map.contains_key("format")
+        && ["forwards", "public", "bridges"]
+            .iter()
+            .any(|k| map.contains_key(*k))
+}
+
 impl PlanFile {
     /// The checksum of the file's content.
     fn compute_checksum(&self) -> String {
@@ -80,8 +91,15 @@ impl PlanFile {
 
     /// Reads and checks a plan file's bytes; `name` names it in errors.
     pub fn from_slice(text: &[u8], name: &str) -> Result<PlanFile, String> {
-        let file: PlanFile = serde_json::from_slice(text)
-            .map_err(|e| format!("{name} is not a portfwd plan file: {e}"))?;
+        let file: PlanFile = serde_json::from_slice(text).map_err(|e| {
+            if looks_like_a_config(text) {
+                format!(
+                    "{name} is a portfwd config, not a saved plan: apply it with `portfwd apply -c {name}`"
+                )
+            } else {
+                format!("{name} is not a portfwd plan file: {e}")
+            }
+        })?;
         if file.format != FORMAT {
             return Err(format!(
                 "{name} has format {:?}; this portfwd reads {FORMAT:?}",
@@ -101,5 +119,22 @@ impl PlanFile {
             ));
         }
         Ok(file)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_config_given_as_a_plan_is_named_as_such() {
+        let e = PlanFile::from_slice(br#"{"public":[],"forwards":[]}"#, "portfwd.json")
+            .expect_err("a config");
+        assert_eq!(
+            e,
+            "portfwd.json is a portfwd config, not a saved plan: apply it with `portfwd apply -c portfwd.json`"
+        );
+        let e = PlanFile::from_slice(b"[1]", "x.json").expect_err("neither");
+        assert!(e.starts_with("x.json is not a portfwd plan file: "), "{e}");
     }
 }
