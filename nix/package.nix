@@ -38,8 +38,9 @@ rustPlatform.buildRustPackage {
   postInstall = ''
     install -Dm644 schema/portfwd.schema.json $out/share/portfwd/portfwd.schema.json
   '' + lib.optionalString (stdenv.buildPlatform.canExecute stdenv.hostPlatform) ''
-    $out/bin/portfwd manpage > portfwd.1
-    installManPage portfwd.1
+    mkdir man
+    $out/bin/portfwd manpage --dir man
+    installManPage man/*.1
     installShellCompletion --cmd portfwd \
       --bash <($out/bin/portfwd completions bash) \
       --zsh <($out/bin/portfwd completions zsh) \

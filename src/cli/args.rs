@@ -71,9 +71,14 @@ pub enum Command {
     },
     /// Print the JSON Schema of the config format.
     Schema,
-    /// Print the man page (roff), for packaging.
+    /// Print the man page (roff), for packaging; with --dir, write every page there
+    /// (portfwd.1 and one per subcommand).
     #[command(hide = true)]
-    Manpage,
+    Manpage {
+        /// Write portfwd.1 and portfwd-SUBCOMMAND.1 into this folder.
+        #[arg(long, value_name = "DIR")]
+        dir: Option<PathBuf>,
+    },
     /// Print a shell completion script (e.g. `portfwd completions bash > /etc/bash_completion.d/portfwd`).
     Completions {
         /// The shell to complete for.

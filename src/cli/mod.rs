@@ -8,6 +8,7 @@ pub mod debug_restore;
 pub mod doctor;
 pub mod generate;
 pub mod import;
+mod manpages;
 pub mod plan;
 mod privilege;
 pub mod show;
@@ -76,12 +77,15 @@ pub fn main() -> i32 {
         Command::Show(args) => show::run(args, err),
         Command::DebugRestore { file } => debug_restore::run(file, err),
         Command::Gen { target } => generate::run(target, out, err),
-        Command::Manpage => {
-            let man = clap_mangen::Man::new(Cli::command());
-            match man.render(&mut std::io::stdout()) {
+        Command::Manpage { dir } => {
+            let written = match dir {
+                Some(dir) => manpages::write_all(dir).map(|_| ()),
+                None => manpages::top(&mut std::io::stdout()),
+            };
+            match written {
                 Ok(()) => 0,
                 Err(e) => {
-                    eprintln!("{} cannot write the man page: {e}", err.red("error:"));
+                    eprintln!("{} cannot write the man pages: {e}", err.red("error:"));
                     1
                 }
             }
