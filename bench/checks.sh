@@ -2,8 +2,11 @@
 # backends, TCP checks every 2 s, fall 2, against keepalived's checker with the same virtual
 # servers (TCP_CHECK, delay_loop 2, connect_timeout 1, retry 1, inhibit_on_failure), in the
 # same boot. Prints BENCH-CHECKS lines: CPU ms (utime+stime of every process of the tool over
-# the measured seconds), peak RSS, and the time from a backend refusing connections to its
-# weight 0. CPU ticks are USER_HZ (100 on x86). With SCALE (a list of backend counts, each
+# the measured seconds), peak RSS, the time from a backend refusing connections to its
+# weight 0, and coalescing: 200 backends refusing at once (two of the four of each of the
+# first 100 services: a service whose every backend is down fails open in portfwd), the time
+# until all 200 are at weight 0 and the kernel rounds that took (portfwd's reconcile rounds;
+# for keepalived the destinations it edited, one netlink request each, from its log). CPU ticks are USER_HZ (100 on x86). With SCALE (a list of backend counts, each
 # checked every 2 s), each tool runs again at each size and the pool counts the checks that
 # arrive (SYNs, the one packet every kind of TCP check sends): a size is kept on schedule when
 # at least 95 % of the asked checks a second arrive.
@@ -91,6 +94,37 @@ detect() {
     $IP netns exec pool nft delete table inet refuse
     wait_until 20 "$1: back up" weight_is 10.0.0.2:10001 1
 }
+# coalesce TOOL: 10.0.0.2 and 10.0.0.3 refuse on ports 10001-10100 (200 backends) at once;
+# the time until all are at weight 0, and the rounds that took.
+COALESCED=100
+held_down() {
+    ipvsadm -S -n | awk -v last=$((10000 + COALESCED)) '
+        $1 == "-a" { split($5, a, ":"); if ((a[1] == "10.0.0.2" || a[1] == "10.0.0.3") && a[2] + 0 <= last && $NF == 0) n++ }
+        END { print n + 0 }'
+}
+rounds() {
+    case "$1" in
+        portfwd) wget -qO- http://127.0.0.1:9435/metrics | awk '$1 == "portfwd_sync_duration_seconds_count" { print $2 + 0 }' ;;
+        keepalived) grep -c 'Disabling service\|Removing service' /tmp/ka.log || true ;;
+    esac
+}
+coalesce() {
+    before="$(rounds "$1")"
+    $IP netns exec pool nft add table inet refuse
+    $IP netns exec pool nft add chain inet refuse input '{ type filter hook input priority 0; }'
+    start="$(uptime_ms)"
+    $IP netns exec pool nft add rule inet refuse input ip daddr '{ 10.0.0.2, 10.0.0.3 }' tcp dport 10001-$((10000 + COALESCED)) reject with tcp reset
+    # Polled every 0.2 s: a listing of the table takes CPU from the tool measured.
+    n=0
+    until [ "$(held_down)" = $((COALESCED * 2)) ]; do
+        n=$((n + 1)); [ "$n" -lt 150 ] || fail "$1 never held all $((COALESCED * 2)) refusing backends down"
+        sleep 0.2
+    done
+    took=$(( $(uptime_ms) - start ))
+    echo "BENCH-CHECKS $1 coalesce_ms $took rounds $(( $(rounds "$1") - before )) backends $((COALESCED * 2))"
+    $IP netns exec pool nft delete table inet refuse
+    wait_until 30 "$1: all back up" weight_is "10.0.0.3:$((10000 + COALESCED))" 1
+}
 measure() {  # measure TOOL
     sleep 6
     set -- "$1" $(ticks "$1")
@@ -99,12 +133,13 @@ measure() {  # measure TOOL
     user=$(( ($4 - $2) * 10 )); system=$(( ($5 - $3) * 10 ))
     echo "BENCH-CHECKS $1 cpu_ms $((user + system)) (user $user, system $system) over ${SECONDS_MEASURED}s, checks/s $((BACKENDS / 2))"
     detect "$1"
+    [ "$services" -ge "$COALESCED" ] && coalesce "$1"
     echo "BENCH-CHECKS $1 rss_kb $(hwm_kb "$1")"
 }
 
 start() {  # start TOOL, and wait until it has programmed the last backend
     case "$1" in
-        portfwd) portfwd run -c /tmp/checks.json --resync 30 > /tmp/run.log 2>&1 & ;;
+        portfwd) portfwd run -c /tmp/checks.json --resync 30 --metrics 127.0.0.1:9435 > /tmp/run.log 2>&1 & ;;
         keepalived) keepalived -n -l -C -f /etc/keepalived/keepalived.conf -p /tmp/ka.pid \
             -c /tmp/kac.pid -r /tmp/kav.pid > /tmp/ka.log 2>&1 & ;;
     esac
