@@ -156,8 +156,9 @@ impl Loaded {
     }
 }
 
-/// A table from a snapshot file (`portfwd show --json`).
-pub fn read_snapshot(path: &Path) -> Result<Table, Error> {
+/// A table from a snapshot file (`portfwd show --json`) or `ipvsadm -S -n` rules, with a
+/// note for each line of rules that was not UTF-8.
+pub fn read_snapshot(path: &Path) -> Result<(Table, Vec<String>), Error> {
     let name = config::source_name(path);
     let text = config::read_input(path)
         .map_err(|e| Error::Snapshot(format!("cannot read {name}: {e}")))?;
@@ -170,12 +171,13 @@ pub fn read_snapshot(path: &Path) -> Result<Table, Error> {
     }
     // `ipvsadm -S -n` output is read as well: it is what hosts have at hand.
     if !text.trim_ascii_start().starts_with(b"{") {
-        let rules = String::from_utf8_lossy(&text);
-        return crate::state::ipvsadm_rules::parse(&rules).map_err(|e| {
+        let (rules, notes) = config::decode_text(&text, &name);
+        let table = crate::state::ipvsadm_rules::parse(&rules).map_err(|e| {
             Error::Snapshot(format!(
                 "{name} is neither a snapshot (`portfwd show --json`) nor `ipvsadm -S -n` rules: {e}"
             ))
-        });
+        })?;
+        return Ok((table, notes));
     }
     let mut json = serde_json::Deserializer::from_slice(&text);
     let snap: Snapshot = serde_path_to_error::deserialize(&mut json).map_err(|e| {
@@ -189,7 +191,8 @@ pub fn read_snapshot(path: &Path) -> Result<Table, Error> {
             e.inner()
         ))
     })?;
-    from_snapshot(&snap).map_err(|e| Error::Snapshot(format!("{name}: {e}")))
+    let table = from_snapshot(&snap).map_err(|e| Error::Snapshot(format!("{name}: {e}")))?;
+    Ok((table, Vec::new()))
 }
 
 /// A computed plan, with what it was computed against.

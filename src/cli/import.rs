@@ -5,7 +5,6 @@ use super::style::Painter;
 use crate::import::{self, Imported};
 use crate::kernel::ipvs::{Ipvs, NetlinkIpvs};
 use crate::kernel::links::{Links, RtnlLinks};
-use std::path::Path;
 
 pub fn run(args: &ImportArgs, err: Painter) -> i32 {
     let fail = |e: String| {
@@ -75,13 +74,27 @@ fn gather(args: &ImportArgs) -> Result<Imported, String> {
         return Ok(import::from_table(&table, Some(&links)));
     }
     if let Some(path) = &args.from {
-        let table = crate::engine::read_snapshot(path).map_err(|e| e.to_string())?;
-        return Ok(import::from_table(&table, None));
+        let (table, notes) = crate::engine::read_snapshot(path).map_err(|e| e.to_string())?;
+        let mut imported = import::from_table(&table, None);
+        imported.notes.splice(0..0, notes);
+        return Ok(imported);
     }
     if let Some(path) = &args.ipvsadm {
-        let text = read(path)?;
-        let (table, notes) =
-            import::ipvsadm::parse(&text).map_err(|e| format!("{}: {e}", path.display()))?;
+        let name = crate::config::source_name(path);
+        let bytes =
+            crate::config::read_input(path).map_err(|e| format!("cannot read {name}: {e}"))?;
+        let (text, mut notes) = crate::config::decode_text(&bytes, &name);
+        let (table, script_notes) =
+            import::ipvsadm::parse(&text, &name).map_err(|e| format!("{name}: {e}"))?;
+        notes.extend(script_notes);
+        if table.services.is_empty() {
+            for note in &notes {
+                eprintln!("note: {note}");
+            }
+            return Err(format!(
+                "{name}: no IPVS service found (no ipvsadm -A that the notes above do not skip): nothing to import"
+            ));
+        }
         let mut imported = import::from_table(&table, None);
         imported.notes.splice(0..0, notes);
         return Ok(imported);
@@ -90,10 +103,4 @@ fn gather(args: &ImportArgs) -> Result<Imported, String> {
         return import::keepalived::import(path);
     }
     Err("say where to import from: --from-kernel, --from, --ipvsadm or --keepalived".into())
-}
-
-fn read(path: &Path) -> Result<String, String> {
-    let name = crate::config::source_name(path);
-    let bytes = crate::config::read_input(path).map_err(|e| format!("cannot read {name}: {e}"))?;
-    String::from_utf8(bytes).map_err(|_| format!("cannot read {name}: it is not UTF-8 text"))
 }

@@ -56,7 +56,10 @@ fn plan(args: &PlanArgs, out: Painter, err: Painter) -> Result<i32, Error> {
     };
     let (planned, against, against_id) = match &args.from {
         Some(path) => {
-            let table = engine::read_snapshot(path)?;
+            let (table, notes) = engine::read_snapshot(path)?;
+            for note in notes {
+                eprintln!("{} {note}", err.yellow("warning:"));
+            }
             // A snapshot says nothing of the host or its sockets.
             let planned = Planned::compute(&loaded, table, None, || None);
             let name = config::source_name(path);

@@ -36,6 +36,29 @@ pub fn source_name(path: &Path) -> String {
     }
 }
 
+/// Text that should be UTF-8 (rules, scripts, keepalived.conf), decoded the one way every
+/// reader shares: bytes that are not UTF-8 (a Latin-1 comment, say) become U+FFFD, and each
+/// line that had some is named in a note (`NAME:LINE: ...`), so nothing changes silently.
+pub fn decode_text(bytes: &[u8], name: &str) -> (String, Vec<String>) {
+    match std::str::from_utf8(bytes) {
+        Ok(text) => (text.to_string(), Vec::new()),
+        Err(_) => {
+            let notes = bytes
+                .split(|b| *b == b'\n')
+                .enumerate()
+                .filter(|(_, line)| std::str::from_utf8(line).is_err())
+                .map(|(i, _)| {
+                    format!(
+                        "{name}:{}: bytes that are not UTF-8 were replaced (U+FFFD)",
+                        i + 1
+                    )
+                })
+                .collect();
+            (String::from_utf8_lossy(bytes).into_owned(), notes)
+        }
+    }
+}
+
 /// The outcome of reading a config.
 #[derive(Debug)]
 pub struct Checked {

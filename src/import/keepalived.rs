@@ -60,7 +60,7 @@ const MAX_INCLUDE_DEPTH: usize = 16;
 
 /// The tokens of the file at `path` (`-`: standard input, its includes relative to the
 /// current directory) with its includes spliced in. Bytes that are not UTF-8 (a Latin-1
-/// comment) are replaced, as keepalived does not care about them either.
+/// comment) are replaced, with a note per line, as every text reader does.
 fn tokenize(
     path: &Path,
     depth: usize,
@@ -69,14 +69,9 @@ fn tokenize(
 ) -> Result<(), String> {
     let file = crate::config::source_name(path);
     let bytes = crate::config::read_input(path).map_err(|e| format!("cannot read {file}: {e}"))?;
-    tokenize_text(
-        &String::from_utf8_lossy(&bytes),
-        &file,
-        path,
-        depth,
-        out,
-        notes,
-    )
+    let (text, undecoded) = crate::config::decode_text(&bytes, &file);
+    notes.extend(undecoded);
+    tokenize_text(&text, &file, path, depth, out, notes)
 }
 
 fn tokenize_text(
@@ -272,6 +267,9 @@ fn from_tokens(tokens: &[Token], file: &str, mut out: Imported) -> Imported {
         .collect();
     let mut names = BTreeSet::new();
     let vrrp = nodes.iter().find(|n| n.key == "vrrp_instance");
+    for defs in nodes.iter().filter(|n| n.key == "global_defs") {
+        global_defs(defs, vrrp, &mut out);
+    }
     for node in &nodes {
         match node.key.as_str() {
             "virtual_server" => virtual_server(node, &groups, &mut names, &mut out),
@@ -383,23 +381,144 @@ fn group_entry(entry: &Node) -> Result<Vec<(IpAddr, u16)>, String> {
         .collect())
 }
 
-/// Settings of a virtual server portfwd has no field for.
-const UNSUPPORTED_VS: &[&str] = &[
-    "quorum",
-    "quorum_up",
-    "quorum_down",
-    "hysteresis",
-    "alpha",
-    "omega",
-    "ha_suspend",
-    "ops",
-    "lvs_flags",
-    "one_packet",
-    "retry",
+/// The keywords of each block the importer reads; any other is noted (FILE:LINE), with the
+/// closest known one when it looks misspelled.
+const VIRTUAL_SERVER: &[&str] = &[
+    "lb_algo",
+    "lvs_sched",
+    "lb_kind",
+    "lvs_method",
+    "protocol",
+    "persistence_timeout",
+    "persistence_granularity",
+    "sh-port",
+    "sh-fallback",
+    "mh-port",
+    "mh-fallback",
+    "real_server",
+    "sorry_server",
+    "delay_loop",
     "virtualhost",
-    "smtp_alert",
-    "warmup",
+    "inhibit_on_failure",
 ];
+const REAL_SERVER: &[&str] = &[
+    "weight",
+    "uthreshold",
+    "lthreshold",
+    "inhibit_on_failure",
+    "lvs_method",
+    "TCP_CHECK",
+    "HTTP_GET",
+    "SSL_GET",
+    "MISC_CHECK",
+    // Checkers portfwd has no kind for: noted on their own (the server is not checked).
+    "SMTP_CHECK",
+    "DNS_CHECK",
+    "UDP_CHECK",
+    "PING_CHECK",
+    "BFD_CHECK",
+    "FILE_CHECK",
+];
+const TCP_CHECK: &[&str] = &["connect_timeout", "connect_port", "retry", "nb_get_retry"];
+const HTTP_GET: &[&str] = &[
+    "connect_timeout",
+    "connect_port",
+    "retry",
+    "nb_get_retry",
+    "url",
+    "virtualhost",
+];
+const URL: &[&str] = &["path", "status_code", "digest"];
+const MISC_CHECK: &[&str] = &["misc_path", "misc_timeout", "misc_dynamic", "retry"];
+const VRRP_INSTANCE: &[&str] = &[
+    "state",
+    "interface",
+    "virtual_router_id",
+    "priority",
+    "advert_int",
+    "virtual_ipaddress",
+    "unicast_peer",
+    "nopreempt",
+    "lvs_sync_daemon_interface",
+];
+
+/// A note for each keyword of `node` that `read` does not list.
+fn note_unread(node: &Node, read: &[&str], out: &mut Imported) {
+    for c in &node.children {
+        if read.contains(&c.key.as_str()) {
+            continue;
+        }
+        let hint = crate::config::decode::closest(&c.key, read)
+            .map(|k| format!(" (did you mean {k}?)"))
+            .unwrap_or_default();
+        out.notes.push(format!(
+            "{}: {} in {} is not carried over{hint}",
+            c.at, c.key, node.key
+        ));
+    }
+}
+
+/// `lvs_sync_daemon IFACE INSTANCE [id N] [maxlen N] [port N] [ttl N] [group ADDR]` as
+/// `sync`; every other global setting stays keepalived's.
+fn global_defs(defs: &Node, vrrp: Option<&Node>, out: &mut Imported) {
+    for c in &defs.children {
+        if c.key != "lvs_sync_daemon" {
+            out.notes.push(format!(
+                "{}: {} in global_defs is keepalived's own; not carried over",
+                c.at, c.key
+            ));
+            continue;
+        }
+        let Some(interface) = c.args.first() else {
+            out.notes.push(format!(
+                "{}: lvs_sync_daemon without an interface; skipped",
+                c.at
+            ));
+            continue;
+        };
+        let mut sync = json!({ "interface": interface });
+        // keepalived's sync id defaults to the named VRRP instance's router id.
+        let instance = c.args.get(1);
+        let router_id = vrrp
+            .filter(|v| v.args.first() == instance)
+            .and_then(|v| v.number("virtual_router_id"));
+        if let Some(id) = router_id {
+            sync["sync_id"] = json!(id as u8);
+        }
+        let mut words = c.args.iter().skip(2);
+        while let Some(word) = words.next() {
+            let value = words.next();
+            let field = match word.as_str() {
+                "id" => "sync_id",
+                "maxlen" => "max_len",
+                "port" => "port",
+                "ttl" => "ttl",
+                "group" => "group",
+                other => {
+                    out.notes.push(format!(
+                        "{}: lvs_sync_daemon option {other} is not carried over",
+                        c.at
+                    ));
+                    continue;
+                }
+            };
+            match (field, value) {
+                ("group", Some(v)) => sync[field] = json!(v),
+                (_, Some(v)) => match v.parse::<u32>() {
+                    Ok(n) => sync[field] = json!(n),
+                    Err(_) => out.notes.push(format!(
+                        "{}: lvs_sync_daemon {word} {v} is not a number",
+                        c.at
+                    )),
+                },
+                (_, None) => out
+                    .notes
+                    .push(format!("{}: lvs_sync_daemon {word} has no value", c.at)),
+            }
+        }
+        out.config.sync = Some(sync);
+    }
+}
 
 fn virtual_server(node: &Node, groups: &[&Node], names: &mut BTreeSet<String>, out: &mut Imported) {
     let listens = listens(node, groups, out);
@@ -457,17 +576,25 @@ fn virtual_server(node: &Node, groups: &[&Node], names: &mut BTreeSet<String>, o
             scheduler_flags.push(flag.to_string());
         }
     }
-    for c in &node.children {
-        if UNSUPPORTED_VS.contains(&c.key.as_str()) {
-            out.notes
-                .push(format!("{}: {} is not supported; left out", c.at, c.key));
-        }
-    }
+    note_unread(node, VIRTUAL_SERVER, out);
     let reals: Vec<&Node> = node
         .children
         .iter()
         .filter(|c| c.key == "real_server")
         .collect();
+    for r in &reals {
+        note_unread(r, REAL_SERVER, out);
+        // IPVS sets the method per destination; portfwd per forward.
+        if let Some(own) = r.value("lvs_method")
+            && self::method(own) != Some(method)
+        {
+            out.notes.push(format!(
+                "{}: real server {} forwards by {own}, the virtual server by {kind}: portfwd uses {kind} for every backend of a forward",
+                r.at,
+                r.args.first().map_or("", String::as_str)
+            ));
+        }
+    }
     let health = health(node, &reals, out);
     let fallback = node
         .child("sorry_server")
@@ -501,6 +628,7 @@ fn virtual_server(node: &Node, groups: &[&Node], names: &mut BTreeSet<String>, o
                 weight: r.number("weight").map_or(1, |w| w.max(0.0) as u32),
                 upper_threshold: r.number("uthreshold").map_or(0, |v| v as u32),
                 lower_threshold: r.number("lthreshold").map_or(0, |v| v as u32),
+                origin: Some(r.at.to_string()),
             })
             .collect();
         if !out.config.public.iter().any(|p| p.address == addr) {
@@ -526,6 +654,7 @@ fn virtual_server(node: &Node, groups: &[&Node], names: &mut BTreeSet<String>, o
                 .as_ref()
                 .and(fallback)
                 .map(|(a, p)| SocketAddr::new(a, p).to_string()),
+            origin: Some(node.at.to_string()),
         });
     }
 }
@@ -559,17 +688,31 @@ fn health(vs: &Node, reals: &[&Node], out: &mut Imported) -> Option<Value> {
         else {
             continue;
         };
-        let on_failure = if r.child("inhibit_on_failure").is_some() {
+        let on_failure = if r.child("inhibit_on_failure").is_some()
+            || vs.child("inhibit_on_failure").is_some()
+        {
             "inhibit"
         } else {
             "remove"
         };
-        if let Some(h) = checker_health(vs, checker, on_failure, out) {
+        if let Some(mut h) = checker_health(vs, checker, on_failure, out) {
+            // A command that names its server: the same for all with placeholders.
+            let port = r.args.get(1).or_else(|| vs.args.get(1));
+            if let (Some(command), Some(addr)) = (h.get_mut("command"), r.args.first()) {
+                *command = placeholders(command, addr, port.map(String::as_str));
+            }
             found.push((h, checker.at.to_string()));
         }
     }
     let (first, _) = found.first()?.clone();
     if let Some((_, at)) = found.iter().find(|(h, _)| *h != first) {
+        if first.get("command").is_some() {
+            out.notes.push(format!(
+                "{at}: the real servers' MISC_CHECK commands differ beyond their address and port ({{address}}, {{port}}): portfwd runs one command for every backend of a forward, so the virtual server at {} is imported without health checks",
+                vs.at
+            ));
+            return None;
+        }
         out.notes.push(format!(
             "{at}: this real server is checked differently from the first; portfwd checks every backend of a forward alike, with the first one's check"
         ));
@@ -581,6 +724,53 @@ fn health(vs: &Node, reals: &[&Node], out: &mut Imported) -> Option<Value> {
         ));
     }
     Some(first)
+}
+
+/// A command's words with the server's address as `{address}` and its port (a whole word,
+/// or after `:` or `=`) as `{port}`.
+fn placeholders(command: &Value, addr: &str, port: Option<&str>) -> Value {
+    let Some(words) = command.as_array() else {
+        return command.clone();
+    };
+    let words: Vec<Value> = words
+        .iter()
+        .map(|w| {
+            let Some(w) = w.as_str() else {
+                return w.clone();
+            };
+            let mut w = w.replace(addr, "{address}");
+            if let Some(port) = port {
+                if w == port {
+                    w = "{port}".to_string();
+                }
+                w = port_after_separators(&w, port);
+            }
+            Value::String(w)
+        })
+        .collect();
+    Value::Array(words)
+}
+
+/// `port` after `:` or `=`, ending there or before a non-digit, as `{port}`.
+fn port_after_separators(word: &str, port: &str) -> String {
+    let mut out = String::with_capacity(word.len());
+    let mut rest = word;
+    while let Some(i) = rest.find([':', '=']) {
+        out.push_str(&rest[..=i]);
+        let after = &rest[i + 1..];
+        let whole = after
+            .strip_prefix(port)
+            .filter(|tail| !tail.starts_with(|c: char| c.is_ascii_digit()));
+        match whole {
+            Some(tail) => {
+                out.push_str("{port}");
+                rest = tail;
+            }
+            None => rest = after,
+        }
+    }
+    out.push_str(rest);
+    out
 }
 
 fn checker_health(
@@ -609,6 +799,11 @@ fn checker_health(
         .number("retry")
         .or_else(|| c.number("nb_get_retry"))
         .unwrap_or(if c.key == "MISC_CHECK" { 0.0 } else { 1.0 });
+    match c.key.as_str() {
+        "HTTP_GET" | "SSL_GET" => note_unread(c, HTTP_GET, out),
+        "MISC_CHECK" => note_unread(c, MISC_CHECK, out),
+        _ => note_unread(c, TCP_CHECK, out),
+    }
     let mut h = HealthOut {
         check: "tcp",
         interval: seconds(interval),
@@ -627,7 +822,14 @@ fn checker_health(
             h.check = if c.key == "HTTP_GET" { "http" } else { "https" };
             // keepalived accepts any 2xx when a url names no status_code.
             h.expect_status = Some([200, 299]);
+            for extra in c.children.iter().filter(|u| u.key == "url").skip(1) {
+                out.notes.push(format!(
+                    "{}: a second url is not checked: portfwd checks one path, the first url's",
+                    extra.at
+                ));
+            }
             if let Some(url) = c.child("url") {
+                note_unread(url, URL, out);
                 h.path = url.value("path").map(str::to_string);
                 if url.child("digest").is_some() {
                     out.notes.push(format!(
@@ -770,20 +972,12 @@ fn vrrp_instance(v: &Node, out: &mut Imported) {
     if v.child("nopreempt").is_none() {
         vrrp["preempt"] = json!(true);
     }
-    for c in &v.children {
-        if matches!(
-            c.key.as_str(),
-            "track_script"
-                | "notify"
-                | "notify_master"
-                | "notify_backup"
-                | "authentication"
-                | "virtual_routes"
-                | "use_vmac"
-        ) {
-            out.notes
-                .push(format!("{}: {} is not carried over", c.at, c.key));
-        }
+    note_unread(v, VRRP_INSTANCE, out);
+    // The old form of lvs_sync_daemon: this instance's interface, its router id as sync id.
+    if let Some(interface) = v.value("lvs_sync_daemon_interface")
+        && out.config.sync.is_none()
+    {
+        out.config.sync = Some(json!({ "interface": interface, "sync_id": router_id as u8 }));
     }
     out.config.vrrp = Some(vrrp);
 }

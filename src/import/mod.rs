@@ -24,6 +24,9 @@ use std::net::{IpAddr, SocketAddr};
 pub struct Imported {
     pub config: ConfigOut,
     pub notes: Vec<String>,
+    /// Services left out, by address, with why: whether a plan removes them depends on the
+    /// final config (`finish` says which).
+    pub skipped: Vec<(IpAddr, String)>,
 }
 
 /// A config for `table`. With `links` (an import from the live kernel), public addresses
@@ -57,9 +60,9 @@ pub fn from_table(table: &Table, links: Option<&LinkTable>) -> Imported {
                 }
                 out.config.forwards.push(f);
             }
-            Err(why) => out.notes.push(format!(
-                "service {}: {why}; skipped: a plan of the imported config would remove it, so adjust the service or add the forward by hand",
-                entry.service.key
+            Err(why) => out.skipped.push((
+                addr,
+                format!("service {}: {why}; skipped", entry.service.key),
             )),
         }
     }
@@ -153,6 +156,7 @@ fn forward(entry: &ServiceEntry, names: &mut BTreeSet<String>) -> Result<Forward
         scheduler_flags,
         health: None,
         fallback: None,
+        origin: None,
     })
 }
 
@@ -203,12 +207,18 @@ pub fn finish(mut imported: Imported) -> Imported {
                 }
                 _ => {}
             }
-            let what = f
-                .and_then(|f| imported.config.forwards.get(f))
-                .map_or(String::new(), |f| format!(" (forward {})", f.name));
-            imported
-                .notes
-                .push(format!("{path}{what}: {message}; left out"));
+            // Named where the source declared it when the importer knows (keepalived.conf).
+            let forward = f.and_then(|f| imported.config.forwards.get(f));
+            let origin = forward.and_then(|fw| {
+                b.and_then(|b| fw.backends.get(b))
+                    .and_then(|b| b.origin.clone())
+                    .or_else(|| fw.origin.clone())
+            });
+            let what = forward.map_or(String::new(), |f| format!(" (forward {})", f.name));
+            imported.notes.push(match origin {
+                Some(at) => format!("{at}: {message}{what}; left out"),
+                None => format!("{path}{what}: {message}; left out"),
+            });
         }
         let gone: Vec<IpAddr> = drop_public
             .iter()
@@ -239,6 +249,17 @@ pub fn finish(mut imported: Imported) -> Imported {
         imported.config.forwards.retain(|_| {
             i += 1;
             !drop_forwards.contains(&(i - 1))
+        });
+    }
+    // A plan removes what the config does not declare on its public addresses only.
+    for (addr, note) in std::mem::take(&mut imported.skipped) {
+        let managed = imported.config.public.iter().any(|p| p.address == addr);
+        imported.notes.push(if managed {
+            format!(
+                "{note}: a plan of the imported config would remove it ({addr} is one of its public addresses), so adjust the service or add the forward by hand"
+            )
+        } else {
+            format!("{note}: a plan leaves it alone ({addr} is not one of the config's public addresses)")
         });
     }
     imported

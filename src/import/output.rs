@@ -13,6 +13,8 @@ pub struct ConfigOut {
     pub bridges: Vec<BridgeOut>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub vrrp: Option<serde_json::Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sync: Option<serde_json::Value>,
     pub forwards: Vec<ForwardOut>,
 }
 
@@ -57,6 +59,9 @@ pub struct ForwardOut {
     pub health: Option<serde_json::Value>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub fallback: Option<String>,
+    /// Where the source declared it (keepalived.conf FILE:LINE), for notes; not written.
+    #[serde(skip)]
+    pub origin: Option<String>,
 }
 
 /// A backend: written `"10.0.0.2:22"`, or as an object when weight or thresholds are not
@@ -67,6 +72,8 @@ pub struct BackendOut {
     pub weight: u32,
     pub upper_threshold: u32,
     pub lower_threshold: u32,
+    /// Where the source declared it (keepalived.conf FILE:LINE), for notes; not written.
+    pub origin: Option<String>,
 }
 
 impl BackendOut {
@@ -77,6 +84,7 @@ impl BackendOut {
             weight: d.weight,
             upper_threshold: d.upper_threshold,
             lower_threshold: d.lower_threshold,
+            origin: None,
         }
     }
 }

@@ -59,11 +59,17 @@ fn what_a_config_cannot_say_is_a_note_never_a_silent_drop() {
 -A -t 203.0.113.10:83 -s rr
 ";
     let table = ipvsadm_rules::parse(rules).expect("rules");
-    let imported = from_table(&table, None);
+    let imported = finish(from_table(&table, None));
     assert_eq!(
         imported.config.forwards.len(),
         1,
         "only :83 can be carried over"
+    );
+    assert!(
+        imported.notes.iter().any(|n| n.starts_with("service tcp 203.0.113.10:81")
+            && n.ends_with("a plan of the imported config would remove it (203.0.113.10 is one of its public addresses), so adjust the service or add the forward by hand")),
+        "{:?}",
+        imported.notes
     );
     let notes = imported.notes.join("\n");
     for expected in [
@@ -111,4 +117,18 @@ fn from_the_kernel_an_address_the_host_lacks_is_noted() {
         imported.notes
     );
     assert!(imported.config.public[0].interface.is_none());
+}
+
+#[test]
+fn a_service_left_out_on_an_address_no_forward_keeps_is_left_alone_by_a_plan() {
+    let table =
+        ipvsadm_rules::parse("-A -t 203.0.113.20:80 -s rr --pe sip -p 300\n").expect("rules");
+    let imported = finish(from_table(&table, None));
+    assert!(imported.config.forwards.is_empty());
+    assert_eq!(
+        imported.notes,
+        [
+            "service tcp 203.0.113.20:80: persistence engine sip is not supported; skipped: a plan leaves it alone (203.0.113.20 is not one of the config's public addresses)"
+        ]
+    );
 }

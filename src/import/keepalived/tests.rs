@@ -103,7 +103,8 @@ virtual_server fwmark 7 { lb_algo rr }
     assert_eq!(forwards[1]["method"], "route");
     assert_eq!(
         forwards[1]["health"]["command"],
-        json!(["/usr/local/bin/check-dns", "10.0.0.20"])
+        json!(["/usr/local/bin/check-dns", "{address}"]),
+        "the server's own address is the placeholder"
     );
     assert_eq!(forwards[1]["health"]["on_failure"], "remove");
     let vrrp = &cfg["vrrp"];
@@ -127,7 +128,7 @@ virtual_server fwmark 7 { lb_algo rr }
     let notes = notes.join("\n");
     for expected in [
         "digest is not supported",
-        "quorum is not supported",
+        "quorum in virtual_server is not carried over",
         "firewall-mark virtual server",
         "10.0.0.1/24 is not a virtual server's address",
     ] {
@@ -293,6 +294,112 @@ fn a_virtual_server_on_an_address_the_rules_refuse_is_left_out() {
         notes
             .iter()
             .any(|n| n.contains("multicast") && n.contains("left out")),
+        "{notes:?}"
+    );
+}
+
+#[test]
+fn every_keyword_not_read_is_noted_and_what_portfwd_has_is_carried() {
+    let (cfg, notes) = imported(
+        r#"global_defs {
+    router_id LVS1
+    lvs_sync_daemon br1 VI_1 maxlen 1400 port 8849
+}
+vrrp_instance VI_1 {
+    interface br1
+    virtual_router_id 51
+    virtual_ipaddress { 203.0.113.10 dev eth0 }
+    track_script { chk }
+}
+virtual_server 203.0.113.10 80 {
+    delay_loop 2
+    lb_kind NAT
+    inhibit_on_failure
+    hysteresis 2
+    real_server 10.0.0.2 80 {
+        wieght 2
+        failover_threshold 3
+        MISC_CHECK { misc_path "/usr/lib/check_web -H 10.0.0.2 -p 80 --url=http://10.0.0.2:80/"
+                     user nobody }
+    }
+    real_server 10.0.0.3 80 {
+        MISC_CHECK { misc_path "/usr/lib/check_web -H 10.0.0.3 -p 80 --url=http://10.0.0.3:80/" }
+    }
+}
+virtual_server 203.0.113.10 443 {
+    lb_kind NAT
+    real_server 10.0.0.2 443 {
+        HTTP_GET { url { path /a } url { path /b }
+                   conect_timeout 3 }
+    }
+    real_server 10.0.0.3 443 { lvs_method DR }
+}
+"#,
+    );
+    let web = &cfg["forwards"][0];
+    assert_eq!(
+        web["health"]["command"],
+        json!([
+            "/usr/lib/check_web",
+            "-H",
+            "{address}",
+            "-p",
+            "{port}",
+            "--url=http://{address}:{port}/"
+        ])
+    );
+    assert_eq!(
+        web["health"]["on_failure"], "inhibit",
+        "inhibit_on_failure of the virtual server"
+    );
+    assert_eq!(
+        cfg["sync"],
+        json!({"interface": "br1", "sync_id": 51, "max_len": 1400, "port": 8849})
+    );
+    let notes = notes.join("\n");
+    for expected in [
+        "keepalived.conf:2: router_id in global_defs is keepalived's own; not carried over",
+        "keepalived.conf:9: track_script in vrrp_instance is not carried over",
+        "keepalived.conf:15: hysteresis in virtual_server is not carried over",
+        "keepalived.conf:17: wieght in real_server is not carried over (did you mean weight?)",
+        "keepalived.conf:18: failover_threshold in real_server is not carried over",
+        "user in MISC_CHECK is not carried over",
+        "keepalived.conf:30: conect_timeout in HTTP_GET is not carried over (did you mean connect_timeout?)",
+        "a second url is not checked",
+        "real server 10.0.0.3 forwards by DR, the virtual server by NAT",
+    ] {
+        assert!(notes.contains(expected), "{expected} missing in:\n{notes}");
+    }
+}
+
+#[test]
+fn misc_checks_that_differ_beyond_the_address_leave_the_forward_unchecked() {
+    let (cfg, notes) = imported(
+        r#"virtual_server 203.0.113.10 80 {
+    lb_kind NAT
+    real_server 10.0.0.2 80 { MISC_CHECK { misc_path "/usr/lib/check_a 10.0.0.2" } }
+    real_server 10.0.0.3 80 { MISC_CHECK { misc_path "/usr/lib/check_b 10.0.0.3" } }
+}
+"#,
+    );
+    assert!(cfg["forwards"][0].get("health").is_none(), "{cfg}");
+    assert!(
+        notes
+            .iter()
+            .any(|n| n.contains("MISC_CHECK commands differ beyond their address and port")),
+        "{notes:?}"
+    );
+}
+
+#[test]
+fn a_note_from_validation_names_the_keepalived_line() {
+    let (_, notes) = imported(
+        "virtual_server 203.0.113.10 80 {\n lb_kind NAT\n real_server 203.0.113.10 80 { weight 1 }\n}\n",
+    );
+    assert!(
+        notes
+            .iter()
+            .any(|n| n.contains("keepalived.conf:3: ") && n.contains("loop back")),
         "{notes:?}"
     );
 }

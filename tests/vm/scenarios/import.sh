@@ -49,6 +49,36 @@ expect_rc "plan of the rules import against the rules" 0 portfwd plan --detailed
 cat /tmp/script.sh
 expect_rc "import of a script" 0 portfwd import --ipvsadm /tmp/script.sh -o /tmp/imp-script.json
 expect_rc "plan of the script import against the rules" 0 portfwd plan --detailed-exitcode -c /tmp/imp-script.json --from /tmp/rules
+echo "== an LVS script as people write them, run by the shell, then imported"
+cat > /tmp/lvs.sh <<'LVS'
+#!/bin/sh
+IPVSADM=/sbin/ipvsadm
+[ -x $IPVSADM ] || IPVSADM=ipvsadm
+VIP=203.0.113.11; PORT=8080
+RIP1="10.0.0.7"
+RIP2=10.0.0.8
+$IPVSADM -A -t $VIP:$PORT -s rr && $IPVSADM -a -t $VIP:$PORT -r $RIP1 -m
+$IPVSADM -a -t ${VIP}:${PORT} -r $RIP2:9090 -m -w 2
+$IPVSADM -A -t $VIP:8443 -s wlc
+$IPVSADM -a -t $VIP:8443 -r $RIP1 -m
+$IPVSADM -e -t $VIP:$PORT -r $RIP1:$PORT -m -w 4
+$IPVSADM -D -t $VIP:8443
+echo "LVS up"
+LVS
+sh /tmp/lvs.sh
+ipvsadm -S -n | grep -q -- "-a -t 203.0.113.11:8080 -r 10.0.0.7:8080 -m -w 4" || fail "the script did not run as expected: $(ipvsadm -S -n)"
+expect_rc "import of the LVS script" 0 portfwd import --ipvsadm /tmp/lvs.sh -o /tmp/imp-lvs.json
+expect_in "what it cannot read is named by file and line" "$out" "/tmp/lvs.sh:3: "
+expect_in "the echo too" "$out" "/tmp/lvs.sh:13: not an ipvsadm command"
+cat /tmp/imp-lvs.json
+# The script's services, as the kernel has them now, and nothing else.
+ipvsadm -S -n | grep -e "203.0.113.11:8080" > /tmp/lvs-rules
+expect_rc "plan of the script import against what the script built" 0 portfwd plan --detailed-exitcode -c /tmp/imp-lvs.json --from /tmp/lvs-rules
+printf 'echo hello\n' > /tmp/none.sh
+expect_rc "a script that builds no service is an error" 1 portfwd import --ipvsadm /tmp/none.sh
+expect_in "saying so" "$out" "no IPVS service found"
+ipvsadm -D -t 203.0.113.11:8080
+
 portfwd show --json > /tmp/snap.json
 expect_rc "import of a snapshot" 0 portfwd import --from /tmp/snap.json -o /tmp/imp-snap.json
 expect_rc "plan of the snapshot import" 0 portfwd plan --detailed-exitcode -c /tmp/imp-snap.json
