@@ -136,6 +136,11 @@ let
         default = 0;
         description = "Below this many connections an overloaded backend gets new ones again.";
       };
+      method = mkOption {
+        type = types.nullOr (types.enum [ "masq" "route" "tunnel" ]);
+        default = null;
+        description = "This backend's forwarding method, when not the forward's `method` (IPVS sets it per destination).";
+      };
     };
   });
 
@@ -232,7 +237,12 @@ let
     if m == null then null
     else { inherit from; to = if builtins.elemAt m 2 == null then from else lib.toInt (builtins.elemAt m 2); };
   isIPv6 = addr: lib.hasInfix ":" addr;
-  masqOn = v6: lib.any (f: f.method == "masq" && listenAddress f != null && isIPv6 (listenAddress f) == v6) forwards;
+  # As portfwd derives it: a masq backend, or a masq forward's fallback or (without backends)
+  # the forward itself.
+  methodOf = f: b: if builtins.isAttrs b && (b.method or null) != null then b.method else f.method or "masq";
+  usesMasq = f: (f.fallback or null != null || (f.backends or [ ]) == [ ]) && (f.method or "masq") == "masq"
+    || lib.any (b: methodOf f b == "masq") (f.backends or [ ]);
+  masqOn = v6: lib.any (f: usesMasq f && listenAddress f != null && isIPv6 (listenAddress f) == v6) forwards;
 
   portsOf = protocol: lib.filter (r: r != null) (map listenPorts (lib.filter (f: f.protocol == protocol) forwards));
   singles = ranges: lib.unique (map (r: r.from) (lib.filter (r: r.from == r.to) ranges));

@@ -139,7 +139,7 @@ impl Facts {
         let v6_masq = config
             .forwards
             .iter()
-            .any(|f| f.method == Method::Masq && f.listen.addr.is_ipv6());
+            .any(|f| f.uses(Method::Masq) && f.listen.addr.is_ipv6());
         Facts {
             rp_filter_all: if interfaces.is_empty() {
                 None
@@ -264,7 +264,7 @@ fn ip_forward(config: &Config, facts: &Facts, findings: &mut Findings) {
         config
             .forwards
             .iter()
-            .any(|f| f.method == Method::Masq && f.listen.addr.is_ipv4() == v4)
+            .any(|f| f.uses(Method::Masq) && f.listen.addr.is_ipv4() == v4)
     };
     for (family, wanted, key, value) in [
         ("IPv4", masq(true), IP_FORWARD, facts.ip_forward),
@@ -489,8 +489,8 @@ fn firewall(config: &Config, facts: &Facts, findings: &mut Findings) {
 fn masq_backends(config: &Config) -> Vec<(IpAddr, &str, usize)> {
     let mut backends: Vec<(IpAddr, &str, usize)> = Vec::new();
     let mut position: BTreeMap<IpAddr, usize> = BTreeMap::new();
-    for f in config.forwards.iter().filter(|f| f.method == Method::Masq) {
-        for b in &f.backends {
+    for f in &config.forwards {
+        for b in f.backends.iter().filter(|b| f.method_of(b) == Method::Masq) {
             let addr = b.address.addr;
             match position.get(&addr) {
                 Some(&i) => backends[i].2 += 1,

@@ -451,3 +451,45 @@ fn an_invalid_config_is_a_document_in_the_format_asked_for() {
     assert_eq!(doc["diagnostics"][0]["rule"], "address-port");
     assert_eq!(text(&out.stderr), "", "the document says it all");
 }
+
+#[test]
+fn a_forward_mixing_methods_plans_clean_against_the_table_that_mixes_them() {
+    let config = r#"{"public":[{"address":"203.0.113.10"}],"forwards":[{"name":"web","listen":"203.0.113.10:80",
+        "method":"route","backends":["10.0.0.9",{"address":"10.0.0.2:8080","method":"masq"}]}]}"#;
+    let dir = tempfile::tempdir().expect("tmp");
+    let rules = dir.path().join("rules");
+    std::fs::write(
+        &rules,
+        "-A -t 203.0.113.10:80 -s wlc\n-a -t 203.0.113.10:80 -r 10.0.0.2:8080 -m -w 1\n-a -t 203.0.113.10:80 -r 10.0.0.9:80 -g -w 1\n",
+    )
+    .expect("rules");
+    let out = run(
+        &[
+            "plan",
+            "-c",
+            "-",
+            "--from",
+            rules.to_str().expect("utf-8"),
+            "--detailed-exitcode",
+        ],
+        Some(config),
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+    // A route backend cannot change the port; a masq one can, beside it.
+    let bad = config.replace(r#""10.0.0.9""#, r#""10.0.0.9:8080""#);
+    let out = run(&["validate", "-c", "-"], Some(&bad));
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains(
+            "forwards[0].backends[0]: method \"route\" cannot change ports (80 -> 8080); only \"masq\" can"
+        ),
+        "{}",
+        text(&out.stderr)
+    );
+}

@@ -43,7 +43,13 @@ pub const FORWARD_FIELDS: &[&str] = &[
     "health",
     "fallback",
 ];
-pub const BACKEND_FIELDS: &[&str] = &["address", "weight", "upper_threshold", "lower_threshold"];
+pub const BACKEND_FIELDS: &[&str] = &[
+    "address",
+    "weight",
+    "upper_threshold",
+    "lower_threshold",
+    "method",
+];
 
 /// The most seconds a persistence timeout may have: the kernel multiplies by HZ (up to
 /// 1000) in 32 bits.
@@ -669,6 +675,7 @@ impl Decoder<'_> {
                 weight: 1,
                 upper_threshold: 0,
                 lower_threshold: 0,
+                method: None,
             });
         }
         if !matches!(value, Json::Object(_)) {
@@ -689,6 +696,9 @@ impl Decoder<'_> {
         let weight = number("weight", 65535, 1);
         let upper_threshold = number("upper_threshold", u64::from(u32::MAX), 0);
         let lower_threshold = number("lower_threshold", u64::from(u32::MAX), 0);
+        let method = fields
+            .get("method")
+            .map(|v| self.named(v, &path.key("method"), "method"));
         if self.errors_since(mark) {
             return None;
         }
@@ -698,6 +708,7 @@ impl Decoder<'_> {
             weight: weight?,
             upper_threshold: upper_threshold?,
             lower_threshold: lower_threshold?,
+            method: method.flatten(),
         })
     }
 

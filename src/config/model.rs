@@ -341,6 +341,18 @@ impl Forward {
     pub fn service_count(&self) -> u64 {
         u64::from(self.listen.ports.map_or(1, |p| p.len()))
     }
+
+    /// How packets reach `backend`: its own method, or the forward's.
+    pub fn method_of(&self, backend: &Backend) -> Method {
+        backend.method.unwrap_or(self.method)
+    }
+
+    /// Whether packets reach anything of this forward by `method`: a backend, the fallback
+    /// (always the forward's method), or, without backends, the forward as declared.
+    pub fn uses(&self, method: Method) -> bool {
+        let own = self.fallback.is_some() || self.backends.is_empty();
+        own && self.method == method || self.backends.iter().any(|b| self.method_of(b) == method)
+    }
 }
 
 /// A real server behind a forward, in its long form.
@@ -363,6 +375,9 @@ pub struct Backend {
     /// upper_threshold.
     #[schemars(default, extend("default" = 0))]
     pub lower_threshold: u32,
+    /// How packets reach this backend, when not as the forward's `method` says: IPVS sets
+    /// the method per destination, so one service may mix them (`ipvsadm -a ... -g`).
+    pub method: Option<Method>,
 }
 
 /// A real server: a string `ADDR:PORT`, `ADDR:FIRST-LAST` or `ADDR` (same port(s) as

@@ -53,7 +53,7 @@ fn check_sysctl(config: &Config, diags: &mut Vec<Diagnostic>) {
         config
             .forwards
             .iter()
-            .any(|f| f.method == Method::Masq && f.listen.addr.is_ipv4() == v4)
+            .any(|f| f.uses(Method::Masq) && f.listen.addr.is_ipv4() == v4)
     };
     for s in &config.sysctl {
         let v4 = match s.key.as_str() {
@@ -609,7 +609,8 @@ fn backend_problems(
     if let Some(problem) = not_unicast(addr) {
         problems.push(("address", format!("{addr} {problem}")));
     }
-    if addr.is_ipv4() != listen.is_ipv4() && forward.method != Method::Tunnel {
+    let method = forward.method_of(backend);
+    if addr.is_ipv4() != listen.is_ipv4() && method != Method::Tunnel {
         problems.push((
             "address-family",
             format!(
@@ -630,12 +631,11 @@ fn backend_problems(
             ),
         ));
     }
-    if forward.method != Method::Masq && ports != listen_ports {
+    if method != Method::Masq && ports != listen_ports {
         problems.push((
             "port-change",
             format!(
-                "method \"{}\" cannot change ports ({listen_ports} -> {ports}); only \"masq\" can",
-                forward.method
+                "method \"{method}\" cannot change ports ({listen_ports} -> {ports}); only \"masq\" can"
             ),
         ));
     }
@@ -669,14 +669,16 @@ fn check_backend_subnets(config: &Config, diags: &mut Vec<Diagnostic>) {
     let outside: Vec<(String, IpAddr)> = config
         .forwards
         .iter()
-        .filter(|f| f.method == Method::Masq)
         .flat_map(|f| {
-            f.backends.iter().map(move |b| {
-                (
-                    format!("forwards[{}].backends[{}]", f.index, b.index),
-                    b.address.addr,
-                )
-            })
+            f.backends
+                .iter()
+                .filter(move |b| f.method_of(b) == Method::Masq)
+                .map(move |b| {
+                    (
+                        format!("forwards[{}].backends[{}]", f.index, b.index),
+                        b.address.addr,
+                    )
+                })
         })
         .filter(|(_, addr)| !config.bridges.iter().any(|b| b.address.contains(*addr)))
         .collect();

@@ -58,7 +58,6 @@ pub fn apply<'c>(
             });
             continue;
         }
-        let template = service.dests.values().next().cloned();
         for k in &held {
             match health.on_failure {
                 OnFailure::Inhibit => {
@@ -71,7 +70,7 @@ pub fn apply<'c>(
                 }
             }
         }
-        if let (true, Some(fallback), Some(template)) = (all_down, forward.fallback, template) {
+        if let (true, Some(fallback)) = (all_down, forward.fallback) {
             let listen_port = match key {
                 ServiceKey::Tuple { port, .. } => *port,
                 ServiceKey::Fwmark { .. } => 0,
@@ -81,14 +80,17 @@ pub fn apply<'c>(
                 addr: fallback.addr,
                 port,
             };
+            // Reached as the forward says, whatever method its backends have of their own.
+            let (method, tunnel) = crate::state::desired::forwarding(forward.method);
             service.dests.insert(
                 fkey,
                 Dest {
                     key: fkey,
+                    method,
                     weight: 1,
                     upper_threshold: 0,
                     lower_threshold: 0,
-                    ..template
+                    tunnel,
                 },
             );
         }

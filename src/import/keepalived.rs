@@ -584,16 +584,6 @@ fn virtual_server(node: &Node, groups: &[&Node], names: &mut BTreeSet<String>, o
         .collect();
     for r in &reals {
         note_unread(r, REAL_SERVER, out);
-        // IPVS sets the method per destination; portfwd per forward.
-        if let Some(own) = r.value("lvs_method")
-            && self::method(own) != Some(method)
-        {
-            out.notes.push(format!(
-                "{}: real server {} forwards by {own}, the virtual server by {kind}: portfwd uses {kind} for every backend of a forward",
-                r.at,
-                r.args.first().map_or("", String::as_str)
-            ));
-        }
     }
     let health = health(node, &reals, out);
     let fallback = node
@@ -628,6 +618,11 @@ fn virtual_server(node: &Node, groups: &[&Node], names: &mut BTreeSet<String>, o
                 weight: r.number("weight").map_or(1, |w| w.max(0.0) as u32),
                 upper_threshold: r.number("uthreshold").map_or(0, |v| v as u32),
                 lower_threshold: r.number("lthreshold").map_or(0, |v| v as u32),
+                // IPVS sets the method per destination: a real server's own is its backend's.
+                method: r
+                    .value("lvs_method")
+                    .and_then(self::method)
+                    .filter(|own| *own != method),
                 origin: Some(r.at.to_string()),
             })
             .collect();

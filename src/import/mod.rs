@@ -121,17 +121,21 @@ fn forward(entry: &ServiceEntry, names: &mut BTreeSet<String>) -> Result<Forward
         (None, None)
     };
     let dests: Vec<&Dest> = entry.dests.values().map(|d| &d.dest).collect();
-    let method = match dests.first().map(|d| d.method) {
-        None => Method::Masq,
-        Some(m) if dests.iter().all(|d| d.method == m) => m,
-        Some(_) => return Err("its destinations use different forwarding methods".into()),
-    };
-    let method_name = match method {
-        Method::Masq => "masq",
-        Method::Route => "route",
-        Method::Tunnel => "tunnel",
-        other => return Err(format!("forwarding method {other:?} is not supported")),
-    };
+    // The forward's method is the one most destinations have (the first's on a tie); a
+    // destination with another gets its own.
+    let mut counts: Vec<(Method, usize)> = Vec::new();
+    for d in &dests {
+        match counts.iter_mut().find(|(m, _)| *m == d.method) {
+            Some((_, n)) => *n += 1,
+            None => counts.push((d.method, 1)),
+        }
+    }
+    let method = counts
+        .iter()
+        .rev()
+        .max_by_key(|(_, n)| *n)
+        .map_or(Method::Masq, |(m, _)| *m);
+    let name = method_name(method)?;
     let mut backends = Vec::new();
     for d in dests {
         if let Some(t) = d.tunnel
@@ -142,7 +146,11 @@ fn forward(entry: &ServiceEntry, names: &mut BTreeSet<String>) -> Result<Forward
                 SocketAddr::new(d.key.addr, d.key.port)
             ));
         }
-        backends.push(BackendOut::of(d));
+        let mut backend = BackendOut::of(d);
+        if d.method != method {
+            backend.method = Some(method_name(d.method)?);
+        }
+        backends.push(backend);
     }
     Ok(ForwardOut {
         name: unique_name(protocol_name, addr, port, names),
@@ -150,7 +158,7 @@ fn forward(entry: &ServiceEntry, names: &mut BTreeSet<String>) -> Result<Forward
         listen: SocketAddr::new(addr, port).to_string(),
         backends,
         scheduler: scheduler.name().to_string(),
-        method: (method_name != "masq").then(|| method_name.to_string()),
+        method: (name != "masq").then(|| name.to_string()),
         persistence,
         persistence_netmask,
         scheduler_flags,
@@ -158,6 +166,16 @@ fn forward(entry: &ServiceEntry, names: &mut BTreeSet<String>) -> Result<Forward
         fallback: None,
         origin: None,
     })
+}
+
+/// A kernel forwarding method as the config names it.
+fn method_name(method: Method) -> Result<&'static str, String> {
+    match method {
+        Method::Masq => Ok("masq"),
+        Method::Route => Ok("route"),
+        Method::Tunnel => Ok("tunnel"),
+        other => Err(format!("forwarding method {other:?} is not supported")),
+    }
 }
 
 /// `imported` with whatever does not validate left out, each with a note saying why: what an

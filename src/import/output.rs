@@ -72,6 +72,8 @@ pub struct BackendOut {
     pub weight: u32,
     pub upper_threshold: u32,
     pub lower_threshold: u32,
+    /// Its own forwarding method, when not the forward's.
+    pub method: Option<&'static str>,
     /// Where the source declared it (keepalived.conf FILE:LINE), for notes; not written.
     pub origin: Option<String>,
 }
@@ -84,6 +86,7 @@ impl BackendOut {
             weight: d.weight,
             upper_threshold: d.upper_threshold,
             lower_threshold: d.lower_threshold,
+            method: None,
             origin: None,
         }
     }
@@ -92,7 +95,11 @@ impl BackendOut {
 impl Serialize for BackendOut {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         let address = self.address.to_string();
-        if self.weight == 1 && self.upper_threshold == 0 && self.lower_threshold == 0 {
+        if self.weight == 1
+            && self.upper_threshold == 0
+            && self.lower_threshold == 0
+            && self.method.is_none()
+        {
             return s.serialize_str(&address);
         }
         let mut m = s.serialize_map(None)?;
@@ -103,6 +110,9 @@ impl Serialize for BackendOut {
         }
         if self.lower_threshold != 0 {
             m.serialize_entry("lower_threshold", &self.lower_threshold)?;
+        }
+        if let Some(method) = self.method {
+            m.serialize_entry("method", method)?;
         }
         m.end()
     }

@@ -62,11 +62,17 @@ fn what_a_config_cannot_say_is_a_note_never_a_silent_drop() {
     let imported = finish(from_table(&table, None));
     assert_eq!(
         imported.config.forwards.len(),
-        1,
-        "only :83 can be carried over"
+        2,
+        ":81 (mixed methods) and :83 are carried over"
+    );
+    let mixed = serde_json::to_value(&imported.config.forwards[0]).expect("json");
+    assert_eq!(
+        mixed["backends"],
+        serde_json::json!(["10.0.0.2:81", {"address": "10.0.0.3:81", "weight": 1, "method": "route"}]),
+        "the destination of the other method gets its own"
     );
     assert!(
-        imported.notes.iter().any(|n| n.starts_with("service tcp 203.0.113.10:81")
+        imported.notes.iter().any(|n| n.starts_with("service tcp 203.0.113.10:80")
             && n.ends_with("a plan of the imported config would remove it (203.0.113.10 is one of its public addresses), so adjust the service or add the forward by hand")),
         "{:?}",
         imported.notes
@@ -75,7 +81,6 @@ fn what_a_config_cannot_say_is_a_note_never_a_silent_drop() {
     for expected in [
         "service fwmark 7",
         "service tcp 203.0.113.10:80: service flags 0x4",
-        "service tcp 203.0.113.10:81: its destinations use different forwarding methods",
         "service tcp 203.0.113.10:82: persistence engine sip",
     ] {
         assert!(notes.contains(expected), "{expected} missing:\n{notes}");

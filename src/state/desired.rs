@@ -104,6 +104,18 @@ pub fn protocol_number(protocol: Protocol) -> u16 {
     }
 }
 
+/// The kernel's forwarding method for the config's, with the tunnel of a tunnel
+/// destination: IP-in-IP without checksums, what the kernel reports for one added without
+/// tunnel options.
+pub fn forwarding(m: model::Method) -> (Method, Option<Tunnel>) {
+    let tunnel = (m == model::Method::Tunnel).then_some(Tunnel {
+        kind: TunnelType::Ipip,
+        port: 0,
+        flags: tun_flags::NOCSUM,
+    });
+    (method(m), tunnel)
+}
+
 fn method(method: model::Method) -> Method {
     match method {
         model::Method::Masq => Method::Masq,
@@ -151,21 +163,16 @@ pub fn from_config(config: &Config) -> Desired {
                     addr: backend.address.addr,
                     port: dest_port,
                 };
+                let (method, tunnel) = forwarding(forward.method_of(backend));
                 dests.insert(
                     dkey,
                     Dest {
                         key: dkey,
-                        method: method(forward.method),
+                        method,
                         weight: backend.weight,
                         upper_threshold: backend.upper_threshold,
                         lower_threshold: backend.lower_threshold,
-                        // IP-in-IP without checksums: what the kernel reports for a tunnel
-                        // destination added without tunnel options.
-                        tunnel: (forward.method == model::Method::Tunnel).then_some(Tunnel {
-                            kind: TunnelType::Ipip,
-                            port: 0,
-                            flags: tun_flags::NOCSUM,
-                        }),
+                        tunnel,
                     },
                 );
             }

@@ -83,7 +83,7 @@ pub fn from_config(config: &Config) -> HostDesired {
         config
             .forwards
             .iter()
-            .any(|f| f.method == Method::Masq && f.listen.addr.is_ipv4() == v4)
+            .any(|f| f.uses(Method::Masq) && f.listen.addr.is_ipv4() == v4)
     };
     if masq(true) {
         sysctls.push(SysctlWant {

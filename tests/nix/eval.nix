@@ -59,6 +59,22 @@ let
     };
   }];
 
+  # A direct-routing forward with one masq backend: IPVS mixes methods per destination.
+  mixed = eval [{
+    services.portfwd = {
+      enable = true;
+      settings = {
+        public = [{ address = "203.0.113.10"; }];
+        forwards = [{
+          name = "web";
+          listen = "203.0.113.10:80";
+          method = "route";
+          backends = [ "10.0.0.2" { address = "10.0.0.3"; method = "masq"; } ];
+        }];
+      };
+    };
+  }];
+
   withSettings = settings: eval [{ services.portfwd = { enable = true; inherit settings; }; }];
   badScheduler = withSettings {
     public = [{ address = "203.0.113.10"; }];
@@ -185,6 +201,9 @@ let
       && unit.serviceConfig.RuntimeDirectory == "portfwd" && unit.serviceConfig.CapabilityBoundingSet == [ "CAP_NET_ADMIN" "CAP_SYS_MODULE" ];
     "kernel modules: ip_vs and one per scheduler" = c.boot.kernelModules == [ "ip_vs" "ip_vs_rr" "ip_vs_wlc" ];
     "sysctl: IPv4 forwarding for masq forwards" = c.boot.kernel.sysctl."net.ipv4.ip_forward" == 1;
+    "sysctl: IPv4 forwarding for a masq backend of a route forward" = mixed.boot.kernel.sysctl."net.ipv4.ip_forward" == 1;
+    "backends: a backend's own method is written" =
+      (builtins.elemAt (builtins.head (builtins.fromJSON mixed.services.portfwd.generatedConfig).forwards).backends 1).method == "masq";
     "sysctl: no IPv6 forwarding without IPv6 forwards" = !(c.boot.kernel.sysctl ? "net.ipv6.conf.all.forwarding");
     "sysctl: forwarding is only a default" = overridden.boot.kernel.sysctl."net.ipv4.ip_forward" == 0;
     "sysctl: real sysctl.nix still sets its own" = c.boot.kernel.sysctl."kernel.kptr_restrict" == 1;
@@ -226,6 +245,7 @@ in
       classic = c.services.portfwd.generatedConfig;
       ipv6 = ipv6.services.portfwd.generatedConfig;
       pair = pair.services.portfwd.generatedConfig;
+      mixed = mixed.services.portfwd.generatedConfig;
     };
   };
   # Each must fail evaluation with its message (tests/nix/run checks the text).

@@ -356,6 +356,11 @@ virtual_server 203.0.113.10 443 {
         cfg["sync"],
         json!({"interface": "br1", "sync_id": 51, "max_len": 1400, "port": 8849})
     );
+    assert_eq!(
+        cfg["forwards"][1]["backends"][1],
+        json!({"address": "10.0.0.3:443", "weight": 1, "method": "route"}),
+        "a real server's own lvs_method is its backend's"
+    );
     let notes = notes.join("\n");
     for expected in [
         "keepalived.conf:2: router_id in global_defs is keepalived's own; not carried over",
@@ -366,7 +371,6 @@ virtual_server 203.0.113.10 443 {
         "user in MISC_CHECK is not carried over",
         "keepalived.conf:30: conect_timeout in HTTP_GET is not carried over (did you mean connect_timeout?)",
         "a second url is not checked",
-        "real server 10.0.0.3 forwards by DR, the virtual server by NAT",
     ] {
         assert!(notes.contains(expected), "{expected} missing in:\n{notes}");
     }

@@ -1,5 +1,5 @@
 #!/bin/sh
-# portfwd import from the kernel, ipvsadm rules, a snapshot and keepalived.conf: plans of the imports say "no changes"; keepalived programs what portfwd applies
+# portfwd import from the kernel, ipvsadm rules (a mixed-method service among them), an LVS script, a snapshot and keepalived.conf: plans of the imports say "no changes"; keepalived programs what portfwd applies
 . /etc/portfwd-test.sh
 
 public_host
@@ -21,6 +21,10 @@ ipvsadm -a -t 203.0.113.11:443 -r 10.0.0.5:443 -m
 ipvsadm -A -u 203.0.113.10:53 -s wrr
 ipvsadm -a -u 203.0.113.10:53 -r 10.0.0.6:53 -g
 ipvsadm -A -f 7 -s rr
+# IPVS sets the method per destination: one service mixing masq and direct routing.
+ipvsadm -A -t 203.0.113.10:8000 -s rr
+ipvsadm -a -t 203.0.113.10:8000 -r 10.0.0.2:8000 -m
+ipvsadm -a -t 203.0.113.10:8000 -r 10.0.0.9:8000 -g -w 2
 before="$(ipvsadm -S -n)"
 
 echo "== --from-kernel"
@@ -30,11 +34,15 @@ cat /tmp/imp-kernel.json
 expect_in "the bridge comes along" "$(cat /tmp/imp-kernel.json)" '"name": "br1"'
 case "$(cat /tmp/imp-kernel.json)" in *vif9.0*) fail "a hypervisor port was pinned in the config" ;; esac
 expect_in "the public address has its interface" "$(cat /tmp/imp-kernel.json)" '"interface": "dummy0"'
+expect_in "the mixed service's route backend has its own method" "$(tr -d ' \n' < /tmp/imp-kernel.json)" '{"address":"10.0.0.9:8000","weight":2,"method":"route"}'
 expect_rc "plan of the kernel import" 0 portfwd plan --detailed-exitcode -c /tmp/imp-kernel.json
 expect_in "no changes" "$out" "No changes."
 expect_rc "an existing file is not replaced" 1 portfwd import --from-kernel -o /tmp/imp-kernel.json
 expect_in "says how" "$out" "--force"
 expect_rc "--force replaces it" 0 portfwd import --from-kernel -o /tmp/imp-kernel.json --force
+ipvsadm -D -t 203.0.113.10:8000
+expect_rc "apply of the import brings the mixed service back" 0 portfwd apply --auto-approve -c /tmp/imp-kernel.json
+expect_eq "as it was, each destination with its own method" "$before" "$(ipvsadm -S -n)"
 
 echo "== --ipvsadm (saved rules and a script) and --from (a snapshot)"
 ipvsadm -S -n > /tmp/rules
