@@ -78,13 +78,14 @@ hwm_kb() {
     echo "$max"
 }
 uptime_ms() { awk '{printf "%d\n", $1 * 1000}' /proc/uptime; }
-# detect TOOL: refuse connections to port 10001 in the pool, time until 10.0.0.2:10001 is at
-# weight 0, then lift the refusal and wait for it to come back.
+# detect TOOL: 10.0.0.2 refuses connections to port 10001 (one of the service's four
+# backends: with all four down portfwd fails open and keeps their weights), time until it is
+# at weight 0, then lift the refusal and wait for it to come back.
 detect() {
     $IP netns exec pool nft add table inet refuse
     $IP netns exec pool nft add chain inet refuse input '{ type filter hook input priority 0; }'
     start="$(uptime_ms)"
-    $IP netns exec pool nft add rule inet refuse input tcp dport 10001 reject with tcp reset
+    $IP netns exec pool nft add rule inet refuse input ip daddr 10.0.0.2 tcp dport 10001 reject with tcp reset
     n=0
     until weight_is 10.0.0.2:10001 0; do
         n=$((n + 1)); [ "$n" -lt 400 ] || fail "$1 never set the refusing backend to 0"
