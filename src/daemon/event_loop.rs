@@ -20,7 +20,7 @@ use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 
 /// One check's result, with how long it took.
-type CheckResult = (CheckKey, Result<(), String>, Duration);
+type CheckResult = (Arc<CheckKey>, Result<(), String>, Duration);
 
 /// A config loaded for a reload (off the loop: loading and validating a large one takes
 /// CPU time the loop's checks and queries must not wait for), with the SIGHUP it answers.
@@ -326,10 +326,10 @@ impl Daemon {
             if self.probes.contains_key(check) {
                 continue;
             }
-            let offset = probe.interval * u32::try_from(i).unwrap_or(0) / count;
+            let offset = spread(probe.interval, i, count);
             let sender = self.sender.clone();
             let prober = Arc::clone(&self.prober);
-            let (key, run) = (check.clone(), Arc::clone(probe));
+            let (key, run) = (Arc::new(check.clone()), Arc::clone(probe));
             let task = tokio::spawn(async move {
                 let start = tokio::time::Instant::now() + offset;
                 let mut tick = tokio::time::interval_at(start, run.interval);
@@ -338,7 +338,10 @@ impl Daemon {
                     tick.tick().await;
                     let began = Instant::now();
                     let result = prober.check(Arc::clone(&run)).await;
-                    if sender.send((key.clone(), result, began.elapsed())).is_err() {
+                    if sender
+                        .send((Arc::clone(&key), result, began.elapsed()))
+                        .is_err()
+                    {
                         break;
                     }
                 }
@@ -648,6 +651,21 @@ impl Daemon {
             ));
         }
     }
+}
+
+/// Checks start spread over their interval, so that they do not all run in one tick, but
+/// in at most [`SPREAD_GROUPS`] groups, at least [`SPREAD_STEP`] apart: the checks of one
+/// group run and report together, one wakeup of the loop for many (spread one by one,
+/// every check was a wakeup of its own, and the loop's CPU grew with it).
+const SPREAD_GROUPS: u32 = 10;
+const SPREAD_STEP: Duration = Duration::from_millis(50);
+
+/// Check `i` of `count`'s start, within `interval`, on its group's step.
+pub(super) fn spread(interval: Duration, i: usize, count: u32) -> Duration {
+    let step = (interval / SPREAD_GROUPS).max(SPREAD_STEP);
+    let even = interval * u32::try_from(i).unwrap_or(0) / count.max(1);
+    let steps = even.as_nanos() / step.as_nanos();
+    step * u32::try_from(steps).unwrap_or(0)
 }
 
 /// Every backend of the config, in config order.

@@ -477,3 +477,21 @@ async fn of_two_reloads_in_a_row_the_last_config_is_the_one_that_runs() {
     }
     panic!("the status never showed the last config applied");
 }
+
+#[test]
+fn checks_start_spread_over_their_interval_in_steps() {
+    let interval = Duration::from_secs(2);
+    let offsets: std::collections::BTreeSet<Duration> = (0..500)
+        .map(|i| super::event_loop::spread(interval, i, 500))
+        .collect();
+    assert_eq!(offsets.len(), 10, "ten groups, 200 ms apart");
+    assert!(
+        offsets
+            .iter()
+            .all(|o| *o < interval && o.as_millis() % 200 == 0)
+    );
+    assert_eq!(
+        super::event_loop::spread(Duration::from_millis(200), 3, 4),
+        Duration::from_millis(150)
+    );
+}
