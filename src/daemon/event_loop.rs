@@ -654,9 +654,9 @@ impl Daemon {
 }
 
 /// Checks start spread over their interval, so that they do not all run in one tick, but
-/// in at most [`SPREAD_GROUPS`] groups, at least [`SPREAD_STEP`] apart: the checks of one
-/// group run and report together, one wakeup of the loop for many (spread one by one,
-/// every check was a wakeup of its own, and the loop's CPU grew with it).
+/// in [`SPREAD_GROUPS`] groups (fewer when they would be closer than [`SPREAD_STEP`]): the
+/// checks of one group run and report together, one wakeup of the loop for many (spread one
+/// by one, every check was a wakeup of its own, and the loop's CPU grew with it).
 const SPREAD_GROUPS: u32 = 10;
 const SPREAD_STEP: Duration = Duration::from_millis(50);
 
