@@ -3,10 +3,9 @@
 # its backend 10.0.0.2:8080 is killed and restarted ROUNDS times, and portfwd run's
 # portfwd_health_change_duration_seconds (from the check's decision to the kernel holding
 # it) gives the mean. Beside it: `portfwd plan` of the same table (a full read and plan, what
-# every health change cost before the worker planned only its services) and the raw floors:
-# one SET_DEST and its ACK (raw-ipvs edit), and the same after a dump of the service's
-# destinations (raw-ipvs read-edit: the least a change that looks before it writes does).
-# Prints BENCH-HEALTH lines; asserts nothing about time.
+# every health change cost before the worker planned only its services) and the raw floor,
+# one SET_DEST and its ACK (raw-ipvs edit). Prints BENCH-HEALTH lines; asserts nothing
+# about time.
 . /etc/portfwd-test.sh
 public_host
 # IPVS's rate estimator walks every service and destination in a kernel thread: off, as in
@@ -75,8 +74,6 @@ for size in $SIZES; do
     echo "BENCH-HEALTH $size plan_ms $(ms_of_us "$plan_us")"
     edit_us="$(ROUNDS=21 raw-ipvs edit 203.0.113.10:9000 10.0.0.2:8080 1 | sed 's/us=//' | median)"
     echo "BENCH-HEALTH $size raw_edit_ms $(ms_of_us "$edit_us")"
-    read_edit_us="$(ROUNDS=21 raw-ipvs read-edit 203.0.113.10:9000 10.0.0.2:8080 1 | sed 's/us=//' | median)"
-    echo "BENCH-HEALTH $size raw_read_edit_ms $(ms_of_us "$read_edit_us")"
 done
 kill "$other" 2>/dev/null || true
 ipvsadm -C

@@ -224,9 +224,7 @@ fn write(path: &str) {
 
 /// The floor under a health change: one destination's weight set, timed from the request to
 /// its ACK (the family is looked up before).
-/// One SET_DEST and its ACK, ROUNDS times; with `read_first`, the service's destinations
-/// are dumped first (what a change must do that looks before it writes).
-fn edit(vip: &str, rip: &str, weight: &str, read_first: bool) {
+fn edit(vip: &str, rip: &str, weight: &str) {
     let vip: SocketAddrV4 = vip.parse().unwrap_or_else(|_| die(vip));
     let rip: SocketAddrV4 = rip.parse().unwrap_or_else(|_| die(rip));
     let weight: u32 = weight.parse().unwrap_or_else(|_| die(weight));
@@ -238,18 +236,6 @@ fn edit(vip: &str, rip: &str, weight: &str, read_first: bool) {
     let fam = family(&mut nl);
     for _ in 0..rounds {
         let start = Instant::now();
-        if read_first {
-            let mut dests = 0usize;
-            nl.begin(fam, NLM_F_DUMP, CMD_GET_DEST);
-            let s = nl.nest_begin(ATTR_SERVICE);
-            service_key(&mut nl, vip);
-            nl.nest_end(s);
-            nl.exchange(|_| dests += 1);
-            if dests == 0 {
-                eprintln!("raw-ipvs: {vip} has no destinations");
-                exit(1);
-            }
-        }
         nl.begin(fam, NLM_F_ACK, CMD_SET_DEST);
         let s = nl.nest_begin(ATTR_SERVICE);
         service_key(&mut nl, vip);
@@ -335,13 +321,12 @@ fn main() {
                 exit(2);
             }
         },
-        Some("edit") if args.len() == 5 => edit(&args[2], &args[3], &args[4], false),
-        Some("read-edit") if args.len() == 5 => edit(&args[2], &args[3], &args[4], true),
+        Some("edit") if args.len() == 5 => edit(&args[2], &args[3], &args[4]),
         Some("time") if args.len() > 2 => time(&args[2..]),
         Some("start") if args.len() == 2 => {}
         _ => {
             eprintln!(
-                "usage: raw-ipvs write RULES | read [RECV_BYTES] | edit VIP RIP WEIGHT | read-edit VIP RIP WEIGHT | time CMD... | start"
+                "usage: raw-ipvs write RULES | read [RECV_BYTES] | edit VIP RIP WEIGHT | time CMD... | start"
             );
             exit(2);
         }
