@@ -407,11 +407,11 @@ const REAL_SERVER: &[&str] = &[
     "lthreshold",
     "inhibit_on_failure",
     "lvs_method",
-    "TCP_CHECK",
-    "HTTP_GET",
-    "SSL_GET",
-    "MISC_CHECK",
-    // Checkers portfwd has no kind for: noted on their own (the server is not checked).
+];
+/// The checkers portfwd carries over.
+const CHECKERS: &[&str] = &["TCP_CHECK", "HTTP_GET", "SSL_GET", "MISC_CHECK"];
+/// The checkers portfwd has no kind for: noted on their own (the server is not checked).
+const OTHER_CHECKERS: &[&str] = &[
     "SMTP_CHECK",
     "DNS_CHECK",
     "UDP_CHECK",
@@ -442,13 +442,14 @@ const VRRP_INSTANCE: &[&str] = &[
     "lvs_sync_daemon_interface",
 ];
 
-/// A note for each keyword of `node` that `read` does not list.
-fn note_unread(node: &Node, read: &[&str], out: &mut Imported) {
+/// A note for each keyword of `node` that none of the lists in `read` names.
+fn note_unread(node: &Node, read: &[&[&str]], out: &mut Imported) {
+    let known: Vec<&str> = read.concat();
     for c in &node.children {
-        if read.contains(&c.key.as_str()) {
+        if known.contains(&c.key.as_str()) {
             continue;
         }
-        let hint = crate::config::decode::closest(&c.key, read)
+        let hint = crate::config::decode::closest(&c.key, &known)
             .map(|k| format!(" (did you mean {k}?)"))
             .unwrap_or_default();
         out.notes.push(format!(
@@ -576,14 +577,14 @@ fn virtual_server(node: &Node, groups: &[&Node], names: &mut BTreeSet<String>, o
             scheduler_flags.push(flag.to_string());
         }
     }
-    note_unread(node, VIRTUAL_SERVER, out);
+    note_unread(node, &[VIRTUAL_SERVER], out);
     let reals: Vec<&Node> = node
         .children
         .iter()
         .filter(|c| c.key == "real_server")
         .collect();
     for r in &reals {
-        note_unread(r, REAL_SERVER, out);
+        note_unread(r, &[REAL_SERVER, CHECKERS, OTHER_CHECKERS], out);
     }
     let health = health(node, &reals, out);
     let fallback = node
@@ -657,19 +658,10 @@ fn virtual_server(node: &Node, groups: &[&Node], names: &mut BTreeSet<String>, o
 /// The checkers of a virtual server's real servers as one `health` (portfwd checks per
 /// forward): the first real server's, with a note when others differ.
 fn health(vs: &Node, reals: &[&Node], out: &mut Imported) -> Option<Value> {
-    const CHECKERS: &[&str] = &["TCP_CHECK", "HTTP_GET", "SSL_GET", "MISC_CHECK"];
-    const OTHER: &[&str] = &[
-        "SMTP_CHECK",
-        "DNS_CHECK",
-        "UDP_CHECK",
-        "PING_CHECK",
-        "BFD_CHECK",
-        "FILE_CHECK",
-    ];
     let mut found: Vec<(Value, String)> = Vec::new();
     for r in reals {
         for c in &r.children {
-            if OTHER.contains(&c.key.as_str()) {
+            if OTHER_CHECKERS.contains(&c.key.as_str()) {
                 out.notes.push(format!(
                     "{}: {} is not supported; the server is not checked",
                     c.at, c.key
@@ -795,9 +787,9 @@ fn checker_health(
         .or_else(|| c.number("nb_get_retry"))
         .unwrap_or(if c.key == "MISC_CHECK" { 0.0 } else { 1.0 });
     match c.key.as_str() {
-        "HTTP_GET" | "SSL_GET" => note_unread(c, HTTP_GET, out),
-        "MISC_CHECK" => note_unread(c, MISC_CHECK, out),
-        _ => note_unread(c, TCP_CHECK, out),
+        "HTTP_GET" | "SSL_GET" => note_unread(c, &[HTTP_GET], out),
+        "MISC_CHECK" => note_unread(c, &[MISC_CHECK], out),
+        _ => note_unread(c, &[TCP_CHECK], out),
     }
     let mut h = HealthOut {
         check: "tcp",
@@ -824,7 +816,7 @@ fn checker_health(
                 ));
             }
             if let Some(url) = c.child("url") {
-                note_unread(url, URL, out);
+                note_unread(url, &[URL], out);
                 h.path = url.value("path").map(str::to_string);
                 if url.child("digest").is_some() {
                     out.notes.push(format!(
@@ -967,7 +959,7 @@ fn vrrp_instance(v: &Node, out: &mut Imported) {
     if v.child("nopreempt").is_none() {
         vrrp["preempt"] = json!(true);
     }
-    note_unread(v, VRRP_INSTANCE, out);
+    note_unread(v, &[VRRP_INSTANCE], out);
     // The old form of lvs_sync_daemon: this instance's interface, its router id as sync id.
     if let Some(interface) = v.value("lvs_sync_daemon_interface")
         && out.config.sync.is_none()
