@@ -15,7 +15,7 @@ fn validates(imported: Imported) {
 
 fuzz_target!(|data: &[u8]| {
     let text = String::from_utf8_lossy(data);
-    if let Ok((table, _)) = import::ipvsadm::parse(&text) {
+    if let Ok((table, _)) = import::ipvsadm::parse(&text, "fuzz.rules") {
         validates(import::from_table(&table, None));
     }
     if !text.contains("include")
