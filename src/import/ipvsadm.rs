@@ -111,9 +111,13 @@ fn commands(line: &str) -> Vec<&str> {
 struct ServiceNames(HashMap<String, u16>);
 
 impl ServiceNames {
-    fn system() -> ServiceNames {
-        let text = std::fs::read_to_string("/etc/services").unwrap_or_default();
-        ServiceNames::from_text(&text)
+    /// The host's, read once per process.
+    fn system() -> &'static ServiceNames {
+        static SYSTEM: std::sync::OnceLock<ServiceNames> = std::sync::OnceLock::new();
+        SYSTEM.get_or_init(|| {
+            let text = std::fs::read_to_string("/etc/services").unwrap_or_default();
+            ServiceNames::from_text(&text)
+        })
     }
 
     fn from_text(text: &str) -> ServiceNames {
@@ -151,8 +155,8 @@ impl ServiceNames {
 }
 
 /// The script's variables, and the table its commands built so far as rules lines.
-struct Script {
-    names: ServiceNames,
+struct Script<'n> {
+    names: &'n ServiceNames,
     vars: HashMap<String, String>,
     /// (service key, `-A` line), in the order they were added.
     services: Vec<(String, String)>,
@@ -161,8 +165,8 @@ struct Script {
     notes: Vec<String>,
 }
 
-impl Script {
-    fn new(names: ServiceNames) -> Script {
+impl<'n> Script<'n> {
+    fn new(names: &'n ServiceNames) -> Script<'n> {
         Script {
             names,
             vars: HashMap::new(),
@@ -534,7 +538,7 @@ $IPVSADM -L -n
     #[test]
     fn rules_saved_without_n_name_their_ports() {
         let names = ServiceNames::from_text("http\t\t80/tcp\t\twww\nhttps 443/tcp\n");
-        let mut script = Script::new(names);
+        let mut script = Script::new(&names);
         script
             .run("-A -t 203.0.113.10:http -s wlc")
             .expect("service");
