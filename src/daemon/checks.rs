@@ -89,6 +89,23 @@ impl HeldDown {
     }
 }
 
+/// Every backend of the config (forward, address, port), once, in config order.
+pub fn backends_of(loaded: &Loaded) -> Vec<BackendKey> {
+    let mut services: Vec<_> = loaded.desired.services.values().collect();
+    services.sort_by_key(|s| s.forward_index);
+    let mut seen = BTreeSet::new();
+    let mut keys = Vec::new();
+    for service in services {
+        for key in service.dests.keys() {
+            let entry = (Arc::clone(&service.forward), key.addr, key.port);
+            if seen.insert(entry.clone()) {
+                keys.push(entry);
+            }
+        }
+    }
+    keys
+}
+
 /// Every check of the running config and the state of each.
 #[derive(Debug, Clone, Default)]
 pub struct Checks {
@@ -110,32 +127,25 @@ pub struct Checks {
 }
 
 impl Checks {
-    /// The checks of `loaded`, every one unproven.
-    pub fn of(loaded: &Loaded) -> Checks {
-        let mut services: Vec<_> = loaded.desired.services.values().collect();
-        services.sort_by_key(|s| s.forward_index);
+    /// The checks of `loaded`, every one unproven; `backends` are its backends as
+    /// [`backends_of`] lists them.
+    pub fn of(loaded: &Loaded, backends: &[BackendKey]) -> Checks {
         let mut checks = Checks::default();
-        let mut seen = BTreeSet::new();
-        for service in services {
-            let Some((_, health)) = loaded.checked(&service.forward) else {
+        for backend in backends {
+            let (forward, addr, port) = backend;
+            let Some((_, health)) = loaded.checked(forward) else {
                 continue;
             };
-            for key in service.dests.keys() {
-                let backend = (Arc::clone(&service.forward), key.addr, key.port);
-                if !seen.insert(backend.clone()) {
-                    continue;
-                }
-                let probe = Probe::new(health, key.addr, key.port);
-                let check = CheckKey::of(&probe);
-                checks
-                    .probes
-                    .entry(check.clone())
-                    .or_insert_with(|| Arc::new(probe));
-                let at = checks.backends.len();
-                checks.by_backend.insert(backend.clone(), at);
-                checks.by_check.entry(check.clone()).or_default().push(at);
-                checks.backends.push((backend, check));
-            }
+            let probe = Probe::new(health, *addr, *port);
+            let check = CheckKey::of(&probe);
+            checks
+                .probes
+                .entry(check.clone())
+                .or_insert_with(|| Arc::new(probe));
+            let at = checks.backends.len();
+            checks.by_backend.insert(backend.clone(), at);
+            checks.by_check.entry(check.clone()).or_default().push(at);
+            checks.backends.push((backend.clone(), check));
         }
         for check in checks.probes.keys() {
             checks.trackers.insert(check.clone(), Tracker::unproven());
@@ -255,10 +265,14 @@ mod tests {
         .expect("valid")
     }
 
+    fn of(loaded: &Loaded) -> Checks {
+        Checks::of(loaded, &backends_of(loaded))
+    }
+
     #[test]
     fn one_check_per_target_and_kind_and_a_reload_keeps_state_across_schedules() {
         let old = loaded(r#"{"check":"tcp","interval":2}"#);
-        let mut checks = Checks::of(&old);
+        let mut checks = of(&old);
         assert_eq!(checks.probes.len(), 2, "10.0.0.2:80 is checked once");
         assert_eq!(checks.backends.len(), 3);
         let target: SocketAddr = "10.0.0.2:80".parse().expect("addr");
@@ -274,11 +288,11 @@ mod tests {
         assert_eq!(down.len(), 2, "both forwards' backends on it");
         assert_eq!(unproven.len(), 1, "10.0.0.3 is not decided yet");
 
-        let interval = Checks::of(&loaded(r#"{"check":"tcp","interval":5}"#)).carry_over(&checks);
+        let interval = of(&loaded(r#"{"check":"tcp","interval":5}"#)).carry_over(&checks);
         assert!(interval.is_down(&key), "a new interval keeps the state");
         assert!(!interval.unproven.contains(&key));
 
-        let http = Checks::of(&loaded(r#"{"check":"http","interval":2}"#)).carry_over(&checks);
+        let http = of(&loaded(r#"{"check":"http","interval":2}"#)).carry_over(&checks);
         assert!(
             http.probes.keys().all(|k| http.unproven.contains(k)),
             "another kind of check starts unproven"

@@ -2,7 +2,7 @@
 //! what the kernel should hold to the worker and hears back how each round went; it never
 //! waits on the kernel itself (views read it on the blocking pool, through `Parts::reader`).
 
-use super::checks::{BackendKey, CheckKey, Checks};
+use super::checks::{self, BackendKey, CheckKey, Checks};
 use super::log::say;
 use super::metrics::{self, Metrics};
 use super::view::{self, BackendState, Snapshot};
@@ -38,9 +38,10 @@ struct Config {
 impl Config {
     fn load(path: &Path) -> Result<Config, engine::Error> {
         let loaded = Arc::new(load(path)?);
+        let backends = checks::backends_of(&loaded);
         Ok(Config {
-            backends: backend_keys(&loaded).into(),
-            checks: Checks::of(&loaded),
+            checks: Checks::of(&loaded, &backends),
+            backends: backends.into(),
             loaded,
         })
     }
@@ -666,23 +667,6 @@ pub(super) fn spread(interval: Duration, i: usize, count: u32) -> Duration {
     let even = interval * u32::try_from(i).unwrap_or(0) / count.max(1);
     let steps = even.as_nanos() / step.as_nanos();
     step * u32::try_from(steps).unwrap_or(0)
-}
-
-/// Every backend of the config, in config order.
-fn backend_keys(loaded: &Loaded) -> Vec<BackendKey> {
-    let mut services: Vec<_> = loaded.desired.services.values().collect();
-    services.sort_by_key(|s| s.forward_index);
-    let mut seen = BTreeSet::new();
-    let mut keys = Vec::new();
-    for service in services {
-        for key in service.dests.keys() {
-            let entry = (Arc::clone(&service.forward), key.addr, key.port);
-            if seen.insert(entry.clone()) {
-                keys.push(entry);
-            }
-        }
-    }
-    keys
 }
 
 /// This host's part in a pair, read now; `None` when the config describes no pair.
