@@ -330,13 +330,7 @@ fn backend_routes(config: &Config, facts: &Facts, findings: &mut Findings) {
             1 => format!("{addr} of forward \"{forward}\""),
             n => format!("{addr} of forward \"{forward}\" and {} more", n - 1),
         };
-        // A declared bridge's subnet counts even before apply adds its address.
-        let declared = config
-            .bridges
-            .iter()
-            .find(|br| br.address.contains(addr))
-            .map(|br| br.name.clone());
-        match declared.or_else(|| on_link(&facts.links, addr)) {
+        match interface_of(config, &facts.links, addr) {
             Some(iface) if !config.bridges.iter().any(|br| br.name == iface) => {
                 off_bridge.push((named, iface));
             }
@@ -513,16 +507,24 @@ const GROUPED: usize = 3;
 fn backend_interfaces(config: &Config, links: &LinkTable) -> Vec<String> {
     let mut names: Vec<String> = config.bridges.iter().map(|b| b.name.clone()).collect();
     for (addr, _, _) in masq_backends(config) {
-        if !addr.is_ipv4() || config.bridges.iter().any(|b| b.address.contains(addr)) {
-            continue;
-        }
-        if let Some(name) = on_link(links, addr)
+        if let Some(name) = interface_of(config, links, addr).filter(|_| addr.is_ipv4())
             && !names.contains(&name)
         {
             names.push(name);
         }
     }
     names
+}
+
+/// The interface a backend at `addr` is reached on: the declared bridge whose subnet holds it
+/// (even before apply adds the bridge's address), else the link whose subnet does.
+fn interface_of(config: &Config, links: &LinkTable, addr: IpAddr) -> Option<String> {
+    config
+        .bridges
+        .iter()
+        .find(|br| br.address.contains(addr))
+        .map(|br| br.name.clone())
+        .or_else(|| on_link(links, addr))
 }
 
 /// The interface whose subnet holds `addr`, if any.
